@@ -1,0 +1,6 @@
+"""jaxmi: mutual information and information-theoretic interpretability in JAX."""
+
+from jaxmi import gmm
+from jaxmi._version import __version__
+
+__all__ = ["__version__", "gmm"]

@@ -1,0 +1,176 @@
+"""Input validation shared by jaxmi's public functions.
+
+Public functions validate eagerly, before anything is compiled. Under a user's ``jit``/``vmap``
+their array arguments are tracers: then only what is static (shapes, dtypes) is checked and the
+value checks (NaN/inf, signs) are left to concrete calls.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_data_matrix",
+    "check_finite_scalar",
+    "check_int",
+    "check_key",
+    "float_dtype",
+    "is_traced",
+]
+
+
+def is_traced(x: Any) -> bool:
+    """Whether ``x`` is a JAX tracer (inside a user's ``jit``/``vmap``/``grad``)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def float_dtype(dtype: Any = None, like: Any = None) -> np.dtype:
+    """Resolve the floating dtype of a computation.
+
+    Args:
+        dtype: an explicit request (``"float32"``, ``jnp.float64``, ...) or None.
+        like: an array whose dtype decides when ``dtype`` is None: float64 input gives float64
+            when x64 is enabled, everything else float32.
+
+    Returns:
+        ``np.dtype('float32')`` or ``np.dtype('float64')``.
+
+    Raises:
+        ValueError: for a non-floating request, or float64 while x64 is disabled.
+    """
+    x64 = bool(jax.config.jax_enable_x64)
+    if dtype is None:
+        if like is not None and np.dtype(getattr(like, "dtype", np.float32)) == np.float64 and x64:
+            return np.dtype(np.float64)
+        return np.dtype(np.float32)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"dtype: {dtype!r} is not a dtype") from err
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype: must be float32 or float64, got {dt}")
+    if dt == np.float64 and not x64:
+        raise ValueError(
+            "dtype: float64 requested but x64 is disabled; call "
+            "jax.config.update('jax_enable_x64', True) first"
+        )
+    return dt
+
+
+def _check_numeric_dtype(dt: np.dtype, name: str) -> None:
+    if dt == np.bool_ or not (
+        np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt == jnp.bfloat16
+    ):
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {dt}")
+
+
+def as_data_matrix(
+    x: Any,
+    name: str = "x",
+    *,
+    dtype: Any = None,
+    min_rows: int = 1,
+) -> jax.Array:
+    """Validate a data array and return it as a float ``(N, d)`` JAX array.
+
+    Accepts ``(N,)`` (one variable, returned as ``(N, 1)``) or ``(N, d)``.
+
+    Args:
+        x: array-like data.
+        name: argument name used in error messages.
+        dtype: requested float dtype (see :func:`float_dtype`).
+        min_rows: the least number of rows (samples) accepted.
+
+    Returns:
+        The data as a JAX array of shape ``(N, d)`` and the resolved float dtype.
+
+    Raises:
+        ValueError: wrong rank, non-numeric dtype, empty, too few rows, NaN or inf values.
+    """
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError as err:
+            raise ValueError(f"{name}: ragged or malformed nested sequence") from err
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        if isinstance(x, numbers.Number):
+            raise ValueError(f"{name}: expected an array of shape (N,) or (N, d), got a scalar")
+        raise ValueError(f"{name}: expected an array, got {type(x).__name__}")
+    _check_numeric_dtype(np.dtype(x.dtype), name)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected shape (N,) or (N, d), got shape {tuple(x.shape)}")
+    n = x.shape[0]
+    d = 1 if x.ndim == 1 else x.shape[1]
+    if n < max(min_rows, 1):
+        raise ValueError(f"{name}: needs at least {max(min_rows, 1)} samples, got {n}")
+    if d < 1:
+        raise ValueError(f"{name}: has zero columns (shape {tuple(x.shape)})")
+    dt = float_dtype(dtype, like=x)
+    if not is_traced(x):
+        xn = np.asarray(x)
+        if not np.all(np.isfinite(xn)):
+            bad = int(np.size(xn) - np.count_nonzero(np.isfinite(xn)))
+            raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
+    out = jnp.asarray(x, dtype=dt)
+    return out.reshape(n, d)
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int, raising ``ValueError`` if it is not an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0 and not is_traced(value):
+            if np.issubdtype(np.asarray(value).dtype, np.integer):
+                value = int(value)
+            else:
+                raise ValueError(f"{name}: expected an integer, got {value!r}")
+        else:
+            raise ValueError(f"{name}: expected an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return value
+
+
+def check_finite_scalar(
+    value: Any,
+    name: str,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+) -> Any:
+    """Check a real scalar; traced scalars pass through (their values are unknown)."""
+    if is_traced(value):
+        if jnp.ndim(value) != 0:
+            raise ValueError(f"{name}: expected a scalar, got shape {jnp.shape(value)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
+        raise ValueError(f"{name}: expected a real number, got {value!r}")
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name}: expected a scalar, got shape {np.shape(value)}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: must be finite, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{name}: must be > 0, got {v}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name}: must be >= 0, got {v}")
+    return v
+
+
+def check_key(key: Any, name: str = "key") -> jax.Array:
+    """Check a PRNG key: a typed ``jax.random.key`` (or a legacy uint32 ``PRNGKey``, wrapped)."""
+    if isinstance(key, (jax.Array, np.ndarray)) or is_traced(key):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            if key.ndim != 0:
+                raise ValueError(f"{name}: expected a single key, got a batch of shape {key.shape}")
+            return key
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return jax.random.wrap_key_data(key)
+    raise ValueError(
+        f"{name}: expected a typed PRNG key from jax.random.key(seed), got {type(key).__name__}"
+    )

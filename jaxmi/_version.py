@@ -1,0 +1,3 @@
+"""Version of jaxmi."""
+
+__version__ = "0.1.0.dev0"
