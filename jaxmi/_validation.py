@@ -121,7 +121,7 @@ def as_data_matrix(
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as a Python int, raising ``ValueError`` if it is not an integer >= minimum."""
+    """Return ``value`` as a Python int; ``ValueError`` unless it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0 and not is_traced(value):
             if np.issubdtype(np.asarray(value).dtype, np.integer):

@@ -162,42 +162,41 @@ def precision_cholesky(cov: jax.Array) -> jax.Array:
     return jnp.swapaxes(inv_chol, -1, -2)
 
 
-def component_log_prob(means: jax.Array, prec_chol: jax.Array, xt: jax.Array) -> jax.Array:
-    """Gaussian log-densities of every component at every point.
+def quad_form(prec_chol: jax.Array, xc: list) -> jax.Array:
+    """Squared Mahalanobis distances ``||F_k^T c_kn||^2`` as ``(K, N)``.
 
     Args:
-        means: ``(K, d)``.
-        prec_chol: ``(K, d, d)`` upper-triangular precision factors.
-        xt: ``(d, N)`` points, sample axis last.
-
-    Returns:
-        ``(K, N)`` log-densities in nats.
+        prec_chol: ``(K, d, d)`` upper-triangular precision factors ``F``.
+        xc: ``d`` arrays ``(K, N)``: coordinate ``i`` of ``x_n - mu_k``.
     """
-    d = xt.shape[0]
-    # y_k = F_k^T (x - mu_k); with a static loop over the (small) dimension XLA fuses the whole
-    # quadratic form into one elementwise pass over (K, N).
+    d = len(xc)
     if d <= 8:
+        # static loops over the (small) dimension: XLA fuses the quadratic form into one
+        # elementwise pass over (K, N); F is upper triangular, so F[i, j] = 0 for i > j
         sq = None
         for j in range(d):
             yj = None
-            for i in range(j + 1):  # F is upper triangular: F[i, j] = 0 for i > j
-                term = prec_chol[:, i, j][:, None] * (xt[i][None, :] - means[:, i][:, None])
+            for i in range(j + 1):
+                term = prec_chol[:, i, j][:, None] * xc[i]
                 yj = term if yj is None else yj + term
             sq = yj * yj if sq is None else sq + yj * yj
-    else:
-        y = jnp.einsum("kij,in->kjn", prec_chol, xt) - jnp.einsum("kij,ki->kj", prec_chol, means)[
-            :, :, None
-        ]
-        sq = jnp.sum(y * y, axis=1)
-    log_det = jnp.sum(jnp.log(jnp.diagonal(prec_chol, axis1=-2, axis2=-1)), axis=-1)
-    return -0.5 * (d * _LOG_2PI + sq) + log_det[:, None]
+        return sq
+    y = jnp.einsum("kij,kin->kjn", prec_chol, jnp.stack(xc, axis=1))
+    return jnp.sum(y * y, axis=1)
+
+
+def _masked_log_joint(gmm: GMM, sq: jax.Array) -> jax.Array:
+    d = gmm.means.shape[-1]
+    log_det = jnp.sum(jnp.log(jnp.diagonal(gmm.prec_chol, axis1=-2, axis2=-1)), axis=-1)
+    logw = jnp.log(jnp.where(gmm.active, gmm.weights, 1.0))
+    lj = -0.5 * (d * _LOG_2PI + sq) + (log_det + logw)[:, None]
+    return jnp.where(gmm.active[:, None], lj, -jnp.inf)
 
 
 def log_joint(gmm: GMM, xt: jax.Array) -> jax.Array:
-    """``log pi_k + log N(x_n | k)`` as ``(K, N)``; inactive components give ``-inf``."""
-    comp = component_log_prob(gmm.means, gmm.prec_chol, xt)
-    logw = jnp.log(jnp.where(gmm.active, gmm.weights, 1.0))
-    return jnp.where(gmm.active[:, None], logw[:, None] + comp, -jnp.inf)
+    """``log pi_k + log N(x_n | k)`` as ``(K, N)`` for ``xt (d, N)``; inactive components: -inf."""
+    xc = [xt[i][None, :] - gmm.means[:, i][:, None] for i in range(xt.shape[0])]
+    return _masked_log_joint(gmm, quad_form(gmm.prec_chol, xc))
 
 
 def log_prob_t(gmm: GMM, xt: jax.Array) -> jax.Array:
@@ -206,7 +205,7 @@ def log_prob_t(gmm: GMM, xt: jax.Array) -> jax.Array:
 
 
 def sample_t(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
-    """Draw ``n`` points as ``(d, n)`` by inverse-CDF component choice (common-random-number safe)."""
+    """Draw ``n`` points as ``(d, n)``; components by inverse CDF (common-random-number safe)."""
     d = gmm.means.shape[-1]
     u = jax.random.uniform(jax.random.fold_in(key, 0), (n,), dtype=gmm.weights.dtype)
     eps = jax.random.normal(jax.random.fold_in(key, 1), (d, n), dtype=gmm.weights.dtype)

@@ -1,0 +1,327 @@
+"""EM kernels for full-covariance Gaussian mixtures and the chunked batch driver.
+
+One *problem* is (dataset index, sample weights, initial mixture). The same kernel serves full
+data, CV folds, bootstrap replicates, classes and padding, by changing only the weights. Every
+problem of a chunk runs in one compiled program; ``tol``, ``max_iter`` and ``reg_covar`` are
+traced values, so changing them never recompiles.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmi.gmm import _init
+from jaxmi.gmm._mixture import GMM, _masked_log_joint, log_joint, precision_cholesky, quad_form
+
+__all__ = ["EMResult", "em", "em_step", "mean_log_likelihood", "pad_length", "solve"]
+
+#: Number of times the chunk program has been traced (tests assert "one compile per signature").
+TRACE_COUNT = {"chunk": 0}
+
+_BLOCK = 1024
+
+
+class EMResult(NamedTuple):
+    """Result of EM fits (a pytree; fields carry a leading batch axis for batched fits).
+
+    Attributes:
+        gmm: the fitted mixture (parameters after the last M-step).
+        log_likelihood: mean per-sample log-likelihood of ``gmm`` on the fitting weights (nats);
+            ``-inf`` for a failed fit.
+        lower_bound: the last convergence-checked mean log-likelihood (of the parameters before
+            the last M-step, as scikit-learn's ``lower_bound_``).
+        n_iter: number of EM iterations run.
+        converged: whether ``|change of mean log-likelihood| < tol`` was reached.
+        failed: a covariance lost positive definiteness (parameters frozen at the last finite
+            state).
+        suspicious: ``n_iter <= 2``: the parameters barely moved from the start (often ``tol``
+            too loose).
+        reseeded: a hard-assignment initialisation left a component with fewer than ``d + 1``
+            effective points, which was restarted at a random point with the global covariance.
+    """
+
+    gmm: GMM
+    log_likelihood: jax.Array
+    lower_bound: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+    failed: jax.Array
+    suspicious: jax.Array
+    reseeded: jax.Array
+
+
+def pad_length(n: int) -> int:
+    """Padded sample count: next power of two up to 4,096, then the next multiple of 1,024."""
+    if n <= 4096:
+        return max(8, 1 << (int(n) - 1).bit_length())
+    return -(-int(n) // _BLOCK) * _BLOCK
+
+
+def blocked_sum(v: jax.Array) -> jax.Array:
+    """Sum over the last axis in two levels (blocks of 1,024, then the block sums).
+
+    Keeps float32 mean log-likelihoods accurate to well below ``tol``.
+    """
+    n = v.shape[-1]
+    if n <= _BLOCK or n % _BLOCK:
+        return jnp.sum(v, axis=-1)
+    return jnp.sum(jnp.sum(v.reshape(*v.shape[:-1], n // _BLOCK, _BLOCK), axis=-1), axis=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# E and M steps (sample axis last)
+# --------------------------------------------------------------------------------------------
+
+#: Up to this dimension the M-step statistics are one batched contraction over stacked features
+#: (1, x - mu_old, (x - mu_old)_i (x - mu_old)_j); above it, the two-pass covariance is used.
+_STATS_MAX_DIM = 6
+
+
+def mean_log_likelihood(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array) -> jax.Array:
+    """Weighted mean log-likelihood ``sum_n s_n log p(x_n) / sum_n s_n`` (nats/sample)."""
+    lj = log_joint(gmm, xt)
+    m = jnp.max(lj, axis=0)
+    m = jnp.where(jnp.isfinite(m), m, 0)
+    ll = m + jnp.log(jnp.sum(jnp.exp(lj - m), axis=0))
+    return blocked_sum(s * ll) * inv_w
+
+
+def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) -> tuple:
+    """One EM iteration: E-step at ``gmm``, then the weighted M-step.
+
+    The M-step is scikit-learn's full-covariance M-step written with sample weights:
+    ``N_k = sum_n s_n r_kn + 10 eps``, ``pi_k = N_k / sum_j N_j``, weighted means, weighted
+    covariances plus ``reg_covar`` on the diagonal. Inactive components get finite placeholders
+    (weight 0, mean 0, identity covariance).
+
+    For small ``d`` the statistics are taken in coordinates centred at the current means,
+    ``c = x - mu_old``: ``mu_new = mu_old + S1 / N_k`` and
+    ``Sigma = S2 / N_k - delta delta^T`` with ``delta = S1 / N_k`` the (small) mean shift, which is
+    the two-pass formula up to rounding; all of them come from one batched contraction.
+
+    Args:
+        gmm: current parameters (capacity Kc).
+        xt: ``(d, N)`` data.
+        s: ``(N,)`` sample weights.
+        inv_w: ``1 / sum(s)`` (0 for an empty problem).
+        reg_covar: diagonal regulariser.
+
+    Returns:
+        ``(mean_ll, new_gmm)`` with ``mean_ll`` the weighted mean log-likelihood of ``gmm``.
+    """
+    dt = xt.dtype
+    d = xt.shape[0]
+    active = gmm.active
+    eps = jnp.finfo(dt).eps
+    xc = [xt[i][None, :] - gmm.means[:, i][:, None] for i in range(d)]  # d x (K, N)
+    lj = _masked_log_joint(gmm, quad_form(gmm.prec_chol, xc))
+    m = jnp.max(lj, axis=0)
+    m = jnp.where(jnp.isfinite(m), m, 0)
+    e = jnp.exp(lj - m)
+    tot = jnp.sum(e, axis=0)
+    tot = jnp.where(tot > 0, tot, 1)
+    mean_ll = blocked_sum(s * (m + jnp.log(tot))) * inv_w
+    w = e * (s / tot)[None, :]  # responsibilities times sample weights, (K, N)
+    eye = jnp.eye(d, dtype=dt)
+    if d <= _STATS_MAX_DIM:
+        pairs = [(i, j) for i in range(d) for j in range(i, d)]
+        feats = [jnp.ones_like(xc[0]), *xc, *(xc[i] * xc[j] for i, j in pairs)]
+        st = jnp.einsum("kn,kmn->km", w, jnp.stack(feats, axis=1))
+        nk = jnp.where(active, st[:, 0] + 10 * eps, 0)
+        nk_safe = jnp.where(active, nk, 1)
+        delta = st[:, 1 : 1 + d] / nk_safe[:, None]
+        means = gmm.means + delta
+        s2 = jnp.zeros((active.shape[0], d, d), dt)
+        for c, (i, j) in enumerate(pairs):
+            s2 = s2.at[:, i, j].set(st[:, 1 + d + c])
+            if i != j:
+                s2 = s2.at[:, j, i].set(st[:, 1 + d + c])
+        cov = s2 / nk_safe[:, None, None] - delta[:, :, None] * delta[:, None, :]
+    else:
+        nk = jnp.where(active, jnp.sum(w, axis=1) + 10 * eps, 0)
+        nk_safe = jnp.where(active, nk, 1)
+        means = (w @ xt.T) / nk_safe[:, None]
+        diff = xt[None, :, :] - means[:, :, None]  # (K, d, N)
+        cov = jnp.einsum("kin,kjn->kij", diff * w[:, None, :], diff) / nk_safe[:, None, None]
+    weights = nk / jnp.sum(nk)
+    cov = jnp.where(active[:, None, None], cov + reg_covar * eye, eye)
+    means = jnp.where(active[:, None], means, 0)
+    return mean_ll, GMM(weights, means, cov, precision_cholesky(cov), active)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if x.dtype != bool]
+    return jnp.all(jnp.stack(leaves))
+
+
+def em(xt: jax.Array, s: jax.Array, gmm0: GMM, tol, max_iter, reg_covar) -> EMResult:
+    """Run EM on one problem (pure, jittable, vmappable).
+
+    The loop follows scikit-learn's semantics: iteration ``t`` computes the mean log-likelihood
+    of the parameters before its M-step, and stops when it changed by less than ``tol``.
+
+    Args:
+        xt: ``(d, N)`` data, sample axis last.
+        s: ``(N,)`` non-negative sample weights (0 for padding). An all-zero ``s`` is an empty
+            problem: it returns ``gmm0`` unchanged without iterating.
+        gmm0: initial mixture with its ``active`` mask.
+        tol: convergence threshold on the change of the mean log-likelihood (nats/sample).
+        max_iter: the most EM iterations.
+        reg_covar: added to covariance diagonals in every M-step.
+
+    Returns:
+        An :class:`EMResult`.
+    """
+    dt = xt.dtype
+    total = jnp.sum(s)
+    empty = total <= 0
+    inv_w = jnp.where(empty, 0, 1 / jnp.where(empty, 1, total))
+    tol = jnp.asarray(tol, dt)
+    reg_covar = jnp.asarray(reg_covar, dt)
+    max_iter = jnp.asarray(max_iter, jnp.int32)
+    neg_inf = jnp.asarray(-jnp.inf, dt)
+
+    def cond(state):
+        _, _, t, done, _ = state
+        return (~done) & (t < max_iter)
+
+    def body(state):
+        gmm, ll_prev, t, _, _ = state
+        ll, new = em_step(gmm, xt, s, inv_w, reg_covar)
+        ok = jnp.isfinite(ll) & _all_finite(new)
+        gmm = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, gmm)
+        done = (~ok) | (jnp.abs(ll - ll_prev) < tol)
+        ll_prev = jnp.where(ok, ll, ll_prev)
+        return gmm, ll_prev, t + 1, done, ~ok
+
+    init = (gmm0, neg_inf, jnp.int32(0), empty, jnp.bool_(False))
+    gmm, lower_bound, n_iter, done, failed = jax.lax.while_loop(cond, body, init)
+    final_ll = mean_log_likelihood(gmm, xt, s, inv_w)
+    failed = failed | ~jnp.isfinite(final_ll)
+    return EMResult(
+        gmm=gmm,
+        log_likelihood=jnp.where(failed, neg_inf, final_ll),
+        lower_bound=lower_bound,
+        n_iter=n_iter,
+        converged=done & ~failed & ~empty,
+        failed=failed,
+        suspicious=n_iter <= 2,
+        reseeded=jnp.bool_(False),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Chunked batch driver
+# --------------------------------------------------------------------------------------------
+
+
+def _solve_chunk(
+    xs, data_index, s, init_arg, tol, max_iter, reg_covar, *, method, kc, strategy, batch_size
+):
+    TRACE_COUNT["chunk"] += 1
+
+    def one(args):
+        idx, s_i, a_i = args
+        xt = xs[idx]
+        if method == "given":
+            gmm0, reseeded = a_i, jnp.bool_(False)
+        else:
+            key, n_active = a_i
+            gmm0, reseeded = _init.initialize_t(key, xt, s_i, n_active, kc, method, reg_covar)
+        res = em(xt, s_i, gmm0, tol, max_iter, reg_covar)
+        return res._replace(reseeded=reseeded)
+
+    args = (data_index, s, init_arg)
+    if strategy == "vmap":
+        return jax.vmap(one)(args)
+    return jax.lax.map(one, args, batch_size=batch_size)
+
+
+_solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
+
+
+def default_chunk() -> int:
+    """Problems per compiled chunk: 16 on CPU, 256 on accelerators."""
+    return 16 if jax.default_backend() == "cpu" else 256
+
+
+def default_strategy() -> str:
+    """``"map"`` on CPU (each problem stops on its own), ``"vmap"`` on accelerators."""
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+def solve(
+    xs: jax.Array,
+    data_index: np.ndarray | jax.Array,
+    s: jax.Array,
+    init_arg: Any,
+    *,
+    tol,
+    max_iter,
+    reg_covar,
+    method: str,
+    kc: int,
+    strategy: str,
+    batch_size: int,
+    chunk: int,
+) -> EMResult:
+    """Run P problems in chunks of a fixed size through one compiled program.
+
+    Args:
+        xs: ``(D, d, N_pad)`` datasets (sample axis last, padded).
+        data_index: ``(P,)`` dataset of each problem.
+        s: ``(P, N_pad)`` sample weights.
+        init_arg: a batched :class:`GMM` with leading axis P (``method="given"``), or
+            ``(keys (P,), n_active (P,))`` for a named initialisation.
+        tol: convergence threshold (traced).
+        max_iter: the most iterations (traced).
+        reg_covar: diagonal regulariser (traced).
+        method: ``"given"`` or an initialisation name.
+        kc: component capacity.
+        strategy: ``"map"`` or ``"vmap"``.
+        batch_size: ``lax.map`` batch size (``"map"`` only).
+        chunk: problems per compiled call; P is padded with empty problems to a multiple of it.
+
+    Returns:
+        The batched :class:`EMResult` for the P problems.
+    """
+    p = s.shape[0]
+    chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
+    n_chunks = -(-p // chunk)
+    pad = n_chunks * chunk - p
+    data_index = jnp.asarray(data_index, jnp.int32)
+    if pad:
+        data_index = jnp.concatenate([data_index, jnp.zeros((pad,), jnp.int32)])
+        s = jnp.concatenate([s, jnp.zeros((pad, s.shape[1]), s.dtype)])
+        init_arg = jax.tree.map(
+            lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), init_arg
+        )
+    outs = []
+    for c in range(n_chunks):
+        sl = slice(c * chunk, (c + 1) * chunk)
+        outs.append(
+            _solve_chunk_jit(
+                xs,
+                data_index[sl],
+                s[sl],
+                jax.tree.map(lambda a, sl=sl: a[sl], init_arg),
+                tol,
+                max_iter,
+                reg_covar,
+                method=method,
+                kc=kc,
+                strategy=strategy,
+                batch_size=batch_size,
+            )
+        )
+    if n_chunks == 1:
+        res = outs[0]
+    else:
+        res = jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
+    if pad:
+        res = jax.tree.map(lambda a: a[:p], res)
+    return res
