@@ -1,0 +1,7 @@
+"""``python -m jaxmi``: the jaxmi command line."""
+
+import sys
+
+from jaxmi.cli import main
+
+sys.exit(main())

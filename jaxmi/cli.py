@@ -1,0 +1,84 @@
+"""The ``jaxmi`` command line.
+
+Subcommands:
+
+* ``jaxmi demo``: a short tour of the batched GMM engine (fit K = 1..6 to a known 2-D mixture
+  with one compiled program, pick K by held-out log-likelihood, report timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import jaxmi
+    from jaxmi.gmm import GMM
+
+    # The D3 mixture of the GMM-MI paper (weights, means, covariances).
+    truth = GMM.create(
+        jnp.array([0.3, 0.45, 0.25]),
+        jnp.array([[-1.0, 1.0], [0.0, 2.0], [-1.5, 2.0]]),
+        jnp.array([[[1.0, 0.0], [0.0, 0.1]], [[0.5, 0.2], [0.2, 0.5]], [[0.1, 0.05], [0.05, 0.1]]]),
+    )
+    key = jax.random.key(args.seed)
+    k_data, k_fit = jax.random.split(key)
+    x = jaxmi.gmm.sample(k_data, truth, 2 * args.n)
+    train, valid = x[: args.n], x[args.n :]
+    print(
+        f"jaxmi {jaxmi.__version__} on {jax.default_backend()}: fitting N={args.n} points "
+        f"drawn from a 3-component 2-D mixture (the GMM-MI paper's D3)"
+    )
+    print(f"{'K':>3} {'train ll':>10} {'valid ll':>10} {'iters':>6} {'conv':>5} {'time s':>7}")
+    best_k, best_valid = 0, -np.inf
+    for k in range(1, args.max_components + 1):
+        t0 = time.perf_counter()
+        res = jaxmi.gmm.fit(k_fit, train, k, n_init=args.n_init, k_cap=args.max_components)
+        jax.block_until_ready(res)
+        dt = time.perf_counter() - t0
+        v = float(jnp.mean(jaxmi.gmm.log_prob(res.gmm, valid)))
+        print(
+            f"{k:>3} {float(res.log_likelihood):>10.4f} {v:>10.4f} {int(res.n_iter):>6} "
+            f"{bool(res.converged)!s:>5} {dt:>7.3f}"
+        )
+        if v > best_valid + 1e-5:
+            best_k, best_valid = k, v
+    true_ll = float(jnp.mean(jaxmi.gmm.log_prob(truth, valid)))
+    print(
+        f"selected K = {best_k} (held-out ll {best_valid:.4f} nats/sample; "
+        f"true mixture {true_ll:.4f}). One compiled program served every K (k_cap masking): "
+        "the first row includes compilation."
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jaxmi`` command."""
+    import jaxmi
+
+    parser = argparse.ArgumentParser(
+        prog="jaxmi", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"jaxmi {jaxmi.__version__}")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="tour of the batched GMM engine")
+    demo.add_argument("--n", type=int, default=5000, help="training samples (default 5000)")
+    demo.add_argument("--max-components", type=int, default=6)
+    demo.add_argument("--n-init", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""EM engine: steps vs NumPy, parity with scikit-learn, batching, masking, compilation, failures."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from sklearn.mixture import GaussianMixture
+
+import jaxmi
+from jaxmi.gmm import GMM, _em
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+
+def planted(n, seed=0):
+    rng = np.random.default_rng(seed)
+    w = np.array([0.25, 0.45, 0.30])
+    mu = np.array([[-4.0, 0.0], [0.0, 3.0], [4.0, -1.0]])
+    cov = np.array([[[1.0, 0.4], [0.4, 0.6]], [[0.5, -0.2], [-0.2, 0.8]], [[0.7, 0.0], [0.0, 0.3]]])
+    comp = rng.choice(3, size=n, p=w)
+    z = rng.normal(size=(n, 2))
+    x = mu[comp] + np.einsum("nij,nj->ni", np.linalg.cholesky(cov)[comp], z)
+    return x, w, mu, cov
+
+
+def overlapping(n, seed=1):
+    """Three overlapping components: EM needs tens of iterations."""
+    rng = np.random.default_rng(seed)
+    mu = np.array([[0.0, 0.0], [1.5, 0.5], [-0.5, 1.5]])
+    comp = rng.choice(3, size=n, p=[0.4, 0.35, 0.25])
+    return mu[comp] + rng.normal(size=(n, 2)) * np.array([1.0, 0.7])
+
+
+def random_start(x, k, seed):
+    """Initial parameters from random responsibilities (NumPy), without regularisation."""
+    rng = np.random.default_rng(seed)
+    r = rng.random((x.shape[0], k))
+    r /= r.sum(1, keepdims=True)
+    nk = r.sum(0) + 10 * np.finfo(np.float64).eps
+    mu = r.T @ x / nk[:, None]
+    cov = np.stack([(r[:, j] * (x - mu[j]).T) @ (x - mu[j]) / nk[j] for j in range(k)])
+    return nk / nk.sum(), mu, cov
+
+
+# ----------------------------------------------------------------------------------------------
+# NumPy reference of one EM iteration
+# ----------------------------------------------------------------------------------------------
+
+
+def numpy_em_step(x, s, w, mu, cov, reg):
+    n, d = x.shape
+    k = len(w)
+    logp = np.empty((n, k))
+    for j in range(k):
+        diff = x - mu[j]
+        sol = np.linalg.solve(cov[j], diff.T).T
+        logp[:, j] = (
+            np.log(w[j])
+            - 0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(cov[j])[1])
+            - 0.5 * np.sum(diff * sol, 1)
+        )
+    ll = logsumexp(logp, axis=1)
+    r = np.exp(logp - ll[:, None]) * s[:, None]
+    nk = r.sum(0) + 10 * np.finfo(np.float64).eps
+    mu_new = r.T @ x / nk[:, None]
+    cov_new = np.stack(
+        [
+            (r[:, j] * (x - mu_new[j]).T) @ (x - mu_new[j]) / nk[j] + reg * np.eye(d)
+            for j in range(k)
+        ]
+    )
+    return (s @ ll) / s.sum(), nk / nk.sum(), mu_new, cov_new
+
+
+@pytest.mark.parametrize("d", [2, 3, 9])  # 9 takes the large-d (two-pass) M-step path
+def test_em_step_matches_numpy(d):
+    rng = np.random.default_rng(d)
+    x = rng.normal(size=(300, d))
+    s = rng.integers(0, 3, size=300).astype(float)
+    w, mu, cov = random_start(x, 3, seed=d)
+    with jax.enable_x64(True):
+        g = GMM.create(w, mu, cov, dtype=np.float64)
+        ll, new = _em.em_step(g, jnp.asarray(x.T), jnp.asarray(s), 1 / s.sum(), 1e-6)
+    ll_ref, w_ref, mu_ref, cov_ref = numpy_em_step(x, s, w, mu, cov, 1e-6)
+    np.testing.assert_allclose(float(ll), ll_ref, rtol=1e-12)
+    np.testing.assert_allclose(new.weights, w_ref, rtol=1e-12)
+    np.testing.assert_allclose(new.means, mu_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(new.covariances, cov_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        np.einsum("kij,klj->kil", new.prec_chol, new.prec_chol), np.linalg.inv(cov_ref), rtol=1e-9
+    )
+
+
+def test_integer_weights_equal_replicated_rows():
+    x = overlapping(400)
+    counts = np.random.default_rng(3).multinomial(400, np.ones(400) / 400)  # a bootstrap draw
+    replicated = np.repeat(x, counts, axis=0)
+    w, mu, cov = random_start(x, 3, seed=4)
+    with jax.enable_x64(True):
+        g0 = GMM.create(w, mu, cov, dtype=np.float64)
+        a = jaxmi.gmm.fit(None, x, init=g0, weights=counts.astype(float), dtype=np.float64)
+        b = jaxmi.gmm.fit(None, replicated, init=g0, dtype=np.float64)
+    assert int(a.n_iter) == int(b.n_iter)
+    np.testing.assert_allclose(float(a.log_likelihood), float(b.log_likelihood), rtol=1e-12)
+    for f in ("weights", "means", "covariances"):
+        np.testing.assert_allclose(getattr(a.gmm, f), getattr(b.gmm, f), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# scikit-learn parity (spec §4.8)
+# ----------------------------------------------------------------------------------------------
+
+
+def sklearn_fit(x, w, mu, cov, tol, reg, max_iter=10_000):
+    gm = GaussianMixture(
+        len(w),
+        covariance_type="full",
+        tol=tol,
+        reg_covar=reg,
+        max_iter=max_iter,
+        weights_init=w,
+        means_init=mu,
+        precisions_init=np.linalg.inv(cov),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(x)
+    return gm
+
+
+@pytest.mark.parametrize(("k", "seed"), [(1, 0), (2, 1), (3, 2), (4, 3)])
+def test_parity_with_sklearn_float64(k, seed):
+    x = overlapping(2000, seed=seed)
+    w, mu, cov = random_start(x, k, seed=10 + seed)
+    gm = sklearn_fit(x, w, mu, cov, tol=1e-5, reg=1e-6)
+    with jax.enable_x64(True):
+        g0 = GMM.create(w, mu, cov, dtype=np.float64)
+        res = jaxmi.gmm.fit(None, x, init=g0, tol=1e-5, reg_covar=1e-6, dtype=np.float64)
+    assert abs(int(res.n_iter) - gm.n_iter_) <= 1
+    np.testing.assert_allclose(float(res.log_likelihood), gm.score(x), rtol=1e-8)
+    np.testing.assert_allclose(float(res.lower_bound), gm.lower_bound_, rtol=1e-8)
+    np.testing.assert_allclose(res.gmm.means, gm.means_, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("k", "seed"), [(2, 5), (3, 6)])
+def test_parity_with_sklearn_float32(k, seed):
+    x = overlapping(2000, seed=seed)
+    w, mu, cov = random_start(x, k, seed=20 + seed)
+    gm = sklearn_fit(x, w, mu, cov, tol=1e-5, reg=1e-6)
+    g0 = GMM.create(w, mu, cov)
+    res = jaxmi.gmm.fit(None, x.astype(np.float32), init=g0, tol=1e-5, reg_covar=1e-6)
+    assert res.log_likelihood.dtype == jnp.float32
+    np.testing.assert_allclose(float(res.log_likelihood), gm.score(x), rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# recovery, inits, n_init
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["kmeans", "random_responsibilities"])
+def test_recovers_planted_mixture(init):
+    x, w, mu, cov = planted(20_000)
+    res = jaxmi.gmm.fit(jax.random.key(0), x, 3, init=init, n_init=3)
+    assert bool(res.converged) and not bool(res.failed)
+    order = np.argsort(np.asarray(res.gmm.means)[:, 0])
+    np.testing.assert_allclose(np.asarray(res.gmm.weights)[order], w, atol=0.015)
+    np.testing.assert_allclose(np.asarray(res.gmm.means)[order], mu, atol=0.05)
+    np.testing.assert_allclose(np.asarray(res.gmm.covariances)[order], cov, atol=0.06)
+
+
+@pytest.mark.parametrize("init", jaxmi.gmm.INIT_METHODS)
+def test_every_init_gives_a_finite_start_and_fit(init):
+    x, *_ = planted(3000, seed=2)
+    g = jaxmi.gmm.initialize(jax.random.key(1), x, 3, method=init, k_cap=5)
+    assert g.capacity == 5 and int(g.n_components) == 3
+    for leaf in (g.weights, g.means, g.covariances, g.prec_chol):
+        assert np.all(np.isfinite(np.asarray(leaf)))
+    np.testing.assert_allclose(np.asarray(g.weights)[3:], 0)
+    np.testing.assert_allclose(np.asarray(g.covariances)[3:], np.broadcast_to(np.eye(2), (2, 2, 2)))
+    res = jaxmi.gmm.fit(jax.random.key(1), x, 3, init=init, k_cap=5)
+    assert bool(res.converged)
+    assert float(res.log_likelihood) > -3.6
+
+
+def test_kmeans_init_finds_separated_clusters():
+    x, _, mu, _ = planted(3000, seed=3)
+    g = jaxmi.gmm.initialize(jax.random.key(2), x, 3, method="kmeans")
+    order = np.argsort(np.asarray(g.means)[:, 0])
+    np.testing.assert_allclose(np.asarray(g.means)[order], mu, atol=0.15)
+
+
+def test_random_responsibilities_start_divides_by_total_weight():
+    x = overlapping(500)
+    with jax.enable_x64(True):
+        g = jaxmi.gmm.initialize(jax.random.key(0), x, 4, reg_covar=0.0, dtype=np.float64)
+        # pi_k = N_k / W with N_k = sum r + 10 eps: sums to 1 + 40 eps / W, not exactly 1
+        np.testing.assert_allclose(float(jnp.sum(g.weights)), 1 + 40 * np.finfo(float).eps / 500)
+        # all components start near the global mean
+        np.testing.assert_allclose(g.means, np.broadcast_to(x.mean(0), (4, 2)), atol=0.15)
+
+
+def test_init_does_not_depend_on_capacity():
+    x = overlapping(700)
+    for method in ("random_responsibilities", "kmeans++", "random_points", "kmeans"):
+        a = jaxmi.gmm.initialize(jax.random.key(5), x, 3, method=method)
+        b = jaxmi.gmm.initialize(jax.random.key(5), x, 3, method=method, k_cap=8)
+        np.testing.assert_allclose(b.means[:3], a.means, rtol=1e-5, atol=1e-6, err_msg=method)
+        np.testing.assert_allclose(b.weights[:3], a.weights, rtol=1e-5, err_msg=method)
+
+
+def test_n_init_keeps_the_best_start():
+    x = overlapping(1500)
+    key = jax.random.key(11)
+    best = jaxmi.gmm.fit(key, x, 3, n_init=4)
+    singles = []
+    for r in range(4):
+        g0 = jaxmi.gmm.initialize(jax.random.fold_in(key, r), x, 3)
+        singles.append(float(jaxmi.gmm.fit(None, x, init=g0).log_likelihood))
+    np.testing.assert_allclose(float(best.log_likelihood), max(singles), rtol=1e-6)
+
+
+def test_random_name_is_refused_with_guidance():
+    with pytest.raises(ValueError, match="random_points"):
+        jaxmi.gmm.fit(jax.random.key(0), np.zeros((10, 1)), 1, init="random")
+    with pytest.raises(ValueError, match="random_responsibilities"):
+        jaxmi.gmm.fit(jax.random.key(0), np.zeros((10, 1)), 1, init="random_sklearn")
+
+
+# ----------------------------------------------------------------------------------------------
+# jit, batching strategies, masking, compilation
+# ----------------------------------------------------------------------------------------------
+
+
+def test_jit_equals_no_jit():
+    x = overlapping(800).astype(np.float32)
+    eager = jaxmi.gmm.fit(jax.random.key(0), x, 3)
+    jitted = jax.jit(lambda k, x: jaxmi.gmm.fit(k, x, 3))(jax.random.key(0), x)
+    assert int(jitted.n_iter) == int(eager.n_iter)
+    np.testing.assert_allclose(jitted.gmm.means, eager.gmm.means, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(float(jitted.log_likelihood), float(eager.log_likelihood), rtol=1e-6)
+
+
+def _batch_problems(x, n_problems, k, kc, dtype):
+    keys = jax.random.split(jax.random.key(7), n_problems)
+    g0 = jax.vmap(lambda kk: jaxmi.gmm.initialize(kk, x, k, k_cap=kc, dtype=dtype))(keys)
+    counts = (
+        np.random.default_rng(8)
+        .multinomial(x.shape[0], np.ones(x.shape[0]) / x.shape[0], size=n_problems)
+        .astype(float)
+    )
+    return g0, counts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_map_vmap_and_python_loop_agree(dtype):
+    # float64: slowly converging overlapping data, results equal to 1e-12. float32: the strategies
+    # vectorise differently, so on a flat likelihood ridge a +-1 iteration at the tol crossing
+    # moves parameters by far more than 1e-5; compare on well-separated data instead.
+    x = overlapping(600) if dtype == "float64" else planted(600)[0]
+    ctx = jax.enable_x64(dtype == "float64")
+    with ctx:
+        xd = x.astype(dtype)
+        g0, counts = _batch_problems(xd, 5, 3, 3, dtype)
+        kw = dict(weights=counts, dtype=dtype, chunk=4)
+        by_map = jaxmi.gmm.fit_batch(xd, g0, strategy="map", **kw)
+        by_map2 = jaxmi.gmm.fit_batch(xd, g0, strategy="map", batch_size=2, **kw)
+        by_vmap = jaxmi.gmm.fit_batch(xd, g0, strategy="vmap", **kw)
+        loop = [
+            jaxmi.gmm.fit(
+                None, xd, init=jax.tree.map(lambda a, i=i: a[i], g0), weights=counts[i], dtype=dtype
+            )
+            for i in range(5)
+        ]
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-5)
+    it_tol = 0 if dtype == "float64" else 1
+    for other in (by_map2, by_vmap):
+        np.testing.assert_allclose(other.gmm.means, by_map.gmm.means, **tol)
+        np.testing.assert_allclose(other.log_likelihood, by_map.log_likelihood, **tol)
+        assert np.max(np.abs(np.asarray(other.n_iter) - np.asarray(by_map.n_iter))) <= it_tol
+    for i, single in enumerate(loop):
+        np.testing.assert_allclose(single.gmm.means, by_map.gmm.means[i], **tol)
+        np.testing.assert_allclose(single.log_likelihood, by_map.log_likelihood[i], **tol)
+        assert abs(int(single.n_iter) - int(by_map.n_iter[i])) <= it_tol
+
+
+def test_several_datasets_with_data_index():
+    xa = overlapping(500, seed=1)
+    xb = overlapping(500, seed=2) + 3.0
+    ga = jaxmi.gmm.initialize(jax.random.key(0), xa, 2)
+    gb = jaxmi.gmm.initialize(jax.random.key(0), xb, 2)
+    g0 = jax.tree.map(lambda a, b: jnp.stack([a, b, a]), ga, gb)
+    res = jaxmi.gmm.fit_batch(np.stack([xa, xb]), g0, data_index=np.array([0, 1, 0]))
+    single_b = jaxmi.gmm.fit(None, xb, init=gb)
+    np.testing.assert_allclose(res.gmm.means[1], single_b.gmm.means, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(res.gmm.means[0], res.gmm.means[2], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_masked_capacity_gives_the_same_fit(dtype):
+    """A K-component problem run at caps K, K+1, 2K and 8 gives the same result (spec §4.4)."""
+    x = overlapping(1000)
+    k = 3
+    with jax.enable_x64(dtype == "float64"):
+        results = [
+            jaxmi.gmm.fit(jax.random.key(3), x.astype(dtype), k, k_cap=kc, dtype=dtype)
+            for kc in (k, k + 1, 2 * k, 8)
+        ]
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    ref = results[0]
+    for r in results[1:]:
+        assert int(r.n_iter) == int(ref.n_iter) or dtype == "float32"
+        np.testing.assert_allclose(r.gmm.means[:k], ref.gmm.means, rtol=tol, atol=tol)
+        np.testing.assert_allclose(r.gmm.covariances[:k], ref.gmm.covariances, rtol=tol, atol=tol)
+        np.testing.assert_allclose(r.gmm.weights[:k], ref.gmm.weights, rtol=tol, atol=tol)
+        np.testing.assert_allclose(float(r.log_likelihood), float(ref.log_likelihood), rtol=tol)
+        assert np.all(np.asarray(r.gmm.weights)[k:] == 0)
+
+
+def test_one_compilation_for_a_sweep_over_k_and_settings():
+    x = overlapping(900).astype(np.float32)
+    jaxmi.gmm.fit(jax.random.key(0), x, 1, k_cap=6, n_init=2)  # warm up this signature
+    before = _em.TRACE_COUNT["chunk"]
+    for k in range(1, 7):
+        jaxmi.gmm.fit(jax.random.key(k), x, k, k_cap=6, n_init=2)
+    for tol, max_iter, reg in ((1e-3, 50, 1e-4), (1e-6, 2000, 0.0), (1e-4, 7, 1e-2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", jaxmi.gmm.ConvergenceWarning)
+            jaxmi.gmm.fit(
+                jax.random.key(0),
+                x,
+                4,
+                k_cap=6,
+                n_init=2,
+                tol=tol,
+                max_iter=max_iter,
+                reg_covar=reg,
+            )
+    assert _em.TRACE_COUNT["chunk"] == before
+    # a new shape signature (another N bucket) traces exactly once more
+    jaxmi.gmm.fit(jax.random.key(0), x[:300], 2, k_cap=6, n_init=2)
+    jaxmi.gmm.fit(jax.random.key(0), x[:290], 3, k_cap=6, n_init=2)  # same bucket (512)
+    assert _em.TRACE_COUNT["chunk"] == before + 1
+
+
+def test_fit_batch_any_number_of_problems_reuses_one_program():
+    x = overlapping(512).astype(np.float32)
+    keys = jax.random.split(jax.random.key(0), 40)
+    g_all = jax.vmap(lambda kk: jaxmi.gmm.initialize(kk, x, 2))(keys)
+    jaxmi.gmm.fit_batch(x, jax.tree.map(lambda a: a[:16], g_all), chunk=16)
+    before = _em.TRACE_COUNT["chunk"]
+    for p in (16, 17, 33, 40):
+        res = jaxmi.gmm.fit_batch(x, jax.tree.map(lambda a, p=p: a[:p], g_all), chunk=16)
+        assert res.n_iter.shape == (p,)
+    assert _em.TRACE_COUNT["chunk"] == before
+
+
+# ----------------------------------------------------------------------------------------------
+# convergence semantics and failures
+# ----------------------------------------------------------------------------------------------
+
+
+def test_convergence_semantics():
+    x = overlapping(1000)
+    res = jaxmi.gmm.fit(jax.random.key(0), x, 1)
+    assert int(res.n_iter) == 2 and bool(res.suspicious) and bool(res.converged)
+    with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="did not converge"):
+        res = jaxmi.gmm.fit(jax.random.key(0), x, 3, max_iter=3)
+    assert int(res.n_iter) == 3 and not bool(res.converged)
+
+
+def test_empty_problem_returns_its_start():
+    x = jnp.asarray(overlapping(64).T, jnp.float32)
+    g0 = jaxmi.gmm.initialize(jax.random.key(0), np.asarray(x.T), 2)
+    res = _em.em(x, jnp.zeros(64), g0, 1e-5, 100, 1e-6)
+    assert int(res.n_iter) == 0 and not bool(res.converged)
+    np.testing.assert_array_equal(res.gmm.means, g0.means)
+
+
+def _assert_finite(res):
+    for leaf in (res.gmm.weights, res.gmm.means, res.gmm.covariances, res.gmm.prec_chol):
+        assert np.all(np.isfinite(np.asarray(leaf)))
+
+
+@pytest.mark.parametrize("init", ["random_responsibilities", "kmeans", "kmeans++", "minmax"])
+def test_degenerate_data_gives_finite_parameters(init):
+    rng = np.random.default_rng(0)
+    duplicated = np.repeat(rng.normal(size=(3, 2)), 40, axis=0)  # 3 distinct points, K = 5
+    const_col = np.stack([rng.normal(size=200), np.full(200, 2.5)], axis=1)
+    for x, k in ((duplicated, 5), (const_col, 2), (np.ones((50, 2)), 2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", jaxmi.gmm.ConvergenceWarning)
+            res = jaxmi.gmm.fit(jax.random.key(1), x, k, init=init)
+        _assert_finite(res)
+        assert np.isfinite(float(res.log_likelihood)) or bool(res.failed)
+
+
+def test_singular_covariance_is_flagged_failed_not_nan():
+    x = np.repeat(np.array([[0.0, 1.0], [2.0, 3.0]]), 50, axis=0)
+    g0 = GMM.create(np.ones(2) / 2, np.array([[0.1, 1.0], [2.0, 2.9]]), np.stack([np.eye(2)] * 2))
+    with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="failed"):
+        res = jaxmi.gmm.fit(None, x, init=g0, reg_covar=0.0)
+    assert bool(res.failed) and not bool(res.converged)
+    assert float(res.log_likelihood) == -np.inf
+    _assert_finite(res)
