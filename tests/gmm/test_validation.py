@@ -1,0 +1,243 @@
+"""Malformed inputs to every public jaxmi.gmm function end in a clear ValueError, before compiling."""
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import jaxmi
+from jaxmi.gmm import GMM, _em
+
+KEY = jax.random.key(0)
+GOOD_X = np.random.default_rng(0).normal(size=(40, 2))
+G = GMM.create(np.ones(2) / 2, np.zeros((2, 2)), np.stack([np.eye(2)] * 2))
+G_BATCH = jax.tree.map(lambda a: np.stack([a, a]), G)
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _with_bad_values(draw, shape):
+    x = draw(hnp.arrays(np.float64, shape, elements=st.floats(-10, 10)))
+    n_bad = draw(st.integers(1, max(1, x.size)))
+    idx = draw(st.lists(st.integers(0, x.size - 1), min_size=n_bad, max_size=n_bad))
+    bad = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    x.flat[idx] = bad
+    return x
+
+
+@st.composite
+def non_finite_data(draw):
+    shape = draw(st.tuples(st.integers(3, 30), st.integers(1, 4)))
+    return _with_bad_values(draw, shape)
+
+
+@st.composite
+def wrong_rank_data(draw):
+    ndim = draw(st.sampled_from([0, 3, 4]))
+    shape = draw(hnp.array_shapes(min_dims=ndim, max_dims=ndim, min_side=1, max_side=4))
+    return np.zeros(shape)
+
+
+NON_NUMERIC = [
+    np.array([["a", "b"], ["c", "d"]]),
+    np.array([[True, False], [False, True], [True, True]]),
+    np.array([[1 + 2j, 0], [0, 1j], [1, 1]]),
+    np.array([[object(), 1], [2, 3]], dtype=object),
+    "not an array",
+    3.0,
+    None,
+]
+
+
+def _fit_calls(x):
+    """Every public entry that takes data, as callables of the data."""
+    return [
+        lambda: jaxmi.gmm.fit(KEY, x, 1),
+        lambda: jaxmi.gmm.initialize(KEY, x, 1),
+        lambda: jaxmi.gmm.fit_batch(x, G_BATCH),
+        lambda: jaxmi.gmm.log_prob(G, x),
+        lambda: jaxmi.gmm.responsibilities(G, x),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _no_compilation():
+    """Validation must fail before any EM program is traced."""
+    before = _em.TRACE_COUNT["chunk"]
+    yield
+    assert _em.TRACE_COUNT["chunk"] == before
+
+
+@SETTINGS
+@given(non_finite_data())
+def test_non_finite_data_is_rejected(x):
+    for call in _fit_calls(x):
+        with pytest.raises(ValueError, match="NaN or inf"):
+            call()
+
+
+@SETTINGS
+@given(wrong_rank_data())
+def test_wrong_rank_is_rejected(x):
+    calls = _fit_calls(x)
+    if x.ndim == 3:  # fit_batch takes a (D, N, d) stack of datasets
+        calls.pop(2)
+    for call in calls:
+        with pytest.raises(ValueError, match=r"x: expected|x: the stack|shape"):
+            call()
+
+
+@pytest.mark.parametrize(
+    "x", NON_NUMERIC, ids=lambda v: type(v).__name__ + str(getattr(v, "dtype", ""))
+)
+def test_non_numeric_data_is_rejected(x):
+    for call in _fit_calls(x):
+        with pytest.raises(ValueError, match="x: "):
+            call()
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        st.integers(-5, 0),
+        st.floats(0.5, 3.5).filter(lambda v: v != int(v)),
+        st.just(True),
+        st.just("3"),
+    )
+)
+def test_bad_n_components(k):
+    with pytest.raises(ValueError, match="n_components"):
+        jaxmi.gmm.fit(KEY, GOOD_X, k)
+    with pytest.raises(ValueError, match="n_components"):
+        jaxmi.gmm.initialize(KEY, GOOD_X, k)
+
+
+@SETTINGS
+@given(st.integers(1, 10), st.integers(1, 5))
+def test_fewer_samples_than_components(n, extra):
+    x = np.random.default_rng(n).normal(size=(n, 2))
+    with pytest.raises(ValueError, match="fewer than n_components"):
+        jaxmi.gmm.fit(KEY, x, n + extra)
+    with pytest.raises(ValueError, match="fewer than n_components"):
+        jaxmi.gmm.initialize(KEY, x, n + extra)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["tol", "max_iter", "reg_covar", "n_init", "batch_size", "chunk"]),
+    st.sampled_from([-1, 0, -1e-3, np.nan, np.inf, "x", 1.5]),
+)
+def test_bad_settings(name, value):
+    valid = {  # values that are fine for some settings
+        "tol": lambda v: isinstance(v, (int, float)) and np.isfinite(v) and v > 0,
+        "reg_covar": lambda v: isinstance(v, (int, float)) and np.isfinite(v) and v >= 0,
+    }
+    if name in valid and valid[name](value):
+        return
+    with pytest.raises(ValueError, match=name):
+        jaxmi.gmm.fit(KEY, GOOD_X, 2, **{name: value})
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-2, 2)).filter(
+            lambda w: w.shape != (40,) or np.any(w < 0)
+        ),
+        st.just(np.zeros(40)),
+        st.just(np.full(40, np.nan)),
+        st.just(np.array(["a"] * 40)),
+    )
+)
+def test_bad_weights(w):
+    with pytest.raises(ValueError, match="weights"):
+        jaxmi.gmm.fit(KEY, GOOD_X, 2, weights=w)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(init="nope"), "unknown method"),
+        (dict(init="random"), "ambiguous"),
+        (dict(init=3), "init"),
+        (dict(k_cap=1), "k_cap"),
+        (dict(k_cap="huge"), "k_cap"),
+        (dict(strategy="pmap"), "strategy"),
+        (dict(dtype="int32"), "dtype"),
+        (dict(dtype="float64"), "x64"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxmi.gmm.fit(KEY, GOOD_X, 2, **kwargs)
+
+
+def test_bad_keys():
+    for key in (0, np.zeros(3, np.uint32), "key", jax.random.split(KEY, 2)):
+        with pytest.raises(ValueError, match="key"):
+            jaxmi.gmm.fit(key, GOOD_X, 2)
+        with pytest.raises(ValueError, match="key"):
+            jaxmi.gmm.sample(key, G, 3)
+    # legacy uint32 keys are accepted (wrapped)
+    assert jaxmi.gmm.sample(jax.random.PRNGKey(0), G, 3).shape == (3, 2)
+
+
+def test_bad_init_mixtures():
+    g3 = GMM.create(np.ones(1), np.zeros((1, 3)), np.eye(3)[None])
+    with pytest.raises(ValueError, match="dimension"):
+        jaxmi.gmm.fit(None, GOOD_X, init=g3)
+    with pytest.raises(ValueError, match="n_components"):
+        jaxmi.gmm.fit(None, GOOD_X, 3, init=G)
+    with pytest.raises(ValueError, match="n_init"):
+        jaxmi.gmm.fit(None, GOOD_X, init=G, n_init=2)
+    with pytest.raises(ValueError, match="rank"):
+        jaxmi.gmm.fit_batch(GOOD_X, G)
+    with pytest.raises(ValueError, match="NaN"):
+        jaxmi.gmm.fit(None, GOOD_X, init=G._replace(means=G.means * np.nan))
+    with pytest.raises(ValueError, match="n_components: required"):
+        jaxmi.gmm.fit(KEY, GOOD_X)
+
+
+def test_fit_batch_argument_checks():
+    with pytest.raises(ValueError, match="data_index"):
+        jaxmi.gmm.fit_batch(np.stack([GOOD_X, GOOD_X]), G_BATCH)
+    with pytest.raises(ValueError, match="data_index"):
+        jaxmi.gmm.fit_batch(np.stack([GOOD_X, GOOD_X]), G_BATCH, data_index=np.array([0, 2]))
+    with pytest.raises(ValueError, match="data_index"):
+        jaxmi.gmm.fit_batch(GOOD_X, G_BATCH, data_index=np.array([0.0, 0.0]))
+    with pytest.raises(ValueError, match="weights"):
+        jaxmi.gmm.fit_batch(GOOD_X, G_BATCH, weights=np.ones(40))
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        st.lists(st.integers(-3, 5), min_size=0, max_size=4).filter(
+            lambda d: not d or len(set(d)) != len(d) or min(d) < 0 or max(d) > 1
+        ),
+        st.just("a"),
+        st.just([0.5]),
+    )
+)
+def test_bad_dims(dims):
+    with pytest.raises(ValueError, match="dims"):
+        jaxmi.gmm.marginal(G, dims)
+    with pytest.raises(ValueError, match="dims|x_given"):
+        jaxmi.gmm.conditional(G, dims, np.zeros(1))
+
+
+def test_conditional_argument_checks():
+    with pytest.raises(ValueError, match="at least one dimension"):
+        jaxmi.gmm.conditional(G, [0, 1], np.zeros(0))
+    with pytest.raises(ValueError, match="x_given"):
+        jaxmi.gmm.conditional(G, [0], np.zeros(2))
+    with pytest.raises(ValueError, match="x_given"):
+        jaxmi.gmm.conditional(G, [0], np.array([np.nan]))
+    with pytest.raises(ValueError, match=r"column\(s\) to match"):
+        jaxmi.gmm.log_prob(G, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="n"):
+        jaxmi.gmm.sample(KEY, G, 0)
+    with pytest.raises(ValueError, match="gmm"):
+        jaxmi.gmm.log_prob("gmm", GOOD_X)

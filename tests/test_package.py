@@ -1,0 +1,49 @@
+"""Package-level checks: public surface, README/CI consistency, the command line."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jaxmi
+from jaxmi import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_and_public_surface():
+    assert isinstance(jaxmi.__version__, str) and re.match(r"\d+\.\d+", jaxmi.__version__)
+    for mod in (jaxmi, jaxmi.gmm):
+        assert mod.__all__, mod
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name} in __all__ but missing"
+            if name != "__version__":
+                assert not name.startswith("_")
+
+
+def _readme_commands():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert block, "README must open with a bash block of set-up commands"
+    return [line.strip() for line in block.group(1).strip().splitlines()]
+
+
+def test_readme_opens_with_two_setup_commands_and_ci_runs_the_test_one():
+    cmds = _readme_commands()
+    assert len(cmds) == 2
+    assert "pytest" in cmds[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert cmds[1] in ci.splitlines(), ".ci/run must run the README's test command verbatim"
+
+
+def test_cli_demo_small(capsys):
+    assert cli.main(["demo", "--n", "400", "--max-components", "3", "--n-init", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "selected K =" in out
+
+
+def test_cli_entry_point_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "jaxmi", "--version"], capture_output=True, text=True, check=True
+    )
+    assert jaxmi.__version__ in out.stdout
