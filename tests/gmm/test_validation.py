@@ -1,4 +1,4 @@
-"""Malformed inputs to every public jaxmi.gmm function end in a clear ValueError, before compiling."""
+"""Malformed inputs to every public jaxmi.gmm function end in a clear ValueError before compiling."""
 
 import jax
 import numpy as np
@@ -224,7 +224,7 @@ def test_fit_batch_argument_checks():
 def test_bad_dims(dims):
     with pytest.raises(ValueError, match="dims"):
         jaxmi.gmm.marginal(G, dims)
-    with pytest.raises(ValueError, match="dims|x_given"):
+    with pytest.raises(ValueError, match=r"dims|x_given"):
         jaxmi.gmm.conditional(G, dims, np.zeros(1))
 
 
