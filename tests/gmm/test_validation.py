@@ -1,4 +1,4 @@
-"""Malformed inputs to every public jaxmi.gmm function end in a clear ValueError before compiling."""
+"""Malformed inputs to every public jaxmi.gmm function end in a ValueError before compiling."""
 
 import jax
 import numpy as np
