@@ -47,3 +47,28 @@ def test_cli_entry_point_version():
         [sys.executable, "-m", "jaxmi", "--version"], capture_output=True, text=True, check=True
     )
     assert jaxmi.__version__ in out.stdout
+
+
+_CACHE_PROBE = """
+import jax, numpy as np, jaxmi
+hits = []
+jax.monitoring.register_event_listener(
+    lambda name, **kw: hits.append(name) if name == "/jax/compilation_cache/cache_hits" else None
+)
+jaxmi.enable_compilation_cache({path!r})
+x = np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)
+jaxmi.gmm.fit(jax.random.key(0), x, 2)
+print("HITS", len(hits))
+"""
+
+
+def test_persistent_compilation_cache_serves_a_second_process(tmp_path):
+    code = _CACHE_PROBE.format(path=str(tmp_path / "cache"))
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    first, second = (int(r.stdout.split("HITS")[-1]) for r in runs)
+    assert first == 0
+    assert second >= 1
+    assert any((tmp_path / "cache").iterdir())
