@@ -36,6 +36,7 @@ from jaxmi.tasks._discrete import (
     categorical_gaussian,
     categorical_gaussian_mi,
     gao_uniform_mixture,
+    gao_uniform_mixture_multivariate,
     zero_inflated_poisson,
     zero_inflated_poisson_mi,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "gamma_exponential",
     "gamma_exponential_mi",
     "gao_uniform_mixture",
+    "gao_uniform_mixture_multivariate",
     "gaussian_mi",
     "get",
     "gmmmi_dataset",

@@ -386,12 +386,11 @@ def multinormal_sparse(
         raise ValueError(f"n_interacting: must be <= min(dim_x, dim_y) = {min(dx, dy)}, got {n}")
     lam = real(strength, "strength")
     cov = sparse_correlation(dx, dy, n, lam)
-    title_kind = f"{n}-pair" if n != 1 else "1-pair"
     return split_normal_task(
         cov,
         dx,
         name=f"multinormal-sparse-{dx}-{dy}-{n}-{fmt(lam)}",
-        title=f"Multinormal {dx} × {dy} ({title_kind})",
+        title=f"Multinormal {dx} × {dy} ({n}-pair)",
         params={"dim_x": dx, "dim_y": dy, "n_interacting": n, "strength": lam},
         dtype=dtype,
     )

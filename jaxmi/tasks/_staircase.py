@@ -121,7 +121,12 @@ def staircase_schedule(
     lv = tuple(levels) if isinstance(levels, (list, tuple, np.ndarray)) else None
     if not lv:
         raise ValueError(f"levels: expected a non-empty sequence of MI values, got {levels!r}")
-    rhos = [staircase_rho(v, dim) for v in lv]
+    try:
+        rhos = [staircase_rho(v, dim) for v in lv]
+    except ValueError as err:
+        if str(err).startswith("dim"):
+            raise
+        raise ValueError(f"levels: each level must be a finite MI >= 0 ({err})") from err
     n = check_int(n_steps, "n_steps", minimum=len(lv))
     block = (np.arange(n) * len(lv)) // n
     return np.asarray(rhos, np.float64)[block]

@@ -199,6 +199,17 @@ def test_gao_label_frequencies_and_support():
     assert stats.kstest(d[:, 0] / 2, "uniform").pvalue > P_MIN
 
 
+def test_gao_multivariate():
+    t = tasks.gao_uniform_mixture_multivariate([2, 5])
+    assert t.mi == pytest.approx(0.346574 + 1.054920, abs=1e-6)
+    n = 10_000
+    x, y = t.sample(KEY, n)
+    assert x.dtype == jnp.int32 and x.shape == (n, 2) and y.shape == (n, 2)
+    assert _freq_ok(np.asarray(x[:, 1]), [0.2] * 5, n)
+    d = np.asarray(y, float) - np.asarray(x, float)
+    assert d.min() >= 0 and d.max() <= 2
+
+
 def test_gao_arbitrary_labels():
     t = tasks.gao_uniform_mixture(3, labels=(3, 7, 11))
     x, y = t.sample(KEY, 3000)
