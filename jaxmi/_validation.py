@@ -75,7 +75,8 @@ def as_data_matrix(
     *,
     dtype: Any = None,
     min_rows: int = 1,
-) -> jax.Array:
+    host: bool = False,
+) -> jax.Array | np.ndarray:
     """Validate a data array and return it as a float ``(N, d)`` JAX array.
 
     Accepts ``(N,)`` (one variable, returned as ``(N, 1)``) or ``(N, d)``.
@@ -85,9 +86,11 @@ def as_data_matrix(
         name: argument name used in error messages.
         dtype: requested float dtype (see :func:`float_dtype`).
         min_rows: the least number of rows (samples) accepted.
+        host: return a NumPy array when ``x`` is concrete (cheap host-side preparation before a
+            single transfer); traced inputs always come back as JAX arrays.
 
     Returns:
-        The data as a JAX array of shape ``(N, d)`` and the resolved float dtype.
+        The data of shape ``(N, d)`` in the resolved float dtype.
 
     Raises:
         ValueError: wrong rank, non-numeric dtype, empty, too few rows, NaN or inf values.
@@ -111,13 +114,19 @@ def as_data_matrix(
     if d < 1:
         raise ValueError(f"{name}: has zero columns (shape {tuple(x.shape)})")
     dt = float_dtype(dtype, like=x)
-    if not is_traced(x):
-        xn = np.asarray(x)
-        if not np.all(np.isfinite(xn)):
-            bad = int(np.size(xn) - np.count_nonzero(np.isfinite(xn)))
-            raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
-    out = jnp.asarray(x, dtype=dt)
-    return out.reshape(n, d)
+    if is_traced(x):
+        return jnp.asarray(x, dtype=dt).reshape(n, d)
+    xn = np.asarray(x)
+    finite = np.isfinite(xn)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
+    with np.errstate(over="ignore"):
+        xc = xn.astype(dt, copy=False)
+    if xc is not xn and not np.isfinite(xc).all():
+        raise ValueError(f"{name}: values overflow {dt} (largest magnitude {np.abs(xn).max():.3g})")
+    xc = xc.reshape(n, d)
+    return xc if host else jnp.asarray(xc)
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:

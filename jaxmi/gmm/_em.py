@@ -84,6 +84,8 @@ _STATS_MAX_DIM = 6
 def mean_log_likelihood(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array) -> jax.Array:
     """Weighted mean log-likelihood ``sum_n s_n log p(x_n) / sum_n s_n`` (nats/sample)."""
     lj = log_joint(gmm, xt)
+    if lj.shape[0] == 1:  # a single component: the log-sum-exp is the identity
+        return blocked_sum(s * lj[0]) * inv_w
     m = jnp.max(lj, axis=0)
     m = jnp.where(jnp.isfinite(m), m, 0)
     ll = m + jnp.log(jnp.sum(jnp.exp(lj - m), axis=0))
@@ -119,13 +121,17 @@ def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) 
     eps = jnp.finfo(dt).eps
     xc = [xt[i][None, :] - gmm.means[:, i][:, None] for i in range(d)]  # d x (K, N)
     lj = _masked_log_joint(gmm, quad_form(gmm.prec_chol, xc))
-    m = jnp.max(lj, axis=0)
-    m = jnp.where(jnp.isfinite(m), m, 0)
-    e = jnp.exp(lj - m)
-    tot = jnp.sum(e, axis=0)
-    tot = jnp.where(tot > 0, tot, 1)
-    mean_ll = blocked_sum(s * (m + jnp.log(tot))) * inv_w
-    w = e * (s / tot)[None, :]  # responsibilities times sample weights, (K, N)
+    if lj.shape[0] == 1:  # a single component: responsibilities are 1
+        mean_ll = blocked_sum(s * lj[0]) * inv_w
+        w = s[None, :]
+    else:
+        m = jnp.max(lj, axis=0)
+        m = jnp.where(jnp.isfinite(m), m, 0)
+        e = jnp.exp(lj - m)
+        tot = jnp.sum(e, axis=0)
+        tot = jnp.where(tot > 0, tot, 1)
+        mean_ll = blocked_sum(s * (m + jnp.log(tot))) * inv_w
+        w = e * (s / tot)[None, :]  # responsibilities times sample weights, (K, N)
     eye = jnp.eye(d, dtype=dt)
     if d <= _STATS_MAX_DIM:
         pairs = [(i, j) for i in range(d) for j in range(i, d)]
@@ -224,9 +230,12 @@ def _solve_chunk(
 ):
     TRACE_COUNT["chunk"] += 1
 
+    # gather the chunk's datasets once, outside the mapped loop (indexing the whole stack inside
+    # the loop made XLA copy it into the loop state)
+    x_chunk = xs[0][None] if xs.shape[0] == 1 else xs[data_index]
+
     def one(args):
-        idx, s_i, a_i = args
-        xt = xs[idx]
+        xt, s_i, a_i = args
         if method == "given":
             gmm0, reseeded = a_i, jnp.bool_(False)
         else:
@@ -235,10 +244,18 @@ def _solve_chunk(
         res = em(xt, s_i, gmm0, tol, max_iter, reg_covar)
         return res._replace(reseeded=reseeded)
 
-    args = (data_index, s, init_arg)
+    if xs.shape[0] == 1:  # one shared dataset: a loop constant, not a mapped input
+        shared = x_chunk[0]
+
+        def one_shared(args):
+            return one((shared, *args))
+
+        args, fn = (s, init_arg), one_shared
+    else:
+        args, fn = (x_chunk, s, init_arg), one
     if strategy == "vmap":
-        return jax.vmap(one)(args)
-    return jax.lax.map(one, args, batch_size=batch_size)
+        return jax.vmap(fn)(args)
+    return jax.lax.map(fn, args, batch_size=batch_size)
 
 
 _solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
@@ -249,9 +266,23 @@ def default_chunk() -> int:
     return 16 if jax.default_backend() == "cpu" else 256
 
 
-def default_strategy() -> str:
-    """``"map"`` on CPU (each problem stops on its own), ``"vmap"`` on accelerators."""
-    return "map" if jax.default_backend() == "cpu" else "vmap"
+def default_strategy(kc: int = 2) -> str:
+    """Batching strategy for capacity ``kc``.
+
+    ``"vmap"`` on accelerators. On CPU ``"map"`` (each problem stops on its own), except for
+    ``kc == 1``: a single Gaussian reaches its maximum-likelihood fit at the first M-step, so every
+    problem stops after 2-3 iterations and lockstep costs nothing while it vectorises better.
+    """
+    if jax.default_backend() != "cpu" or kc == 1:
+        return "vmap"
+    return "map"
+
+
+def _host(a: Any) -> Any:
+    """A concrete numeric array as NumPy; traced values and PRNG keys unchanged."""
+    if isinstance(a, jax.core.Tracer) or jnp.issubdtype(jnp.result_type(a), jax.dtypes.prng_key):
+        return a
+    return np.asarray(a)
 
 
 def solve(
@@ -293,13 +324,21 @@ def solve(
     chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
     n_chunks = -(-p // chunk)
     pad = n_chunks * chunk - p
-    data_index = jnp.asarray(data_index, jnp.int32)
+    # prepare on the host with NumPy when everything is concrete (one transfer per chunk instead
+    # of a dispatch per slice); under a user's trace, the same steps run in jax.numpy
+    init_arg = jax.tree.map(_host, init_arg)
+    data_index, s = _host(data_index), _host(s)
+
+    def cat(a, b):
+        xp = np if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else jnp
+        return xp.concatenate([a, b])
+
     if pad:
-        data_index = jnp.concatenate([data_index, jnp.zeros((pad,), jnp.int32)])
-        s = jnp.concatenate([s, jnp.zeros((pad, s.shape[1]), s.dtype)])
-        init_arg = jax.tree.map(
-            lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), init_arg
-        )
+        data_index = cat(data_index, np.zeros((pad,), data_index.dtype))
+        s = cat(s, np.zeros((pad, s.shape[1]), s.dtype))
+        first = np.zeros(pad, np.int32)  # pad with copies of the first problem
+        init_arg = jax.tree.map(lambda a: cat(a, a[first]), init_arg)
+    xs = jnp.asarray(xs)
     outs = []
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
@@ -318,10 +357,12 @@ def solve(
                 batch_size=batch_size,
             )
         )
-    if n_chunks == 1:
-        res = outs[0]
-    else:
+    if n_chunks == 1 and not pad:
+        return outs[0]
+    if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(outs)):
         res = jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
-    if pad:
-        res = jax.tree.map(lambda a: a[:p], res)
+        return jax.tree.map(lambda a: a[:p], res)
+    # concrete: gather on the host and transfer once, instead of one dispatch per leaf
+    res = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a])[:p], *outs)
+    return jax.device_put(res)
     return res

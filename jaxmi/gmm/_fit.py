@@ -58,7 +58,7 @@ def resolve_capacity(k_cap: Any, n_components: int) -> int:
 def _check_weights(weights: Any, n: int, dt, name: str = "weights", batch: int | None = None):
     shape = (n,) if batch is None else (batch, n)
     if weights is None:
-        return jnp.ones(shape, dt)
+        return np.ones(shape, dt)
     if not hasattr(weights, "shape"):
         weights = np.asarray(weights)
     if weights.dtype == bool or not (
@@ -75,14 +75,15 @@ def _check_weights(weights: Any, n: int, dt, name: str = "weights", batch: int |
             raise ValueError(f"{name}: must be non-negative")
         if np.any(np.sum(w, axis=-1) <= 0):
             raise ValueError(f"{name}: all weights of a problem are zero")
+        return w.astype(dt)
     return jnp.asarray(weights, dt)
 
 
-def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt):
+def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc):
     tol = check_finite_scalar(tol, "tol", positive=True)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     reg_covar = check_finite_scalar(reg_covar, "reg_covar", nonnegative=True)
-    strategy = _em.default_strategy() if strategy is None else strategy
+    strategy = _em.default_strategy(kc) if strategy is None else strategy
     if strategy not in ("map", "vmap"):
         raise ValueError(f"strategy: expected 'map' or 'vmap', got {strategy!r}")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -97,15 +98,23 @@ def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt):
     )
 
 
-def _pad_data(x: jax.Array) -> jax.Array:
-    """``(..., N, d)`` -> ``(..., d, N_pad)`` with zero padding."""
+def _pad_data(x: Any) -> Any:
+    """``(..., N, d)`` -> ``(..., d, N_pad)`` with zero padding (in NumPy for host arrays)."""
     n = x.shape[-2]
     npad = _em.pad_length(n)
+    if isinstance(x, np.ndarray):
+        out = np.zeros((*x.shape[:-2], x.shape[-1], npad), x.dtype)
+        out[..., :n] = np.swapaxes(x, -1, -2)
+        return out
     xt = jnp.swapaxes(x, -1, -2)
     return jnp.pad(xt, [(0, 0)] * (xt.ndim - 1) + [(0, npad - n)])
 
 
-def _pad_weights(s: jax.Array, npad: int) -> jax.Array:
+def _pad_weights(s: Any, npad: int) -> Any:
+    if isinstance(s, np.ndarray):
+        out = np.zeros((*s.shape[:-1], npad), s.dtype)
+        out[..., : s.shape[-1]] = s
+        return out
     return jnp.pad(s, [(0, 0)] * (s.ndim - 1) + [(0, npad - s.shape[-1])])
 
 
@@ -212,7 +221,8 @@ def fit(
             The default 1e-6 assumes data of order-one scale (e.g. standardised).
         weights: optional ``(N,)`` non-negative sample weights (e.g. bootstrap counts).
         k_cap: component capacity policy: None (exactly K), ``"bucket"``, ``"grow"`` or an int.
-        strategy: ``"map"`` (default on CPU) or ``"vmap"`` (default on accelerators).
+        strategy: ``"map"`` or ``"vmap"``; default ``"vmap"`` on accelerators and for one
+            component, ``"map"`` otherwise on CPU.
         batch_size: ``lax.map`` batch size for ``strategy="map"``.
         chunk: problems per compiled call (default 16 on CPU, 256 on accelerators).
         dtype: float32 (default) or float64 (needs x64; default for float64 input when enabled).
@@ -235,7 +245,7 @@ def fit(
         (True, (2, 2))
     """
     given = isinstance(init, GMM)
-    xm = as_data_matrix(x, "x", dtype=dtype)
+    xm = as_data_matrix(x, "x", dtype=dtype, host=True)
     dt = xm.dtype
     n, d = xm.shape
     if given:
@@ -261,13 +271,13 @@ def fit(
         key = check_key(key)
         n_init = check_int(n_init, "n_init", minimum=1)
     s = _check_weights(weights, n, dt)
-    n_eff = n if weights is None or is_traced(weights) else int(np.count_nonzero(np.asarray(s)))
+    n_eff = n if weights is None or is_traced(weights) else int(np.count_nonzero(s))
     if n_eff < n_components:
         raise ValueError(
             f"x: {n_eff} sample(s) with positive weight is fewer than n_components={n_components}"
         )
     kc = resolve_capacity(k_cap, n_components)
-    settings = _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt)
+    settings = _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc)
     tol_, max_iter_, reg_, strategy, batch_size, chunk = settings
 
     xs = _pad_data(xm)[None]
@@ -282,10 +292,12 @@ def fit(
         p = n_init
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(p))
         init_arg = (keys, jnp.full((p,), n_components, jnp.int32))
+    xp = np if isinstance(s_pad, np.ndarray) else jnp
+    s_pad = xp.broadcast_to(s_pad, (p, npad))
     res = _em.solve(
         xs,
         np.zeros(p, np.int32),
-        jnp.broadcast_to(s_pad, (p, npad)),
+        s_pad,
         init_arg,
         tol=tol_,
         max_iter=max_iter_,
@@ -354,10 +366,10 @@ def fit_batch(
         if xa.shape[0] < 1:
             raise ValueError("x: the stack of datasets is empty")
         # validate the stack as one (D*N, d) matrix, then restore the dataset axis
-        flat = as_data_matrix(xa.reshape(-1, xa.shape[-1]), "x", dtype=dtype)
+        flat = as_data_matrix(xa.reshape(-1, xa.shape[-1]), "x", dtype=dtype, host=True)
         datasets = flat.reshape(xa.shape)
     else:
-        datasets = as_data_matrix(xa, "x", dtype=dtype)[None]
+        datasets = as_data_matrix(xa, "x", dtype=dtype, host=True)[None]
     dt = datasets.dtype
     n_data, n, d = datasets.shape
     init = _check_init_gmm(init, d, dt, batched=True)
@@ -376,7 +388,9 @@ def fit_batch(
         if not is_traced(di) and (np.any(di < 0) or np.any(di >= n_data)):
             raise ValueError(f"data_index: values must lie in [0, {n_data})")
         data_index = di
-    settings = _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt)
+    settings = _common_settings(
+        tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, init.capacity
+    )
     tol_, max_iter_, reg_, strategy, batch_size, chunk = settings
     xs = _pad_data(datasets)
     res = _em.solve(
