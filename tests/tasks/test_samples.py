@@ -22,10 +22,10 @@ def draw(name_or_task, n, key=KEY, **kw):
 
 def test_shapes_dtypes_and_determinism():
     t = tasks.get("swissroll_x-normal_cdf-1v1-normal-0.75")
-    x, y = t.sample(KEY, 7)
-    assert x.shape == (7, 2) and y.shape == (7, 1)
+    x, y = t.sample(KEY, 2000)
+    assert x.shape == (2000, 2) and y.shape == (2000, 1)
     assert x.dtype == jnp.float32 and y.dtype == jnp.float32
-    x2, _ = t.sample(KEY, 7)
+    x2, _ = t.sample(KEY, 2000)
     np.testing.assert_array_equal(x, x2)
 
 
@@ -73,10 +73,8 @@ def test_normal_cdf_coordinates_are_uniform(name):
     assert stats.kstest(xb[:, 0], "uniform").pvalue < P_MIN
 
 
-@pytest.mark.parametrize(
-    ("name", "nu"), [("student-identity-2-2-1", 1), ("student-identity-3-3-3", 3)]
-)
-def test_student_marginals_are_t(name, nu):
+def test_student_marginals_are_t():
+    name, nu = "student-identity-2-2-1", 1
     x, y = draw(name, 4000)
     for col in np.concatenate([x, y], axis=1).T:
         assert stats.kstest(col, stats.t(df=nu).cdf).pvalue > P_MIN
@@ -136,13 +134,14 @@ def test_swissroll_radius_range():
 
 
 def test_spiral_rotates_base_sample():
-    t = tasks.get("spiral-multinormal-sparse-5-5-2-2.0")
-    x, y = draw(t, 500)
-    xb, yb = draw(t.base, 500)  # same key: the same base draw
+    t = tasks.get("spiral-multinormal-sparse-3-3-2-2.0")
+    x, y = draw(t, 32)
+    xb, yb = draw(t.base, 32)  # same key: the same base draw
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), np.linalg.norm(xb, axis=1), rtol=1e-5)
     np.testing.assert_array_equal(x[:, 2:], xb[:, 2:])  # only plane (0, 1) moves in X
-    np.testing.assert_array_equal(y[:, [0, 3, 4]], yb[:, [0, 3, 4]])  # plane (1, 2) in Y
+    np.testing.assert_array_equal(y[:, 0], yb[:, 0])  # plane (1, 2) in Y
     assert not np.allclose(x[:, :2], xb[:, :2])
+    assert not np.allclose(y[:, 1:], yb[:, 1:])
 
 
 @pytest.mark.parametrize("name", ["gmmmi-normal-0.6-log", "gmmmi-normal-0.6-square"])

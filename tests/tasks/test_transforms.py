@@ -25,10 +25,8 @@ def test_half_cube_roundtrip(dtype, request):
     np.testing.assert_allclose(np.asarray(back), np.asarray(t), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_spiral_roundtrip(dtype, request):
-    if dtype == "float64":
-        request.getfixturevalue("x64")
+def test_spiral_roundtrip_float32():
+    dtype = "float32"
     x = _normal((500, 5), dtype)
     fwd = _transforms.spiral_fn(x, 1 / 5, (1, 3))
     assert not np.allclose(np.asarray(fwd), np.asarray(x))
@@ -48,6 +46,8 @@ def test_spiral_matches_matrix_exponential(x64):
     expected = np.stack([expm(v * (xi @ xi) * gen) @ xi for xi in x])
     got = np.asarray(_transforms.spiral_fn(jnp.asarray(x), v, (0, 2)))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    back = np.asarray(_transforms.spiral_fn(jnp.asarray(got), -v, (0, 2)))
+    np.testing.assert_allclose(back, x, rtol=1e-13, atol=1e-13)
 
 
 def test_swissroll_roundtrip(x64):
