@@ -207,7 +207,7 @@ def test_random_responsibilities_start_divides_by_total_weight():
 
 def test_init_does_not_depend_on_capacity():
     x = overlapping(700)
-    for method in ("random_responsibilities", "kmeans++", "random_points", "kmeans"):
+    for method in ("random_responsibilities", "kmeans"):  # soft and hard-assignment starts
         a = jaxmi.gmm.initialize(jax.random.key(5), x, 3, method=method)
         b = jaxmi.gmm.initialize(jax.random.key(5), x, 3, method=method, k_cap=8)
         np.testing.assert_allclose(b.means[:3], a.means, rtol=1e-5, atol=1e-6, err_msg=method)
@@ -390,12 +390,13 @@ def _assert_finite(res):
 @pytest.mark.parametrize("init", ["random_responsibilities", "kmeans", "kmeans++", "minmax"])
 def test_degenerate_data_gives_finite_parameters(init):
     rng = np.random.default_rng(0)
+    # one padding bucket (128) and one capacity (5): a single compiled program per init
     duplicated = np.repeat(rng.normal(size=(3, 2)), 40, axis=0)  # 3 distinct points, K = 5
-    const_col = np.stack([rng.normal(size=200), np.full(200, 2.5)], axis=1)
-    for x, k in ((duplicated, 5), (const_col, 2), (np.ones((50, 2)), 2)):
+    const_col = np.stack([rng.normal(size=120), np.full(120, 2.5)], axis=1)
+    for x, k in ((duplicated, 5), (const_col, 2), (np.ones((120, 2)), 2)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", jaxmi.gmm.ConvergenceWarning)
-            res = jaxmi.gmm.fit(jax.random.key(1), x, k, init=init)
+            res = jaxmi.gmm.fit(jax.random.key(1), x, k, init=init, k_cap=5)
         _assert_finite(res)
         assert np.isfinite(float(res.log_likelihood)) or bool(res.failed)
 
