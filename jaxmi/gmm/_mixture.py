@@ -214,8 +214,13 @@ def sample_t(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
     comp = jnp.searchsorted(cum, u * cum[-1], side="right")
     comp = jnp.minimum(comp, jnp.sum(gmm.active) - 1)  # guard u at the very end of the CDF
     chol = jnp.linalg.cholesky(gmm.covariances)  # (K, d, d)
-    z = jnp.einsum("nij,jn->in", chol[comp], eps)
-    return gmm.means[comp].T + z
+
+    # one component at a time: memory stays (d, n) (gathering chol[comp] would be (n, d, d))
+    def body(k, out):
+        z = chol[k] @ eps + gmm.means[k][:, None]
+        return jnp.where(comp[None, :] == k, z, out)
+
+    return jax.lax.fori_loop(0, gmm.weights.shape[-1], body, jnp.zeros_like(eps))
 
 
 def _slice(gmm: GMM, idx: np.ndarray) -> GMM:
