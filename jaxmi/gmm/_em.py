@@ -81,14 +81,44 @@ def blocked_sum(v: jax.Array) -> jax.Array:
 _STATS_MAX_DIM = 6
 
 
+#: Up to this capacity, reductions over the component axis are unrolled elementwise chains.
+#: XLA:CPU emits a slow reduction over a short leading axis (measured: the E-step at K = 4 took
+#: 2.5x longer than at K = 5); the unrolled chain fuses into one pass over the samples.
+_UNROLL_MAX_K = 16
+
+
+def _kreduce(a: jax.Array, op, reduce) -> jax.Array:
+    if a.shape[0] > _UNROLL_MAX_K:
+        return reduce(a, axis=0)
+    out = a[0]
+    for k in range(1, a.shape[0]):
+        out = op(out, a[k])
+    return out
+
+
+def _kmax(a: jax.Array) -> jax.Array:
+    """Max over the short leading (component) axis."""
+    return _kreduce(a, jnp.maximum, jnp.max)
+
+
+def _ksum(a: jax.Array) -> jax.Array:
+    """Sum over the short leading (component) axis."""
+    return _kreduce(a, jnp.add, jnp.sum)
+
+
+def _stats_contract(w: jax.Array, feats: list) -> jax.Array:
+    """``st[k, m] = sum_n w[k, n] feats[m][k, n]`` as ``(K, M)``."""
+    return jnp.einsum("kn,kmn->km", w, jnp.stack(feats, axis=1))
+
+
 def mean_log_likelihood(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array) -> jax.Array:
     """Weighted mean log-likelihood ``sum_n s_n log p(x_n) / sum_n s_n`` (nats/sample)."""
     lj = log_joint(gmm, xt)
     if lj.shape[0] == 1:  # a single component: the log-sum-exp is the identity
         return blocked_sum(s * lj[0]) * inv_w
-    m = jnp.max(lj, axis=0)
+    m = _kmax(lj)
     m = jnp.where(jnp.isfinite(m), m, 0)
-    ll = m + jnp.log(jnp.sum(jnp.exp(lj - m), axis=0))
+    ll = m + jnp.log(_ksum(jnp.exp(lj - m)))
     return blocked_sum(s * ll) * inv_w
 
 
@@ -125,10 +155,10 @@ def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) 
         mean_ll = blocked_sum(s * lj[0]) * inv_w
         w = s[None, :]
     else:
-        m = jnp.max(lj, axis=0)
+        m = _kmax(lj)
         m = jnp.where(jnp.isfinite(m), m, 0)
         e = jnp.exp(lj - m)
-        tot = jnp.sum(e, axis=0)
+        tot = _ksum(e)
         tot = jnp.where(tot > 0, tot, 1)
         mean_ll = blocked_sum(s * (m + jnp.log(tot))) * inv_w
         w = e * (s / tot)[None, :]  # responsibilities times sample weights, (K, N)
@@ -136,7 +166,7 @@ def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) 
     if d <= _STATS_MAX_DIM:
         pairs = [(i, j) for i in range(d) for j in range(i, d)]
         feats = [jnp.ones_like(xc[0]), *xc, *(xc[i] * xc[j] for i, j in pairs)]
-        st = jnp.einsum("kn,kmn->km", w, jnp.stack(feats, axis=1))
+        st = _stats_contract(w, feats)
         nk = jnp.where(active, st[:, 0] + 10 * eps, 0)
         nk_safe = jnp.where(active, nk, 1)
         delta = st[:, 1 : 1 + d] / nk_safe[:, None]
@@ -220,6 +250,154 @@ def em(xt: jax.Array, s: jax.Array, gmm0: GMM, tol, max_iter, reg_covar) -> EMRe
     )
 
 
+def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMResult:
+    """Run C problems through ``slots`` vmapped EM workers with refill (pure, jittable).
+
+    Each slot iterates EM on its own problem; when that problem stops, the slot spends one more
+    step computing the final log-likelihood of the returned parameters, writes the results and
+    loads the next pending problem. This keeps ``vmap``'s per-iteration efficiency without its
+    lockstep waste (members waiting for the slowest one); only the tail of the queue idles.
+    Every problem follows exactly its own EM trajectory, so results equal individual fits.
+
+    Args:
+        x_chunk: ``(C, d, N)`` data of each problem, or ``(1, d, N)`` shared by all.
+        s: ``(C, N)`` sample weights.
+        gmm0: batched initial mixtures ``(C, Kc, ...)``.
+        tol: convergence threshold.
+        max_iter: the most iterations.
+        reg_covar: diagonal regulariser.
+        slots: number of workers ``b`` (static).
+
+    Returns:
+        The batched :class:`EMResult` ``(C, ...)``.
+    """
+    n_prob = s.shape[0]
+    b = max(1, min(slots, n_prob))
+    dt = s.dtype
+    shared = x_chunk.shape[0] == 1
+    tol = jnp.asarray(tol, dt)
+    reg_covar = jnp.asarray(reg_covar, dt)
+    max_iter = jnp.asarray(max_iter, jnp.int32)
+    neg_inf = jnp.asarray(-jnp.inf, dt)
+    totals = jnp.sum(s, axis=1)
+    empty = totals <= 0
+    inv_w_all = jnp.where(empty, 0, 1 / jnp.where(empty, 1, totals))
+
+    def take(tree, idx):
+        return jax.tree.map(lambda a: a[idx], tree)
+
+    # slot state: problem index, data, weights, parameters, loop variables, phase
+    idx = jnp.arange(b, dtype=jnp.int32)
+    slot = dict(
+        idx=idx,
+        x=jnp.zeros((b, 0), dt) if shared else x_chunk[idx],  # shared data: a placeholder
+        s=s[idx],
+        inv_w=inv_w_all[idx],
+        gmm=take(gmm0, idx),
+        ll_prev=jnp.full((b,), neg_inf),
+        t=jnp.zeros((b,), jnp.int32),
+        conv=jnp.zeros((b,), bool),
+        failed=jnp.zeros((b,), bool),
+        final=empty[idx],  # empty problems go straight to finalisation
+    )
+    out = EMResult(
+        gmm=gmm0,
+        log_likelihood=jnp.zeros((n_prob,), dt),
+        lower_bound=jnp.zeros((n_prob,), dt),
+        n_iter=jnp.zeros((n_prob,), jnp.int32),
+        converged=jnp.zeros((n_prob,), bool),
+        failed=jnp.zeros((n_prob,), bool),
+        suspicious=jnp.zeros((n_prob,), bool),
+        reseeded=jnp.zeros((n_prob,), bool),
+    )
+    xs_fixed = x_chunk[0]
+    step = jax.vmap(em_step, in_axes=(0, None if shared else 0, 0, 0, None))
+
+    def cond(carry):
+        slot, _, _ = carry
+        return jnp.any(slot["idx"] < n_prob)
+
+    def body(carry):
+        slot, out, nxt = carry
+        live = slot["idx"] < n_prob
+        ll, new = step(
+            slot["gmm"], xs_fixed if shared else slot["x"], slot["s"], slot["inv_w"], reg_covar
+        )
+        iterating = live & ~slot["final"]
+        ok = jnp.isfinite(ll) & jax.vmap(_all_finite)(new)
+        upd = iterating & ok
+        gmm = jax.tree.map(
+            lambda a, c: jnp.where(upd.reshape((-1,) + (1,) * (a.ndim - 1)), a, c),
+            new,
+            slot["gmm"],
+        )
+        t = slot["t"] + iterating.astype(jnp.int32)
+        conv_now = jnp.abs(ll - slot["ll_prev"]) < tol
+        failed = slot["failed"] | (iterating & ~ok)
+        conv = jnp.where(iterating, conv_now & ok, slot["conv"])
+        ll_prev = jnp.where(upd, ll, slot["ll_prev"])
+        stop = iterating & (~ok | conv_now | (t >= max_iter))
+        # finishing slots: ll is the log-likelihood of their returned parameters
+        fin = live & slot["final"]
+        final_ll = jnp.where(failed | ~jnp.isfinite(ll), neg_inf, ll)
+        failed_fin = failed | ~jnp.isfinite(ll)
+        slot = dict(
+            slot,
+            gmm=gmm,
+            t=t,
+            conv=conv,
+            failed=failed,
+            ll_prev=ll_prev,
+            final=slot["final"] | stop,
+        )
+
+        def write_and_reload(args):
+            slot, out, nxt = args
+            where = jnp.where(fin, slot["idx"], n_prob)  # n_prob: dropped
+            empty_i = empty[jnp.minimum(slot["idx"], n_prob - 1)]
+
+            def put(buf, val):
+                return buf.at[where].set(val, mode="drop")
+
+            out = EMResult(
+                gmm=jax.tree.map(put, out.gmm, slot["gmm"]),
+                log_likelihood=put(out.log_likelihood, final_ll),
+                lower_bound=put(out.lower_bound, slot["ll_prev"]),
+                n_iter=put(out.n_iter, slot["t"]),
+                converged=put(out.converged, slot["conv"] & ~failed_fin & ~empty_i),
+                failed=put(out.failed, failed_fin),
+                suspicious=put(out.suspicious, slot["t"] <= 2),
+                reseeded=out.reseeded,
+            )
+            new_idx = jnp.where(fin, nxt + jnp.cumsum(fin, dtype=jnp.int32) - 1, slot["idx"])
+            new_idx = jnp.where(fin & (new_idx >= n_prob), n_prob, new_idx)
+            src = jnp.minimum(new_idx, n_prob - 1)
+
+            def pick(cur, all_):
+                val = all_[src]
+                return jnp.where(fin.reshape((-1,) + (1,) * (cur.ndim - 1)), val, cur)
+
+            slot = dict(
+                slot,
+                idx=new_idx,
+                x=slot["x"] if shared else pick(slot["x"], x_chunk),
+                s=pick(slot["s"], s),
+                inv_w=pick(slot["inv_w"], inv_w_all),
+                gmm=jax.tree.map(pick, slot["gmm"], gmm0),
+                ll_prev=jnp.where(fin, neg_inf, slot["ll_prev"]),
+                t=jnp.where(fin, 0, slot["t"]),
+                conv=jnp.where(fin, False, slot["conv"]),
+                failed=jnp.where(fin, False, slot["failed"]),
+                final=jnp.where(fin, empty[src], slot["final"]),
+            )
+            return slot, out, nxt + jnp.sum(fin, dtype=jnp.int32)
+
+        return jax.lax.cond(jnp.any(fin), write_and_reload, lambda a: a, (slot, out, nxt))
+
+    _, out, _ = jax.lax.while_loop(cond, body, (slot, out, jnp.int32(b)))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Chunked batch driver
 # --------------------------------------------------------------------------------------------
@@ -234,13 +412,24 @@ def _solve_chunk(
     # the loop made XLA copy it into the loop state)
     x_chunk = xs[0][None] if xs.shape[0] == 1 else xs[data_index]
 
+    def start(xt, s_i, a_i):
+        if method == "given":
+            return a_i, jnp.bool_(False)
+        key, n_active = a_i
+        return _init.initialize_t(key, xt, s_i, n_active, kc, method, reg_covar)
+
+    if strategy == "queue":
+        shared = xs.shape[0] == 1
+        if shared:
+            gmm0, reseeded = jax.vmap(lambda s_i, a_i: start(x_chunk[0], s_i, a_i))(s, init_arg)
+        else:
+            gmm0, reseeded = jax.vmap(start)(x_chunk, s, init_arg)
+        res = em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, slots=batch_size)
+        return res._replace(reseeded=reseeded)
+
     def one(args):
         xt, s_i, a_i = args
-        if method == "given":
-            gmm0, reseeded = a_i, jnp.bool_(False)
-        else:
-            key, n_active = a_i
-            gmm0, reseeded = _init.initialize_t(key, xt, s_i, n_active, kc, method, reg_covar)
+        gmm0, reseeded = start(xt, s_i, a_i)
         res = em(xt, s_i, gmm0, tol, max_iter, reg_covar)
         return res._replace(reseeded=reseeded)
 
@@ -262,20 +451,27 @@ _solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strat
 
 
 def default_chunk() -> int:
-    """Problems per compiled chunk: 16 on CPU, 256 on accelerators."""
-    return 16 if jax.default_backend() == "cpu" else 256
+    """Problems per compiled chunk: 64 on CPU, 256 on accelerators."""
+    return 64 if jax.default_backend() == "cpu" else 256
 
 
 def default_strategy(kc: int = 2) -> str:
     """Batching strategy for capacity ``kc``.
 
-    ``"vmap"`` on accelerators. On CPU ``"map"`` (each problem stops on its own), except for
-    ``kc == 1``: a single Gaussian reaches its maximum-likelihood fit at the first M-step, so every
-    problem stops after 2-3 iterations and lockstep costs nothing while it vectorises better.
+    ``"vmap"`` on accelerators (not yet measured there). On CPU ``"queue"``: measured on 64 fits
+    (N = 10,000, d = 2, K = 2..5) it was 1.4-2.1x faster than ``lax.map`` and 2-4x faster than
+    lockstep ``vmap``. For ``kc == 1`` lockstep ``"vmap"``: a single Gaussian reaches its
+    maximum-likelihood fit at the first M-step, so every problem stops after 2-3 iterations and
+    lockstep wastes nothing.
     """
     if jax.default_backend() != "cpu" or kc == 1:
         return "vmap"
-    return "map"
+    return "queue"
+
+
+def default_batch_size(strategy: str) -> int:
+    """``lax.map`` batch size for ``"map"`` (1), number of workers for ``"queue"`` (4)."""
+    return 4 if strategy == "queue" else 1
 
 
 def _host(a: Any) -> Any:
@@ -313,8 +509,8 @@ def solve(
         reg_covar: diagonal regulariser (traced).
         method: ``"given"`` or an initialisation name.
         kc: component capacity.
-        strategy: ``"map"`` or ``"vmap"``.
-        batch_size: ``lax.map`` batch size (``"map"`` only).
+        strategy: ``"map"``, ``"vmap"`` or ``"queue"``.
+        batch_size: ``lax.map`` batch size (``"map"``) or number of workers (``"queue"``).
         chunk: problems per compiled call; P is padded with empty problems to a multiple of it.
 
     Returns:

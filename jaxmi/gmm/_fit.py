@@ -84,8 +84,10 @@ def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, 
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     reg_covar = check_finite_scalar(reg_covar, "reg_covar", nonnegative=True)
     strategy = _em.default_strategy(kc) if strategy is None else strategy
-    if strategy not in ("map", "vmap"):
-        raise ValueError(f"strategy: expected 'map' or 'vmap', got {strategy!r}")
+    if strategy not in ("map", "vmap", "queue"):
+        raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {strategy!r}")
+    if batch_size is None:
+        batch_size = _em.default_batch_size(strategy)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     chunk = _em.default_chunk() if chunk is None else check_int(chunk, "chunk", minimum=1)
     return (
@@ -195,7 +197,7 @@ def fit(
     weights: Any = None,
     k_cap: Any = None,
     strategy: str | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     chunk: int | None = None,
     dtype: Any = None,
 ) -> EMResult:
@@ -221,10 +223,13 @@ def fit(
             The default 1e-6 assumes data of order-one scale (e.g. standardised).
         weights: optional ``(N,)`` non-negative sample weights (e.g. bootstrap counts).
         k_cap: component capacity policy: None (exactly K), ``"bucket"``, ``"grow"`` or an int.
-        strategy: ``"map"`` or ``"vmap"``; default ``"vmap"`` on accelerators and for one
-            component, ``"map"`` otherwise on CPU.
-        batch_size: ``lax.map`` batch size for ``strategy="map"``.
-        chunk: problems per compiled call (default 16 on CPU, 256 on accelerators).
+        strategy: how the starts are batched: ``"queue"`` (default on CPU: a few vmapped
+            workers that each take the next problem when theirs stops), ``"map"`` (``lax.map``;
+            each group of ``batch_size`` problems stops on its own) or ``"vmap"`` (lockstep;
+            default on accelerators and for one component).
+        batch_size: workers for ``"queue"`` (default 4) or ``lax.map`` batch size for ``"map"``
+            (default 1).
+        chunk: problems per compiled call (default 64 on CPU, 256 on accelerators).
         dtype: float32 (default) or float64 (needs x64; default for float64 input when enabled).
 
     Returns:
@@ -323,7 +328,7 @@ def fit_batch(
     max_iter: int = 10_000,
     reg_covar: float = 1e-6,
     strategy: str | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     chunk: int | None = None,
     dtype: Any = None,
 ) -> EMResult:
@@ -343,9 +348,12 @@ def fit_batch(
         tol: convergence threshold on the mean log-likelihood (see :func:`fit`).
         max_iter: the most EM iterations per problem.
         reg_covar: added to covariance diagonals in every M-step.
-        strategy: ``"map"`` (``lax.map``; each group of ``batch_size`` problems stops on its own)
-            or ``"vmap"`` (all problems in lockstep; converged members are frozen).
-        batch_size: ``lax.map`` batch size.
+        strategy: ``"queue"`` (default on CPU: ``batch_size`` vmapped workers, each taking the
+            next problem when its own stops), ``"map"`` (``lax.map``; each group of
+            ``batch_size`` problems stops on its own) or ``"vmap"`` (all problems in lockstep;
+            converged members are frozen; default on accelerators and for one component).
+        batch_size: workers for ``"queue"`` (default 4), ``lax.map`` batch size for ``"map"``
+            (default 1).
         chunk: problems per compiled call.
         dtype: float dtype (see :func:`fit`).
 

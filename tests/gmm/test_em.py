@@ -271,6 +271,7 @@ def test_map_vmap_and_python_loop_agree(dtype):
         by_map = jaxmi.gmm.fit_batch(xd, g0, strategy="map", **kw)
         by_map2 = jaxmi.gmm.fit_batch(xd, g0, strategy="map", batch_size=2, **kw)
         by_vmap = jaxmi.gmm.fit_batch(xd, g0, strategy="vmap", **kw)
+        by_queue = jaxmi.gmm.fit_batch(xd, g0, strategy="queue", batch_size=2, **kw)
         loop = [
             jaxmi.gmm.fit(
                 None, xd, init=jax.tree.map(lambda a, i=i: a[i], g0), weights=counts[i], dtype=dtype
@@ -279,7 +280,7 @@ def test_map_vmap_and_python_loop_agree(dtype):
         ]
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-5)
     it_tol = 0 if dtype == "float64" else 1
-    for other in (by_map2, by_vmap):
+    for other in (by_map2, by_vmap, by_queue):
         np.testing.assert_allclose(other.gmm.means, by_map.gmm.means, **tol)
         np.testing.assert_allclose(other.log_likelihood, by_map.log_likelihood, **tol)
         assert np.max(np.abs(np.asarray(other.n_iter) - np.asarray(by_map.n_iter))) <= it_tol
