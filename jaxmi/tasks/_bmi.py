@@ -316,11 +316,7 @@ def multinormal_lvm(
         >>> round(multinormal_lvm(3, 3, 2, 0.0, 2.0).mi, 6)
         1.021651
     """
-    dx = dim(dim_x, "dim_x")
-    dy = dim(dim_y, "dim_y")
-    n = dim(n_interacting, "n_interacting", minimum=0)
-    if n > min(dx, dy):
-        raise ValueError(f"n_interacting: must be <= min(dim_x, dim_y) = {min(dx, dy)}, got {n}")
+    dx, dy, n = check_split(dim_x, dim_y, n_interacting)
     a = real(alpha, "alpha")
     lam = real(lambd, "lambd")
     b = real(beta, "beta")
@@ -344,6 +340,16 @@ def multinormal_lvm(
         },
         dtype=dtype,
     )
+
+
+def check_split(dim_x: Any, dim_y: Any, n_interacting: Any) -> tuple[int, int, int]:
+    """Validate the dimensions of a split Gaussian with ``n_interacting`` coupled pairs."""
+    dx = dim(dim_x, "dim_x")
+    dy = dim(dim_y, "dim_y")
+    n = dim(n_interacting, "n_interacting", minimum=0)
+    if n > min(dx, dy):
+        raise ValueError(f"n_interacting: must be <= min(dim_x, dim_y) = {min(dx, dy)}, got {n}")
+    return dx, dy, n
 
 
 def sparse_correlation(dx: int, dy: int, n: int, strength: float) -> np.ndarray:
@@ -379,11 +385,7 @@ def multinormal_sparse(
         >>> round(multinormal_sparse(5, 5).mi, 6)
         1.021651
     """
-    dx = dim(dim_x, "dim_x")
-    dy = dim(dim_y, "dim_y")
-    n = dim(n_interacting, "n_interacting", minimum=0)
-    if n > min(dx, dy):
-        raise ValueError(f"n_interacting: must be <= min(dim_x, dim_y) = {min(dx, dy)}, got {n}")
+    dx, dy, n = check_split(dim_x, dim_y, n_interacting)
     lam = real(strength, "strength")
     cov = sparse_correlation(dx, dy, n, lam)
     return split_normal_task(

@@ -33,7 +33,7 @@ from jaxmi.tasks._base import (
     resolve_dtype,
     split_keys,
 )
-from jaxmi.tasks._bmi import sparse_correlation
+from jaxmi.tasks._bmi import check_split, sparse_correlation
 from jaxmi.tasks._transforms import spiral, transformed
 
 __all__ = [
@@ -693,11 +693,7 @@ def sparse_with_inliers(
         >>> sparse_with_inliers(5, 5).mi
         0.63583
     """
-    dx = dim(dim_x, "dim_x")
-    dy = dim(dim_y, "dim_y")
-    n = dim(n_interacting, "n_interacting", minimum=0)
-    if n > min(dx, dy):
-        raise ValueError(f"n_interacting: must be <= min(dim_x, dim_y) = {min(dx, dy)}, got {n}")
+    dx, dy, n = check_split(dim_x, dim_y, n_interacting)
     lam = real(strength, "strength")
     f = real_in(inlier_fraction, "inlier_fraction", 0.0, 1.0, lo_open=False)
     known = _INLIERS_MI.get((n, lam * lam, f))
