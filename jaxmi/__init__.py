@@ -3,5 +3,16 @@
 from jaxmi import gmm, plot, tasks
 from jaxmi._config import enable_compilation_cache
 from jaxmi._version import __version__
+from jaxmi.gmm import MIResult, gmm_cmi, gmm_entropy, gmm_mi
 
-__all__ = ["__version__", "enable_compilation_cache", "gmm", "plot", "tasks"]
+__all__ = [
+    "MIResult",
+    "__version__",
+    "enable_compilation_cache",
+    "gmm",
+    "gmm_cmi",
+    "gmm_entropy",
+    "gmm_mi",
+    "plot",
+    "tasks",
+]

@@ -9,6 +9,7 @@ utilities :func:`log_prob`, :func:`sample`, :func:`marginal`, :func:`conditional
 from jaxmi.gmm._em import EMResult, pad_length
 from jaxmi.gmm._fit import ConvergenceWarning, fit, fit_batch, initialize, resolve_capacity
 from jaxmi.gmm._init import METHODS as INIT_METHODS
+from jaxmi.gmm._mi import MIResult, gmm_cmi, gmm_entropy, gmm_mi
 from jaxmi.gmm._mixture import GMM, conditional, log_prob, marginal, responsibilities, sample
 
 __all__ = [
@@ -16,9 +17,13 @@ __all__ = [
     "INIT_METHODS",
     "ConvergenceWarning",
     "EMResult",
+    "MIResult",
     "conditional",
     "fit",
     "fit_batch",
+    "gmm_cmi",
+    "gmm_entropy",
+    "gmm_mi",
     "initialize",
     "log_prob",
     "marginal",

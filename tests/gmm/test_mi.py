@@ -1,0 +1,184 @@
+"""GMM-MI estimators: ground truth within error bars, invariances, stopping rule, bad input."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmi
+from jaxmi.gmm._mi import select_components
+
+N = 2048  # one padding bucket for every test here: compiled programs are shared
+FAST = dict(n_bootstrap=16, mc_samples=20_000)
+# the MC error is common to all replicates (common random numbers): allow for it separately
+MC_ERR = 3 * 1.2 / math.sqrt(FAST["mc_samples"])
+
+
+def gaussian(rho, n=N, seed=0):
+    return np.random.default_rng(seed).multivariate_normal([0, 0], [[1, rho], [rho, 1]], n)
+
+
+def within(res, truth, k=3.0):
+    return abs(float(res.mi) - truth) <= k * float(res.std) + MC_ERR
+
+
+@pytest.fixture(scope="module")
+def rho06():
+    z = gaussian(0.6)
+    return z, jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **FAST)
+
+
+def test_bivariate_gaussian_within_error_bars(rho06):
+    _, res = rho06
+    truth = -0.5 * math.log(1 - 0.36)
+    assert within(res, truth), (float(res.mi), float(res.std))
+    assert int(res.n_components) == 1
+    assert res.samples.shape == (16,) and bool(res.converged.all())
+    np.testing.assert_allclose(float(res.std), np.std(np.asarray(res.samples), ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(float(res.mi), np.mean(np.asarray(res.samples)), rtol=1e-5)
+    assert abs(float(res.point) - truth) < 0.05
+
+
+def test_multidimensional_dense_gaussian():
+    task = jaxmi.tasks.get("multinormal-dense-2-2-0.5")
+    x, y = task.sample(jax.random.key(1), N)
+    res = jaxmi.gmm_mi(jax.random.key(2), x, y, **FAST)
+    assert within(res, task.mi), (float(res.mi), float(res.std), task.mi)
+
+
+def test_mixture_task_selects_several_components():
+    task = jaxmi.tasks.get("gmmmi-D3")
+    x, y = task.sample(jax.random.key(3), N)
+    res = jaxmi.gmm_mi(jax.random.key(4), x, y, **FAST)
+    assert int(res.n_components) >= 3
+    assert within(res, task.mi), (float(res.mi), float(res.std), task.mi)
+
+
+def test_independent_data_gives_near_zero():
+    rng = np.random.default_rng(5)
+    res = jaxmi.gmm_mi(jax.random.key(5), rng.normal(size=(N, 2)), rng.normal(size=N), **FAST)
+    assert abs(float(res.mi)) < 3 * float(res.std) + MC_ERR
+    assert abs(float(res.mi)) < 0.02
+
+
+def test_symmetry(rho06):
+    z, res = rho06
+    swapped = jaxmi.gmm_mi(jax.random.key(0), z[:, 1], z[:, 0], **FAST)
+    assert int(swapped.n_components) == int(res.n_components)
+    assert abs(float(swapped.mi) - float(res.mi)) < 2 * MC_ERR
+
+
+def test_invariance_under_positive_affine_maps(rho06):
+    z, res = rho06
+    moved = jaxmi.gmm_mi(jax.random.key(0), 3.0 * z[:, 0] + 1.0, 0.5 * z[:, 1] - 2.0, **FAST)
+    np.testing.assert_allclose(float(moved.mi), float(res.mi), atol=2e-3)
+    flipped = jaxmi.gmm_mi(jax.random.key(0), -2.0 * z[:, 0], z[:, 1], **FAST)
+    assert abs(float(flipped.mi) - float(res.mi)) < 2 * MC_ERR
+
+
+def test_bits(rho06):
+    z, res = rho06
+    bits = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], base=2, **FAST)
+    np.testing.assert_allclose(float(bits.mi), float(res.mi) / math.log(2), rtol=1e-5)
+    np.testing.assert_allclose(float(bits.std), float(res.std) / math.log(2), rtol=1e-5)
+
+
+def test_float64_agrees_with_float32(rho06):
+    """The dtypes draw different random streams, so their MC errors are independent."""
+    z, _ = rho06
+    opts = dict(n_bootstrap=16, mc_samples=100_000)
+    r32 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **opts)
+    with jax.enable_x64(True):
+        r64 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], dtype="float64", **opts)
+    assert r64.mi.dtype == np.float64 and r32.mi.dtype == np.float32
+    assert int(r64.n_components) == int(r32.n_components)
+    mc_sd = 0.6 / math.sqrt(opts["mc_samples"])  # sd(pmi) = 0.6 nats at rho = 0.6
+    assert abs(float(r64.mi) - float(r32.mi)) < 4 * math.sqrt(2) * mc_sd
+    # the same bootstrap replicates in both dtypes (the random streams must not follow x64):
+    # per-replicate differences are one common MC offset
+    diff = np.asarray(r64.samples, np.float64) - np.asarray(r32.samples, np.float64)
+    assert np.std(diff) < 1e-3
+    np.testing.assert_allclose(float(r64.std), float(r32.std), rtol=0.05)
+
+
+def test_no_bootstrap_gives_point_estimate_without_std():
+    z = gaussian(0.6)
+    res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=0, mc_samples=20_000)
+    assert res.std is None and res.samples.shape == (0,)
+    assert float(res.mi) == float(res.point)
+
+
+def test_fixed_number_of_components():
+    z = gaussian(0.6)
+    res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_components=2, **FAST)
+    assert int(res.n_components) == 2 and res.cv_scores.shape == (1,)
+
+
+def test_conditional_mi_gaussian():
+    cov = np.array([[1, 0.6, 0.3], [0.6, 1, 0.4], [0.3, 0.4, 1]])
+    w = np.random.default_rng(6).multivariate_normal(np.zeros(3), cov, N)
+    res = jaxmi.gmm_cmi(jax.random.key(6), w[:, 0], w[:, 1], w[:, 2], **FAST)
+    assert within(res, 0.179348), (float(res.mi), float(res.std))
+
+
+def test_entropy_adds_back_the_scale():
+    x = np.random.default_rng(7).normal(size=N) * 2.0
+    res = jaxmi.gmm_entropy(jax.random.key(7), x, **FAST)
+    truth = 0.5 * math.log(2 * math.pi * math.e * 4.0)
+    assert within(res, truth), (float(res.mi), float(res.std), truth)
+
+
+# ----------------------------------------------------------------------------------------------
+# stopping rule (spec §6.4)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_stopping_rule_patience_example():
+    """K=1 improves, 2 fails, 3 improves, 4 fails: the reference stops at K*=2 with patience 2."""
+    seq = {1: -3.0, 2: -3.5, 3: -2.0, 4: -2.5, 5: -1.0, 6: -5.0, 7: -5.0, 8: -5.0}
+    k, scores, stopped = select_components(seq.get, 8, 1e-5, 2)
+    assert (k, len(scores), stopped) == (5, 7, True)
+    k, scores, stopped = select_components(seq.get, 8, 1e-5, 2, legacy_patience=True)
+    assert (k, len(scores), stopped) == (2, 4, True)
+    # with patience 1 both rules agree
+    assert select_components(seq.get, 8, 1e-5, 1)[0] == 1
+    assert select_components(seq.get, 8, 1e-5, 1, legacy_patience=True)[0] == 1
+
+
+def test_stopping_rule_threshold_and_max():
+    rising = {k: -1.0 / k for k in range(1, 6)}
+    assert select_components(rising.get, 5, 1e-5, 1) == (5, list(rising.values()), False)
+    # gains 0.5, 0.167, 0.083: with threshold 0.1 the last improvement is K = 3
+    assert select_components(rising.get, 5, 0.1, 1)[0] == 3
+    assert select_components({1: 0.0, 2: 1e-6}.get, 2, 1e-5, 1)[0] == 1  # below threshold
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((np.zeros(10), np.zeros(11)), {}, "y: has 11 samples"),
+        ((np.ones(50), np.arange(50.0)), {}, "constant column"),
+        ((np.arange(50.0), np.arange(50.0)), {"bogus": 1}, "unknown option"),
+        ((np.arange(3.0), np.arange(3.0) ** 2), {"n_folds": 5}, "too few"),
+        ((np.arange(6.0), np.arange(6.0) ** 2), {"n_components": 4}, "too few"),
+        ((np.arange(50.0), np.arange(50.0)), {"metric": "r2"}, "metric"),
+        ((np.arange(50.0), np.arange(50.0)), {"n_folds": 1}, "n_folds"),
+        ((np.arange(50.0), np.arange(50.0)), {"base": 1}, "base"),
+        ((np.arange(50.0), np.arange(50.0)), {"init": "random"}, "ambiguous"),
+        ((np.array([1.0, np.nan] * 25), np.arange(50.0)), {}, "NaN"),
+    ],
+)
+def test_bad_input(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxmi.gmm_mi(jax.random.key(0), *args, **kwargs)
+
+
+def test_refuses_tracing():
+    with pytest.raises(ValueError, match="cannot run under jit"):
+        jax.jit(lambda x: jaxmi.gmm_mi(jax.random.key(0), x, x).mi)(np.arange(50.0))
