@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxmi.gmm._mixture import GMM, marginal
 
-__all__ = ["plot_gmm"]
+__all__ = ["plot_benchmark", "plot_gmm"]
 
 
 def plot_gmm(
@@ -85,4 +85,57 @@ def plot_gmm(
     ax.set_ylabel(f"x[{dims[1]}]")
     ax.set_title(f"{int(active.sum())}-component Gaussian mixture")
     ax.autoscale_view()
+    return ax
+
+
+def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0) -> Any:
+    """Estimates against ground truth, with error bars, one point per (task, seed).
+
+    Args:
+        rows: dicts with ``task``, ``truth``, ``estimate`` and ``std`` (as returned by
+            ``jaxmi benchmark`` / :func:`jaxmi._benchmark.run_benchmark`).
+        ax: a matplotlib ``Axes``; a new figure if None.
+        n_sigma: half-width of the error bars in standard deviations.
+
+    Returns:
+        The matplotlib ``Axes``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from jaxmi.plot import plot_benchmark
+        >>> ax = plot_benchmark([dict(task="t", truth=0.4, estimate=0.41, std=0.01)])
+    """
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("rows: nothing to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5.5))
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>ph*"
+    for i, name in enumerate(tasks):
+        sel = [r for r in rows if r["task"] == name]
+        truth = np.array([r["truth"] for r in sel])
+        est = np.array([r["estimate"] for r in sel])
+        err = np.array([n_sigma * (r["std"] if r["std"] == r["std"] else 0.0) for r in sel])
+        ax.errorbar(
+            truth,
+            est,
+            yerr=err,
+            fmt=markers[i % len(markers)],
+            ms=6,
+            capsize=3,
+            color=colors[i % len(colors)],
+            label=name,
+        )
+    lo = min(min(r["truth"], r["estimate"]) for r in rows)
+    hi = max(max(r["truth"], r["estimate"]) for r in rows)
+    pad = 0.05 * (hi - lo + 1e-9)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=1, label="estimate = truth")
+    ax.set_xlabel("true mutual information (nats)")
+    ax.set_ylabel(f"GMM-MI estimate (nats, ±{n_sigma:g} std)")
+    ax.set_title("jaxmi GMM-MI against ground truth")
+    ax.legend(fontsize=7, loc="upper left")
     return ax

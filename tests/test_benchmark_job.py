@@ -1,0 +1,36 @@
+"""The ground-truth benchmark job (``jaxmi benchmark``) in a small configuration."""
+
+import json
+
+import pytest
+
+from jaxmi._benchmark import DEFAULT_TASKS, run_benchmark
+
+
+def test_small_benchmark_writes_table_json_and_plot(tmp_path, capsys):
+    rows = run_benchmark(
+        ["1v1-normal-0.75", "gmmmi-D1"],
+        n=512,
+        options=dict(n_bootstrap=6, mc_samples=5000),
+        out=tmp_path,
+    )
+    assert [r["task"] for r in rows] == ["1v1-normal-0.75", "gmmmi-D1"]
+    for r in rows:
+        assert abs(r["estimate"] - r["truth"]) < 4 * r["std"] + 0.05
+    saved = json.loads((tmp_path / "jaxmi_benchmark.json").read_text())
+    assert saved["rows"][0]["truth"] == pytest.approx(0.413339, abs=1e-6)
+    assert (tmp_path / "jaxmi_benchmark.png").stat().st_size > 10_000
+    assert "err/std" in capsys.readouterr().out
+
+
+def test_default_tasks_exist_and_are_continuous():
+    import jaxmi
+
+    for name in DEFAULT_TASKS:
+        t = jaxmi.tasks.get(name)
+        assert t.x_kind == t.y_kind == "continuous"
+
+
+def test_discrete_tasks_are_refused():
+    with pytest.raises(ValueError, match="discrete"):
+        run_benchmark(["gao-uniform-mixture-5"], n=100, echo=False)
