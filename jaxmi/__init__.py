@@ -3,9 +3,17 @@
 from jaxmi import gmm, plot, tasks
 from jaxmi._config import enable_compilation_cache
 from jaxmi._version import __version__
-from jaxmi.gmm import MIResult, gmm_cmi, gmm_entropy, gmm_mi
+from jaxmi.gmm import (
+    CategoricalMIResult,
+    MIResult,
+    gmm_cmi,
+    gmm_entropy,
+    gmm_mi,
+    gmm_mi_categorical,
+)
 
 __all__ = [
+    "CategoricalMIResult",
     "MIResult",
     "__version__",
     "enable_compilation_cache",
@@ -13,6 +21,7 @@ __all__ = [
     "gmm_cmi",
     "gmm_entropy",
     "gmm_mi",
+    "gmm_mi_categorical",
     "plot",
     "tasks",
 ]

@@ -182,3 +182,51 @@ def test_bad_input(args, kwargs, match):
 def test_refuses_tracing():
     with pytest.raises(ValueError, match="cannot run under jit"):
         jax.jit(lambda x: jaxmi.gmm_mi(jax.random.key(0), x, x).mi)(np.arange(50.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# categorical labels (spec §8.3)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def imbalanced():
+    task = jaxmi.tasks.get("cat-gauss-3-imbalanced")
+    x, y = task.sample(jax.random.key(8), 3000)
+    names = np.array(["low", "mid", "high"])[np.asarray(y)[:, 0]]  # string labels, unsorted
+    return task, np.asarray(x), names
+
+
+def test_categorical_empirical_prior_matches_truth(imbalanced):
+    task, x, names = imbalanced
+    res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, **FAST)
+    assert res.classes.tolist() == ["high", "low", "mid"]
+    np.testing.assert_allclose(np.asarray(res.prior), [0.1, 0.7, 0.2], atol=0.03)
+    assert within(res, task.mi), (float(res.mi), float(res.std), task.mi)
+    assert res.n_components.shape == (3,) and res.n_iter.shape == (16, 3)
+    assert 0 <= float(res.mi) <= task.params["label_entropy"]
+
+
+def test_categorical_uniform_prior_gives_the_reference_functional(imbalanced):
+    task, x, names = imbalanced
+    res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, prior="uniform", **FAST)
+    assert within(res, task.params["uniform_prior_mi"]), float(res.mi)
+    assert float(res.mi) > task.mi + 0.1  # the reference's bias with imbalanced classes
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "match"),
+    [
+        (np.zeros(60), {}, "at least 2 classes"),
+        (np.array([0] * 58 + [1, 1]), {"n_folds": 3}, "class 1 has 2 samples"),
+        (np.zeros(59), {}, "labels: expected shape"),
+        (np.array([0, 1] * 30), {"prior": [0.5, 0.6]}, "sum to 1"),
+        (np.array([0, 1] * 30), {"prior": [1.0]}, "prior"),
+        (np.array([0, 1] * 30), {"prior": "flat"}, "prior"),
+        (np.array([0.0, np.nan] * 30), {}, "NaN"),
+    ],
+)
+def test_categorical_bad_input(labels, kwargs, match):
+    x = np.random.default_rng(0).normal(size=60)
+    with pytest.raises(ValueError, match=match):
+        jaxmi.gmm_mi_categorical(jax.random.key(0), x, labels, **kwargs)
