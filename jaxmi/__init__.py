@@ -1,7 +1,7 @@
 """jaxmi: mutual information and information-theoretic interpretability in JAX."""
 
 from jaxmi import gmm, plot, tasks
-from jaxmi._config import enable_compilation_cache
+from jaxmi._config import enable_compilation_cache, enable_default_compilation_cache
 from jaxmi._version import __version__
 from jaxmi.gmm import (
     CategoricalMIResult,
@@ -25,3 +25,5 @@ __all__ = [
     "plot",
     "tasks",
 ]
+
+enable_default_compilation_cache()

@@ -72,3 +72,33 @@ def test_persistent_compilation_cache_serves_a_second_process(tmp_path):
     assert first == 0
     assert second >= 1
     assert any((tmp_path / "cache").iterdir())
+
+
+_DEFAULT_CACHE_PROBE = """
+import jax, jaxmi
+print("DIR", jax.config.jax_compilation_cache_dir)
+"""
+
+
+def test_cache_is_on_by_default_and_can_be_turned_off(tmp_path):
+    import os
+
+    env = dict(os.environ, JAXMI_CACHE_DIR=str(tmp_path / "c"))
+    env.pop("JAXMI_COMPILATION_CACHE", None)
+    on = subprocess.run(
+        [sys.executable, "-c", _DEFAULT_CACHE_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"DIR {tmp_path / 'c'}" in on.stdout
+    env["JAXMI_COMPILATION_CACHE"] = "0"
+    off = subprocess.run(
+        [sys.executable, "-c", _DEFAULT_CACHE_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "DIR None" in off.stdout

@@ -10,6 +10,7 @@ utilities :func:`log_prob`, :func:`sample`, :func:`marginal`, :func:`conditional
 from jaxmi.gmm._em import EMResult, pad_length
 from jaxmi.gmm._fit import ConvergenceWarning, fit, fit_batch, initialize, resolve_capacity
 from jaxmi.gmm._init import METHODS as INIT_METHODS
+from jaxmi.gmm._io import load_result, save_result
 from jaxmi.gmm._mi import (
     CategoricalMIResult,
     MIResult,
@@ -35,10 +36,12 @@ __all__ = [
     "gmm_mi",
     "gmm_mi_categorical",
     "initialize",
+    "load_result",
     "log_prob",
     "marginal",
     "pad_length",
     "resolve_capacity",
     "responsibilities",
     "sample",
+    "save_result",
 ]
