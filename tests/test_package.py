@@ -102,3 +102,15 @@ def test_cache_is_on_by_default_and_can_be_turned_off(tmp_path):
         check=True,
     )
     assert "DIR None" in off.stdout
+
+
+def test_readme_python_snippets_run(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    assert "jaxmi.gmm_mi" in code
+    script = tmp_path / "readme.py"
+    script.write_text(code)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
