@@ -114,3 +114,24 @@ def test_readme_python_snippets_run(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cli_benchmark_small(tmp_path, capsys):
+    argv = [
+        "benchmark",
+        "--tasks",
+        "1v1-normal-0.75",
+        "--n",
+        "400",
+        "--n-bootstrap",
+        "4",
+        "--mc-samples",
+        "4000",
+        "--out",
+        str(tmp_path),
+    ]
+    assert cli.main(argv) == 0
+    assert "1v1-normal-0.75" in capsys.readouterr().out
+    assert (tmp_path / "jaxmi_benchmark.png").exists()
+    assert cli.main(["benchmark", "--tasks", "no-such-task", "--out", str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err
