@@ -296,6 +296,54 @@ def _em_settings(o: dict, dt) -> dict:
     )
 
 
+class _Fit(NamedTuple):
+    """Selected, refitted and bootstrapped mixture of one dataset (host-side record)."""
+
+    k: int
+    cv: GMM
+    full: GMM
+    boot: _em.EMResult | None
+    scores: np.ndarray
+    converged: bool
+
+
+def _fit_and_bootstrap(key, z: np.ndarray, o: dict, em_kw: dict) -> _Fit:
+    """Choose K by CV, refit on all of ``z``, and refit ``n_bootstrap`` count-weighted replicates.
+
+    The replicates are one batched EM call started from the full-data refit (or from the CV fit
+    with ``bootstrap_start="cv"``), each at fixed K*.
+    """
+    n = z.shape[0]
+    xs = _pad_data(z)[None]
+    real = _pad_weights(np.ones((n,), z.dtype), xs.shape[-1])
+    k_star, theta_cv, scores, conv = _select(key, xs, n, o, em_kw)
+    kc = theta_cv.capacity
+    full = _em.solve(
+        xs, np.zeros(1, np.int32), real[None], _stack(theta_cv, 1), method="given", kc=kc, **em_kw
+    )
+    theta_full = _take(full.gmm, 0)
+    b = o["n_bootstrap"]
+    boot = None
+    if b:
+        start = theta_cv if o["bootstrap_start"] == "cv" else theta_full
+        counts = _bootstrap_counts(
+            jax.random.fold_in(key, _TAG_BOOT), jnp.asarray(real), jnp.arange(b)
+        )
+        boot = _em.solve(
+            xs, np.zeros(b, np.int32), counts, _stack(start, b), method="given", kc=kc, **em_kw
+        )
+    return _Fit(k_star, theta_cv, theta_full, boot, scores, conv)
+
+
+def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+    """Columns to zero mean and unit variance (ddof 0); returns the data and the scales."""
+    sd = z.std(0)
+    if np.any(sd <= 0):
+        bad = np.flatnonzero(sd <= 0).tolist()
+        raise ValueError(f"{name}: constant column(s) {bad}: the density is degenerate")
+    return ((z - z.mean(0)) / sd).astype(z.dtype), sd
+
+
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
     key = check_key(key)
     n = z.shape[0]
@@ -303,63 +351,41 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     dt = z.dtype
     log_scale = 0.0
     if o["standardize"]:
-        mean = z.mean(0)
-        sd = z.std(0)
-        if np.any(sd <= 0):
-            bad = np.flatnonzero(sd <= 0).tolist()
-            raise ValueError(f"x: constant column(s) {bad}: the density is degenerate")
-        z = ((z - mean) / sd).astype(dt)
+        z, sd = _standardize(z)
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
-    xs = _pad_data(z)[None]
-    n_pad = xs.shape[-1]
-    real = _pad_weights(np.ones((n,), dt), n_pad)
-    em_kw = _em_settings(o, dt)
-    k_star, theta_cv, scores, sel_conv = _select(key, xs, n, o, em_kw)
-    kc = theta_cv.capacity
-    full = _em.solve(
-        xs, np.zeros(1, np.int32), real[None], _stack(theta_cv, 1), method="given", kc=kc, **em_kw
-    )
-    theta_full = _take(full.gmm, 0)
+    fit = _fit_and_bootstrap(key, z, o, _em_settings(o, dt))
     key_mc = jax.random.fold_in(key, _TAG_MC)
     mc = dict(n_samples=o["mc_samples"], kind=kind, blocks=blocks)
-    p_mean, p_se = _mc_functional_jit(key_mc, _stack(theta_full, 1), **mc)
+    p_mean, p_se = _mc_functional_jit(key_mc, _stack(fit.full, 1), **mc)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     point = (p_mean[0] + log_scale) * scale
-    b = o["n_bootstrap"]
-    if b == 0:
-        empty_f, empty_i = jnp.zeros((0,), dt), jnp.zeros((0,), jnp.int32)
-        return MIResult(
-            point,
-            None,
-            empty_f,
-            point,
-            p_se[0] * scale,
-            jnp.asarray(k_star),
-            jnp.asarray(scores),
-            jnp.asarray(sel_conv),
-            empty_i,
-            jnp.zeros((0,), bool),
-        )
-    start = theta_cv if o["bootstrap_start"] == "cv" else theta_full
-    counts = _bootstrap_counts(jax.random.fold_in(key, _TAG_BOOT), jnp.asarray(real), jnp.arange(b))
-    boot = _em.solve(
-        xs, np.zeros(b, np.int32), counts, _stack(start, b), method="given", kc=kc, **em_kw
-    )
-    vals, _ = _mc_functional_jit(key_mc, boot.gmm, **mc)
-    vals = (vals + log_scale) * scale
-    std = jnp.std(vals, ddof=1) if b > 1 else None
-    return MIResult(
-        mi=jnp.mean(vals),
-        std=std,
-        samples=vals,
+    common = dict(
         point=point,
         point_stderr=p_se[0] * scale,
-        n_components=jnp.asarray(k_star),
-        cv_scores=jnp.asarray(scores),
-        selection_converged=jnp.asarray(sel_conv),
+        n_components=jnp.asarray(fit.k),
+        cv_scores=jnp.asarray(fit.scores),
+        selection_converged=jnp.asarray(fit.converged),
+    )
+    boot = fit.boot
+    if boot is None:
+        return MIResult(
+            mi=point,
+            std=None,
+            samples=jnp.zeros((0,), dt),
+            n_iter=jnp.zeros((0,), jnp.int32),
+            converged=jnp.zeros((0,), bool),
+            **common,
+        )
+    vals, _ = _mc_functional_jit(key_mc, boot.gmm, **mc)
+    vals = (vals + log_scale) * scale
+    return MIResult(
+        mi=jnp.mean(vals),
+        std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
+        samples=vals,
         n_iter=boot.n_iter,
         converged=boot.converged,
+        **common,
     )
 
 
@@ -705,108 +731,64 @@ def gmm_mi_categorical(
     counts = np.bincount(codes, minlength=n_cls)
     pri = _class_prior(prior, counts, dt)
     # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
-    standardize = options.get("standardize", True)
-    if standardize:
-        sd = xa.std(0)
-        if np.any(sd <= 0):
-            raise ValueError(f"x: constant column(s) {np.flatnonzero(sd <= 0).tolist()}")
-        xa = ((xa - xa.mean(0)) / sd).astype(dt)
+    if options.get("standardize", True):
+        xa, _ = _standardize(xa)
     opts = {**options, "standardize": False}
     per_class = []
     for c in range(n_cls):
         xc = xa[codes == c]
         try:
-            o = _resolve_options(dict(opts), xc.shape[0])
+            per_class.append((xc, _resolve_options(dict(opts), xc.shape[0])))
         except ValueError as err:
             raise ValueError(
                 f"labels: class {classes[c].item()!r} has {counts[c]} samples: {err}"
             ) from err
-        per_class.append((xc, o))
     o = per_class[0][1]
     em_kw = _em_settings(o, dt)
-    fits = []
-    for c, (xc, oc) in enumerate(per_class):
-        xs = _pad_data(xc)[None]
-        key_c = jax.random.fold_in(key, 1000 + c)
-        k_star, theta_cv, _, conv = _select(key_c, xs, xc.shape[0], oc, em_kw)
-        real = _pad_weights(np.ones((xc.shape[0],), dt), xs.shape[-1])
-        full = _em.solve(
-            xs,
-            np.zeros(1, np.int32),
-            real[None],
-            _stack(theta_cv, 1),
-            method="given",
-            kc=theta_cv.capacity,
-            **em_kw,
-        )
-        fits.append(
-            dict(
-                xs=xs,
-                real=real,
-                k=k_star,
-                conv=conv,
-                cv=theta_cv,
-                full=_take(full.gmm, 0),
-                key=key_c,
-            )
-        )
-    kc = max(f["full"].capacity for f in fits)
+    fits = [
+        _fit_and_bootstrap(jax.random.fold_in(key, 1000 + c), xc, oc, em_kw)
+        for c, (xc, oc) in enumerate(per_class)
+    ]
+    kc = max(f.full.capacity for f in fits)
     from jaxmi.gmm._fit import _pad_components
+
+    def stack_classes(gmms, axis):
+        return jax.tree.map(
+            lambda *a: jnp.stack(a, axis=axis), *[_pad_components(g, kc) for g in gmms]
+        )
 
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     log_prior = jnp.log(jnp.asarray(pri))
     key_mc = jax.random.fold_in(key, _TAG_MC)
-    full_stack = jax.tree.map(
-        lambda *a: jnp.stack(a), *[_pad_components(f["full"], kc) for f in fits]
-    )
+    full_stack = stack_classes([f.full for f in fits], 0)
     p_mi, p_se = _categorical_mi_batch(key_mc, _stack(full_stack, 1), log_prior, o["mc_samples"])
     point, point_se = p_mi[0] * scale, p_se[0] * scale
-    b = o["n_bootstrap"]
     common = dict(
+        point=point,
+        point_stderr=point_se,
         classes=classes,
         prior=jnp.asarray(pri),
-        n_components=jnp.asarray([f["k"] for f in fits]),
-        selection_converged=jnp.asarray([f["conv"] for f in fits]),
+        n_components=jnp.asarray([f.k for f in fits]),
+        selection_converged=jnp.asarray([f.converged for f in fits]),
     )
-    if b == 0:
+    if o["n_bootstrap"] == 0:
         return CategoricalMIResult(
-            point,
-            None,
-            jnp.zeros((0,), dt),
-            point,
-            point_se,
+            mi=point,
+            std=None,
+            samples=jnp.zeros((0,), dt),
             n_iter=jnp.zeros((0, n_cls), jnp.int32),
             converged=jnp.zeros((0, n_cls), bool),
             **common,
         )
-    boots = []
-    for f in fits:
-        start = f["cv"] if o["bootstrap_start"] == "cv" else f["full"]
-        cnt = _bootstrap_counts(
-            jax.random.fold_in(f["key"], _TAG_BOOT), jnp.asarray(f["real"]), jnp.arange(b)
-        )
-        res = _em.solve(
-            f["xs"],
-            np.zeros(b, np.int32),
-            cnt,
-            _stack(start, b),
-            method="given",
-            kc=start.capacity,
-            **em_kw,
-        )
-        boots.append(res)
-    gm = jax.tree.map(
-        lambda *a: jnp.stack(a, axis=1),
-        *[_pad_components(r.gmm, kc) for r in boots],
-    )  # (B, C, kc, ...)
-    vals, _ = _categorical_mi_batch(key_mc, gm, log_prior, o["mc_samples"])
+    boots = [f.boot for f in fits]
+    vals, _ = _categorical_mi_batch(
+        key_mc, stack_classes([r.gmm for r in boots], 1), log_prior, o["mc_samples"]
+    )  # classes stacked per replicate: (B, C, kc, ...)
     vals = vals * scale
     return CategoricalMIResult(
         mi=jnp.mean(vals),
-        std=jnp.std(vals, ddof=1) if b > 1 else None,
+        std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
         samples=vals,
-        point=point,
-        point_stderr=point_se,
         n_iter=jnp.stack([r.n_iter for r in boots], axis=1),
         converged=jnp.stack([r.converged for r in boots], axis=1),
         **common,
