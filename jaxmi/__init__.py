@@ -8,6 +8,7 @@ from jaxmi.gmm import (
     MIResult,
     gmm_cmi,
     gmm_entropy,
+    gmm_kl,
     gmm_mi,
     gmm_mi_categorical,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "gmm",
     "gmm_cmi",
     "gmm_entropy",
+    "gmm_kl",
     "gmm_mi",
     "gmm_mi_categorical",
     "plot",

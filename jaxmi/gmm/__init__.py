@@ -16,6 +16,7 @@ from jaxmi.gmm._mi import (
     MIResult,
     gmm_cmi,
     gmm_entropy,
+    gmm_kl,
     gmm_mi,
     gmm_mi_categorical,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "fit_batch",
     "gmm_cmi",
     "gmm_entropy",
+    "gmm_kl",
     "gmm_mi",
     "gmm_mi_categorical",
     "initialize",

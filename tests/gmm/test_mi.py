@@ -230,3 +230,54 @@ def test_categorical_bad_input(labels, kwargs, match):
     x = np.random.default_rng(0).normal(size=60)
     with pytest.raises(ValueError, match=match):
         jaxmi.gmm_mi_categorical(jax.random.key(0), x, labels, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# KL divergence (spec §8.4)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kl_anchor():
+    rng = np.random.default_rng(10)
+    return rng.normal(7, 4, N), rng.normal(-3, 5, N)
+
+
+@pytest.mark.parametrize("mode", ["separate", "joint"])
+@pytest.mark.parametrize(
+    ("order", "truth"),
+    [("forward", math.log(5 / 4) + 116 / 50 - 0.5), ("reverse", math.log(4 / 5) + 125 / 32 - 0.5)],
+)
+def test_kl_reference_anchor(kl_anchor, mode, order, truth):
+    a, b = kl_anchor
+    res = jaxmi.gmm_kl(jax.random.key(11), a, b, mode=mode, order=order, **FAST)
+    # the log-ratio has sd ~1.5-2.5 nats here: a larger MC allowance than for MI
+    assert abs(float(res.mi) - truth) <= 3 * float(res.std) + 3 * 2.5 / math.sqrt(20_000), (
+        float(res.mi),
+        float(res.std),
+        truth,
+    )
+
+
+def test_kl_of_one_distribution_is_near_zero():
+    rng = np.random.default_rng(12)
+    res = jaxmi.gmm_kl(
+        jax.random.key(12), rng.normal(size=(N, 2)), rng.normal(size=(1500, 2)), **FAST
+    )
+    assert abs(float(res.mi)) < 0.02
+    assert res.n_components.shape == (2,) and res.n_iter.shape == (16, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "y", "match"),
+    [
+        ({}, np.zeros((100, 2)), "same space"),
+        ({"mode": "joint"}, np.arange(99.0), "y: has 99 samples"),
+        ({"mode": "paired"}, np.arange(100.0), "mode"),
+        ({"order": "backward"}, np.arange(100.0), "order"),
+    ],
+)
+def test_kl_bad_input(kwargs, y, match):
+    x = np.random.default_rng(0).normal(size=100)
+    with pytest.raises(ValueError, match=match):
+        jaxmi.gmm_kl(jax.random.key(0), x, y, **kwargs)
