@@ -323,7 +323,10 @@ def _fit_and_bootstrap(key, z: np.ndarray, o: dict, em_kw: dict) -> _Fit:
     xs = _pad_data(z)[None]
     real = _pad_weights(np.ones((n,), z.dtype), xs.shape[-1])
     k_star, theta_cv, scores, conv = _select(key, xs, n, o, em_kw)
-    kc = theta_cv.capacity
+    # after selection, refit, bootstrap and integrate at the power-of-two bucket of K*: masked
+    # components cost as much as active ones (8x waste at K* = 1 under the "grow" capacity)
+    kc = min(theta_cv.capacity, resolve_capacity("bucket", k_star))
+    theta_cv = jax.tree.map(lambda a: a[:kc], theta_cv)
     full = _em.solve(
         xs, np.zeros(1, np.int32), real[None], _stack(theta_cv, 1), method="given", kc=kc, **em_kw
     )
