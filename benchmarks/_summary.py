@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 HERE = Path(__file__).parent
-START, END = "<!-- gmm_em:start -->", "<!-- gmm_em:end -->"
 
 
 def gmm_em_table(path: Path) -> str:
@@ -35,13 +34,53 @@ def gmm_em_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def gmm_mi_speed_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev = d["device"]
+    lines = [
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}; {d['settings']['defaults']}; reference: "
+        f"{d['settings']['reference']}.",
+        "",
+        "| case | N | truth | jaxmi | reference | steady jaxmi / ref s | **steady ratio** "
+        "| process cold jaxmi / ref s | ratio | process warm jaxmi s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        if "ref_mi" not in r:
+            continue
+        lines.append(
+            f"| {r['case']} | {r['n']} | {r['truth']:.4f} "
+            f"| {r['jaxmi_mi']:.4f} ± {r['jaxmi_std']:.4f} "
+            f"| {r['ref_mi']:.4f} ± {r['ref_std']:.4f} "
+            f"| {r['jaxmi_steady_s']:.3f} / {r['ref_estimate_s']:.2f} "
+            f"| **{r['ratio_steady']:.0f}x** "
+            f"| {r['jaxmi_process_cold_s']:.1f} / {r['ref_process_s']:.1f} "
+            f"| {r['ratio_process_cold']:.2f}x | {r['jaxmi_process_warm_s']:.1f} "
+            f"| {r['ratio_process_warm']:.2f}x |"
+        )
+    lines += ["", f"Targets: {d['targets']}."]
+    return "\n".join(lines)
+
+
+SECTIONS = {
+    "gmm_em": (gmm_em_table, "gmm_em.json"),
+    "gmm_mi_speed": (gmm_mi_speed_table, "gmm_mi_speed.json"),
+}
+
+
 def main() -> None:
     readme = HERE / "README.md"
     text = readme.read_text()
-    table = gmm_em_table(HERE / "results" / "gmm_em.json")
-    text = re.sub(
-        re.escape(START) + ".*?" + re.escape(END), f"{START}\n{table}\n{END}", text, flags=re.S
-    )
+    for name, (fn, fname) in SECTIONS.items():
+        path = HERE / "results" / fname
+        if not path.exists():
+            continue
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        block = f"{start}\n{fn(path)}\n{end}"
+        text = re.sub(
+            re.escape(start) + ".*?" + re.escape(end), lambda _m, b=block: b, text, flags=re.S
+        )
     readme.write_text(text)
 
 

@@ -1,0 +1,191 @@
+"""GMM-MI speed: jaxmi against the reference package (gmm-mi 0.8.2), side by side.
+
+The reference's licence forbids importing it into jaxmi, so it runs as an external program in its
+own environment, single-threaded (its fastest configuration on these machines)::
+
+    python -m venv /tmp/gmmmi-ref
+    /tmp/gmmmi-ref/bin/pip install "gmm-mi==0.8.2" "scikit-learn<1.6"
+    python benchmarks/gmm_mi_speed.py --ref-python /tmp/gmmmi-ref/bin/python
+
+Both get the same data (written to .npy files) and their default settings, which agree on what
+matters here: n_init=3, n_folds=2, n_bootstrap=50, Monte Carlo integral with 1e5 draws.
+Three figures per case:
+
+* steady state: one full estimate (fit + bootstrap + integral) in a warm process;
+* fresh process, cold: import + compilation + one estimate (jaxmi's compilation cache empty);
+* fresh process, warm cache: the same with JAX's persistent cache filled by an earlier run.
+
+Targets (issue 3, 2-core CPU): steady state >= 50x faster than the reference; a fresh process
+never slower than the reference's fresh process, and >= 2x faster with a warm cache.
+Without ``--ref-python`` only jaxmi is timed. Writes ``benchmarks/results/gmm_mi_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results" / "gmm_mi_speed.json"
+
+_REF_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from gmm_mi.mi import EstimateMI
+t1 = time.perf_counter()
+X = np.load(sys.argv[1])
+est = EstimateMI()
+est.fit(X)
+mi, std = est.estimate()
+t2 = time.perf_counter()
+print(json.dumps(dict(mi=float(mi), std=float(std), import_s=t1 - t0, estimate_s=t2 - t1)))
+"""
+
+_JAXMI_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, jax, jaxmi
+t1 = time.perf_counter()
+X = np.load(sys.argv[1])
+r = jaxmi.gmm_mi(jax.random.key(0), X[:, 0], X[:, 1])
+jax.block_until_ready(r.mi)
+t2 = time.perf_counter()
+steady = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    r = jaxmi.gmm_mi(jax.random.key(0), X[:, 0], X[:, 1])
+    jax.block_until_ready(r.mi)
+    steady.append(time.perf_counter() - t)
+print(json.dumps(dict(mi=float(r.mi), std=float(r.std), k=int(r.n_components),
+                      import_s=t1 - t0, first_s=t2 - t1, steady_s=min(steady) if steady else None)))
+"""
+
+
+def make_case(name: str, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if name in ("gaussian", "cube"):
+        z = rng.multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], n)
+        if name == "cube":
+            z[:, 1] = z[:, 1] + 0.5 * z[:, 1] ** 3
+        return z
+    if name == "D3":
+        w = np.array([0.3, 0.45, 0.25])
+        mu = np.array([[-1.0, 1.0], [0.0, 2.0], [-1.5, 2.0]])
+        cov = np.array([[[1, 0], [0, 0.1]], [[0.5, 0.2], [0.2, 0.5]], [[0.1, 0.05], [0.05, 0.1]]])
+        c = rng.choice(3, size=n, p=w)
+        return mu[c] + np.einsum("nij,nj->ni", np.linalg.cholesky(cov)[c], rng.normal(size=(n, 2)))
+    if name == "gamma-exp":
+        x = rng.gamma(1.0, 1.0, n)
+        y = rng.exponential(1 / x)
+        return np.log(np.stack([x, y], axis=1))
+    raise ValueError(f"unknown case {name!r}")
+
+
+TRUTH = {"gaussian": 0.223144, "cube": 0.223144, "D3": 0.132387, "gamma-exp": 0.422784}
+
+
+def run(cmd: list[str], env: dict) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise RuntimeError(f"{cmd[0]} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument(
+        "--ref-python",
+        default=os.environ.get("GMMMI_REF_PYTHON"),
+        help="python of an environment with gmm-mi==0.8.2 and scikit-learn<1.6",
+    )
+    ap.add_argument("--cases", default="gaussian,D3,cube,gamma-exp")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    single = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in [c for c in args.cases.split(",") if c]:
+            path = Path(tmp) / f"{case}.npy"
+            np.save(path, make_case(case, args.n))
+            row = dict(case=case, n=args.n, truth=TRUTH[case])
+            cache = Path(tmp) / "xla-cache"
+            env = dict(os.environ, JAXMI_CACHE_DIR=str(cache), JAXMI_COMPILATION_CACHE="1")
+            cold, cold_wall = run([sys.executable, "-c", _JAXMI_SCRIPT, str(path), "3"], env)
+            _, warm_wall = run([sys.executable, "-c", _JAXMI_SCRIPT, str(path), "0"], env)
+            row.update(
+                jaxmi_mi=cold["mi"],
+                jaxmi_std=cold["std"],
+                jaxmi_k=cold["k"],
+                jaxmi_steady_s=cold["steady_s"],
+                jaxmi_process_cold_s=cold_wall,
+                jaxmi_process_warm_s=warm_wall,
+            )
+            if args.ref_python:
+                ref, ref_wall = run(
+                    [args.ref_python, "-c", _REF_SCRIPT, str(path)], dict(os.environ, **single)
+                )
+                row.update(
+                    ref_mi=ref["mi"],
+                    ref_std=ref["std"],
+                    ref_estimate_s=ref["estimate_s"],
+                    ref_process_s=ref_wall,
+                    ratio_steady=ref["estimate_s"] / cold["steady_s"],
+                    ratio_process_cold=ref_wall / cold_wall,
+                    ratio_process_warm=ref_wall / warm_wall,
+                )
+            rows.append(row)
+            msg = (
+                f"{case:10s} N={args.n}: jaxmi {row['jaxmi_mi']:.4f} ± {row['jaxmi_std']:.4f} "
+                f"steady {row['jaxmi_steady_s']:.3f}s, process cold {cold_wall:.1f}s / warm "
+                f"{warm_wall:.1f}s"
+            )
+            if args.ref_python:
+                msg += (
+                    f" | reference {row['ref_mi']:.4f} ± {row['ref_std']:.4f} "
+                    f"{row['ref_estimate_s']:.2f}s (process {row['ref_process_s']:.1f}s) | "
+                    f"steady {row['ratio_steady']:.0f}x, process cold "
+                    f"{row['ratio_process_cold']:.2f}x, warm {row['ratio_process_warm']:.2f}x"
+                )
+            print(msg, flush=True)
+    import jax
+
+    import jaxmi
+
+    out = dict(
+        benchmark="gmm_mi_speed",
+        settings=dict(
+            n=args.n,
+            defaults="n_init=3, n_folds=2, n_bootstrap=50, 1e5 MC draws",
+            reference="gmm-mi 0.8.2, single-threaded" if args.ref_python else None,
+        ),
+        targets="steady >= 50x; process cold >= 1x; process warm >= 2x",
+        device=dict(
+            backend=jax.default_backend(),
+            processor=platform.processor() or platform.machine(),
+            cpu_count=os.cpu_count(),
+        ),
+        versions=dict(
+            jax=jax.__version__, jaxmi=jaxmi.__version__, python=platform.python_version()
+        ),
+        rows=rows,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
