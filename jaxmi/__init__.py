@@ -6,16 +6,19 @@ from jaxmi._version import __version__
 from jaxmi.gmm import (
     CategoricalMIResult,
     MIResult,
+    PairwiseMIResult,
     gmm_cmi,
     gmm_entropy,
     gmm_kl,
     gmm_mi,
     gmm_mi_categorical,
+    gmm_mi_pairwise,
 )
 
 __all__ = [
     "CategoricalMIResult",
     "MIResult",
+    "PairwiseMIResult",
     "__version__",
     "enable_compilation_cache",
     "gmm",
@@ -24,6 +27,7 @@ __all__ = [
     "gmm_kl",
     "gmm_mi",
     "gmm_mi_categorical",
+    "gmm_mi_pairwise",
     "plot",
     "tasks",
 ]

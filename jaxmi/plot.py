@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxmi.gmm._mixture import GMM, marginal
 
-__all__ = ["plot_benchmark", "plot_gmm"]
+__all__ = ["plot_benchmark", "plot_gmm", "plot_mi_matrix"]
 
 
 def plot_gmm(
@@ -138,4 +138,73 @@ def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0
     ax.set_ylabel(f"GMM-MI estimate (nats, ±{n_sigma:g} std)")
     ax.set_title("jaxmi GMM-MI against ground truth")
     ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def plot_mi_matrix(
+    result: Any,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    ax: Any = None,
+    cmap: str = "viridis",
+) -> Any:
+    """The pairwise MI matrix as a heatmap, each cell annotated ``mi ± std``.
+
+    Args:
+        result: a :class:`jaxmi.gmm.PairwiseMIResult` (or anything with ``mi``, ``std`` and
+            ``estimated`` arrays of shape ``(p, q)``).
+        row_labels: names of the ``p`` rows (e.g. latents).
+        col_labels: names of the ``q`` columns (e.g. factors).
+        ax: a matplotlib ``Axes``; a new figure if None.
+        cmap: colour map.
+
+    Returns:
+        The matplotlib ``Axes``.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> from types import SimpleNamespace
+        >>> from jaxmi.plot import plot_mi_matrix
+        >>> r = SimpleNamespace(mi=np.eye(2) * 0.5, std=np.full((2, 2), 0.01),
+        ...                     estimated=np.ones((2, 2), bool))
+        >>> ax = plot_mi_matrix(r, row_labels=["z0", "z1"], col_labels=["f0", "f1"])
+    """
+    import matplotlib.pyplot as plt
+
+    mi = np.asarray(result.mi, np.float64)
+    std = np.asarray(result.std, np.float64)
+    est = np.asarray(result.estimated, bool)
+    if mi.ndim != 2 or std.shape != mi.shape or est.shape != mi.shape:
+        raise ValueError("result: expected (p, q) arrays mi, std and estimated")
+    p, q = mi.shape
+    for name, labels, n in (("row_labels", row_labels, p), ("col_labels", col_labels, q)):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{name}: expected {n} labels, got {len(labels)}")
+    shown = np.where(est, mi, np.nan)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * q + 2.5, 0.8 * p + 1.8))
+    im = ax.imshow(shown, cmap=cmap, vmin=0)
+    ax.figure.colorbar(im, ax=ax, label="mutual information (nats)")
+    top = np.nanmax(shown) if np.any(est) else 1.0
+    for i in range(p):
+        for j in range(q):
+            if not est[i, j]:
+                ax.text(j, i, "—", ha="center", va="center", color="0.5")
+                continue
+            color = "white" if mi[i, j] < 0.6 * top else "black"
+            ax.text(
+                j,
+                i,
+                f"{mi[i, j]:.3f}\n±{std[i, j]:.3f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=color,
+            )
+    ax.set_xticks(range(q), col_labels if col_labels is not None else [str(j) for j in range(q)])
+    ax.set_yticks(range(p), row_labels if row_labels is not None else [str(i) for i in range(p)])
+    ax.set_title("pairwise mutual information (GMM-MI, ± bootstrap std)")
     return ax

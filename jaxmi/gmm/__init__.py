@@ -14,11 +14,13 @@ from jaxmi.gmm._io import load_result, save_result
 from jaxmi.gmm._mi import (
     CategoricalMIResult,
     MIResult,
+    PairwiseMIResult,
     gmm_cmi,
     gmm_entropy,
     gmm_kl,
     gmm_mi,
     gmm_mi_categorical,
+    gmm_mi_pairwise,
 )
 from jaxmi.gmm._mixture import GMM, conditional, log_prob, marginal, responsibilities, sample
 
@@ -29,6 +31,7 @@ __all__ = [
     "ConvergenceWarning",
     "EMResult",
     "MIResult",
+    "PairwiseMIResult",
     "conditional",
     "fit",
     "fit_batch",
@@ -37,6 +40,7 @@ __all__ = [
     "gmm_kl",
     "gmm_mi",
     "gmm_mi_categorical",
+    "gmm_mi_pairwise",
     "initialize",
     "load_result",
     "log_prob",

@@ -281,3 +281,49 @@ def test_kl_bad_input(kwargs, y, match):
     x = np.random.default_rng(0).normal(size=100)
     with pytest.raises(ValueError, match=match):
         jaxmi.gmm_kl(jax.random.key(0), x, y, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# pairwise matrix
+# ----------------------------------------------------------------------------------------------
+
+
+def test_pairwise_entries_equal_single_calls(rho06):
+    z, _ = rho06
+    rng = np.random.default_rng(13)
+    a = np.stack([z[:, 0], rng.normal(size=N)], axis=1)
+    b = z[:, 1:]
+    key = jax.random.key(14)
+    res = jaxmi.gmm_mi_pairwise(key, a, b, **FAST)
+    assert res.mi.shape == (2, 1) and bool(res.estimated.all())
+    for i in range(2):
+        single = jaxmi.gmm_mi(
+            jax.random.fold_in(jax.random.fold_in(key, i), 0), a[:, i], b[:, 0], **FAST
+        )
+        np.testing.assert_allclose(float(res.mi[i, 0]), float(single.mi), rtol=1e-6)
+        np.testing.assert_allclose(float(res.std[i, 0]), float(single.std), rtol=1e-5)
+    assert float(res.mi[0, 0]) > 0.15 > abs(float(res.mi[1, 0]))
+
+
+def test_pairwise_within_one_array_is_symmetric_with_infinite_diagonal(rho06):
+    z, _ = rho06
+    a = np.concatenate([z, np.random.default_rng(15).normal(size=(N, 1))], axis=1)
+    res = jaxmi.gmm_mi_pairwise(jax.random.key(16), a, **FAST)
+    mi = np.asarray(res.mi)
+    assert np.all(np.isinf(np.diag(mi))) and not np.any(np.diag(np.asarray(res.estimated)))
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_array_equal(mi[off], mi.T[off])
+    assert np.all(np.isfinite(mi[off]))
+
+
+def test_pairwise_heatmap_renders(tmp_path, rho06):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    z, _ = rho06
+    res = jaxmi.gmm_mi_pairwise(jax.random.key(17), z[:, :1], z[:, 1:], **FAST)
+    ax = jaxmi.plot.plot_mi_matrix(res, row_labels=["x"], col_labels=["y"])
+    ax.figure.savefig(tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="row_labels"):
+        jaxmi.plot.plot_mi_matrix(res, row_labels=["a", "b"])
