@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
     check_finite_scalar,
@@ -231,19 +232,21 @@ def _select(key, xs, n, settings, em_kw):
 
     thetas = {}
 
+    bar = Progress(None, "GMM-MI: choosing K", enabled=settings["progress"])
+
     def metric_of(k):
         metric, thetas[k] = evaluate(k)
-        if settings["progress"]:
-            print(f"  K={k}: metric {metric:.6f}", flush=True)
+        bar.update(note=f"K={k} metric {metric:.5f}")
         return metric
 
-    best_k, scores, stopped = select_components(
-        metric_of,
-        settings["max_components"],
-        settings["threshold"],
-        settings["patience"],
-        legacy_patience=settings["legacy_patience"],
-    )
+    with bar:
+        best_k, scores, stopped = select_components(
+            metric_of,
+            settings["max_components"],
+            settings["threshold"],
+            settings["patience"],
+            legacy_patience=settings["legacy_patience"],
+        )
     if not np.isfinite(np.max(scores)):
         raise ValueError("x: every cross-validation fit failed; increase reg_covar")
     return best_k, thetas[best_k], np.array(scores), stopped
@@ -497,7 +500,8 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
             resolution), ``init`` (``"random_responsibilities"``), ``standardize`` (True),
             ``bootstrap_start`` (``"full"``: from the full-data refit; ``"cv"``: the reference's
             fold fit), ``base`` (None = nats; 2 = bits), ``dtype``, ``strategy``,
-            ``batch_size``, ``chunk``, ``progress``, ``legacy_patience`` (False; True
+            ``batch_size``, ``chunk``, ``progress`` (a progress bar on stderr),
+            ``legacy_patience`` (False; True
             reproduces the reference's patience bug for parity runs).
 
     Returns:
@@ -980,7 +984,8 @@ def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> Pa
         key: typed PRNG key.
         a: ``(N, p)`` (e.g. latent variables).
         b: ``(N, q)`` (e.g. generative factors), or None for the pairs within ``a``.
-        **options: as for :func:`gmm_mi` (``progress=True`` prints one line per pair).
+        **options: as for :func:`gmm_mi` (``progress=True`` shows a progress bar over the
+            pairs on stderr).
 
     Returns:
         A :class:`PairwiseMIResult` of ``(p, q)`` arrays.
@@ -1009,6 +1014,8 @@ def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> Pa
     est = np.zeros(shape, bool)
     conv = np.zeros(shape, bool)
     opts = {**options, "progress": False}
+    n_pairs = p * (p - 1) // 2 if within else p * q
+    bar = Progress(n_pairs, "GMM-MI pairs", enabled=progress)
     for i in range(p):
         for j in range(q):
             if within and j <= i:
@@ -1023,8 +1030,8 @@ def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> Pa
             mi[i, j], point[i, j], k[i, j] = float(r.mi), float(r.point), int(r.n_components)
             std[i, j] = 0.0 if r.std is None else float(r.std)
             est[i, j], conv[i, j] = True, bool(np.all(np.asarray(r.converged)))
-            if progress:
-                print(f"  pair ({i}, {j}): {mi[i, j]:.4f} ± {std[i, j]:.4f}", flush=True)
+            bar.update(note=f"({i}, {j}): {mi[i, j]:.3f} ± {std[i, j]:.3f}")
+    bar.close()
     if within:
         for arr in (mi, std, point, k, conv):
             low = np.tril_indices(p, -1)
