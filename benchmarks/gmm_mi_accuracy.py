@@ -1,0 +1,138 @@
+"""GMM-MI accuracy: the reference's invariance study, side by side with its published table.
+
+Bivariate Gaussian, rho = 0.6 (true MI 0.223144 nats), y transformed by identity, ln(y + 5) or
+y + 0.5 y^3 (the ``gmmmi-normal-0.6-*`` tasks), at N = 200, 2,000, 20,000, many realisations.
+Per cell: bias = mean(estimate) - truth, sd (spread of the estimates), mean reported std, and
+the coverage of the +-1 and +-2 std bars. The reference's numbers (GMM-MI 0.8.2 with its study
+settings, 500 realisations; spec gmm-mi.md §11.1) are printed next to them.
+
+Acceptance (spec §11.4 and issue 3), per cell with SE = sd / sqrt(realisations):
+|bias| <= |bias_ref| + 2 SE; sd <= 1.10 sd_ref; +-2 std coverage >= 0.93.
+
+Usage::
+
+    python benchmarks/gmm_mi_accuracy.py                      # 100 realisations, jaxmi defaults
+    python benchmarks/gmm_mi_accuracy.py --realisations 20 --sizes 200,2000   # quicker
+    python benchmarks/gmm_mi_accuracy.py --reference-settings # n_init=5, n_folds=3, B=100
+
+Writes ``benchmarks/results/gmm_mi_accuracy.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import jaxmi
+
+RESULTS = Path(__file__).parent / "results" / "gmm_mi_accuracy.json"
+TRUTH = -0.5 * math.log(1 - 0.36)
+
+#: spec §11.1: (bias, sd, mean sigma, cov1, cov2) of GMM-MI 0.8.2, 500 realisations
+REFERENCE = {
+    ("identity", 200): (0.0065, 0.0447, 0.0423, 0.660, 0.930),
+    ("identity", 2000): (0.0016, 0.0144, 0.0134, 0.638, 0.936),
+    ("identity", 20000): (0.0003, 0.0041, 0.0042, 0.686, 0.960),
+    ("log", 200): (0.0199, 0.0528, 0.0477, 0.618, 0.916),
+    ("log", 2000): (0.0038, 0.0149, 0.0137, 0.608, 0.922),
+    ("log", 20000): (-0.0003, 0.0047, 0.0043, 0.628, 0.930),
+    ("cube", 200): (0.0383, 0.0592, 0.0521, 0.570, 0.904),
+    ("cube", 2000): (0.0067, 0.0148, 0.0137, 0.580, 0.900),
+    ("cube", 20000): (0.0007, 0.0043, 0.0042, 0.638, 0.958),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--realisations", type=int, default=100)
+    ap.add_argument("--sizes", default="200,2000,20000")
+    ap.add_argument("--transforms", default="identity,log,cube")
+    ap.add_argument(
+        "--reference-settings",
+        action="store_true",
+        help="n_init=5, n_folds=3, n_bootstrap=100 (the reference's study settings)",
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    options = dict(n_init=5, n_folds=3, n_bootstrap=100) if args.reference_settings else {}
+    rows = []
+    for transform in [t for t in args.transforms.split(",") if t]:
+        task = jaxmi.tasks.get(f"gmmmi-normal-0.6-{transform}")
+        for n in [int(v) for v in args.sizes.split(",") if v]:
+            est, sig = [], []
+            t0 = time.perf_counter()
+            for r in range(args.realisations):
+                x, y = task.sample(jax.random.fold_in(jax.random.key(n), r), n)
+                res = jaxmi.gmm_mi(
+                    jax.random.fold_in(jax.random.key(10_000 + n), r), x, y, **options
+                )
+                est.append(float(res.mi))
+                sig.append(float(res.std))
+            est, sig = np.array(est), np.array(sig)
+            err = np.abs(est - TRUTH)
+            sd = float(est.std(ddof=1))
+            se = sd / math.sqrt(len(est))
+            row = dict(
+                transform=transform,
+                n=n,
+                realisations=len(est),
+                bias=float(est.mean() - TRUTH),
+                sd=sd,
+                mean_sigma=float(sig.mean()),
+                cov1=float(np.mean(err < sig)),
+                cov2=float(np.mean(err < 2 * sig)),
+                seconds=time.perf_counter() - t0,
+            )
+            ref = REFERENCE.get((transform, n))
+            if ref is not None:
+                row.update(
+                    ref_bias=ref[0],
+                    ref_sd=ref[1],
+                    ref_mean_sigma=ref[2],
+                    ref_cov1=ref[3],
+                    ref_cov2=ref[4],
+                    ok_bias=abs(row["bias"]) <= abs(ref[0]) + 2 * se,
+                    ok_sd=sd <= 1.10 * ref[1],
+                )
+            row["ok_cov2"] = row["cov2"] >= 0.93
+            rows.append(row)
+            print(
+                f"{transform:8s} N={n:6d} R={len(est)}: bias {row['bias']:+.4f} sd {sd:.4f} "
+                f"mean σ {row['mean_sigma']:.4f} cov1 {row['cov1']:.2f} cov2 {row['cov2']:.2f}"
+                + (
+                    f" | ref bias {ref[0]:+.4f} sd {ref[1]:.4f} σ {ref[2]:.4f} cov1 {ref[3]:.2f}"
+                    f" cov2 {ref[4]:.2f}"
+                    if ref
+                    else ""
+                )
+                + f" | {row['seconds']:.0f} s",
+                flush=True,
+            )
+    out = dict(
+        benchmark="gmm_mi_accuracy",
+        settings=dict(options=options or "jaxmi defaults", truth=TRUTH),
+        criteria="|bias| <= |bias_ref| + 2 SE; sd <= 1.10 sd_ref; cov2 >= 0.93",
+        device=dict(
+            backend=jax.default_backend(),
+            processor=platform.processor() or platform.machine(),
+            cpu_count=os.cpu_count(),
+        ),
+        versions=dict(jax=jax.__version__, jaxmi=jaxmi.__version__),
+        rows=rows,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
