@@ -34,7 +34,7 @@ from jaxmi._validation import (
 )
 from jaxmi.gmm import _em, _init
 from jaxmi.gmm._fit import _pad_data, _pad_weights, resolve_capacity
-from jaxmi.gmm._mixture import GMM, _slice, log_prob_t, sample_t
+from jaxmi.gmm._mixture import GMM, _slice, component_logsumexp, log_prob_t, sample_t
 
 __all__ = [
     "CategoricalMIResult",
@@ -643,15 +643,13 @@ class CategoricalMIResult(NamedTuple):
 
 def _categorical_mi(key, gmms: GMM, log_prior, *, n_samples: int):
     """I(X; C) for class mixtures ``gmms`` (C, ...) by MC with ``n_samples`` points per class."""
-    from jax.scipy.special import logsumexp
-
     n_cls = log_prior.shape[0]
     means, variances = [], []
     for c in range(n_cls):
         g_c = _take(gmms, c)
         z = sample_t(jax.random.fold_in(key, c), g_c, n_samples)
         lps = jnp.stack([log_prob_t(_take(gmms, j), z) for j in range(n_cls)])  # (C, S)
-        v = lps[c] - logsumexp(log_prior[:, None] + lps, axis=0)
+        v = lps[c] - component_logsumexp(log_prior[:, None] + lps)
         means.append(jnp.mean(v))
         variances.append(jnp.var(v) / n_samples)
     prior = jnp.exp(log_prior)

@@ -193,6 +193,44 @@ def _masked_log_joint(gmm: GMM, sq: jax.Array) -> jax.Array:
     return jnp.where(gmm.active[:, None], lj, -jnp.inf)
 
 
+#: Up to this many components, reductions over the (short, leading) component axis are unrolled
+#: into elementwise chains. XLA:CPU emits a slow reduction over a short leading axis (measured:
+#: the E-step at K = 4 took 2.5x longer than at K = 5); the chain fuses into one pass over samples.
+_UNROLL_MAX_K = 16
+
+
+def _kreduce(a: jax.Array, op, reduce) -> jax.Array:
+    if a.shape[0] > _UNROLL_MAX_K:
+        return reduce(a, axis=0)
+    out = a[0]
+    for k in range(1, a.shape[0]):
+        out = op(out, a[k])
+    return out
+
+
+def _kmax(a: jax.Array) -> jax.Array:
+    """Max over the leading (component) axis."""
+    return _kreduce(a, jnp.maximum, jnp.max)
+
+
+def _ksum(a: jax.Array) -> jax.Array:
+    """Sum over the leading (component) axis."""
+    return _kreduce(a, jnp.add, jnp.sum)
+
+
+def component_logsumexp(lj: jax.Array) -> jax.Array:
+    """``log sum_k exp(lj[k])`` over the leading axis of ``lj (K, ...)`` (all ``-inf``: ``-inf``).
+
+    Every log-sum-exp over components in jaxmi goes through here (EM, densities, Monte Carlo
+    integrals), so all of them get the unrolled short-axis reduction.
+    """
+    if lj.shape[0] == 1 or lj.shape[0] > _UNROLL_MAX_K:  # measured: the library is faster here
+        return logsumexp(lj, axis=0)
+    m = _kmax(lj)
+    m = jnp.where(jnp.isfinite(m), m, 0)
+    return m + jnp.log(_ksum(jnp.exp(lj - m)))
+
+
 def log_joint(gmm: GMM, xt: jax.Array) -> jax.Array:
     """``log pi_k + log N(x_n | k)`` as ``(K, N)`` for ``xt (d, N)``; inactive components: -inf."""
     xc = [xt[i][None, :] - gmm.means[:, i][:, None] for i in range(xt.shape[0])]
@@ -201,7 +239,7 @@ def log_joint(gmm: GMM, xt: jax.Array) -> jax.Array:
 
 def log_prob_t(gmm: GMM, xt: jax.Array) -> jax.Array:
     """Mixture log-density ``(N,)`` at points ``xt (d, N)``."""
-    return logsumexp(log_joint(gmm, xt), axis=0)
+    return component_logsumexp(log_joint(gmm, xt))
 
 
 def sample_t(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
@@ -303,7 +341,7 @@ def responsibilities(gmm: GMM, x: Any) -> jax.Array:
     gmm = _check_gmm(gmm)
     xm, single = _points(gmm, x)
     lj = log_joint(gmm, xm.T)
-    r = jnp.exp(lj - logsumexp(lj, axis=0, keepdims=True)).T
+    r = jnp.exp(lj - component_logsumexp(lj)[None]).T
     return r[0] if single else r
 
 
