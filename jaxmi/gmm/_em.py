@@ -473,6 +473,7 @@ def solve(
     strategy: str,
     batch_size: int,
     chunk: int,
+    shrink: bool = True,
 ) -> EMResult:
     """Run P problems in chunks of a fixed size through one compiled program.
 
@@ -490,12 +491,15 @@ def solve(
         strategy: ``"map"``, ``"vmap"`` or ``"queue"``.
         batch_size: ``lax.map`` batch size (``"map"``) or number of workers (``"queue"``).
         chunk: problems per compiled call; P is padded with empty problems to a multiple of it.
+        shrink: use a smaller chunk (next power of two >= P) when P < chunk. False keeps the
+            given chunk, so calls with different P share one compiled program.
 
     Returns:
         The batched :class:`EMResult` for the P problems.
     """
     p = s.shape[0]
-    chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
+    if shrink:  # fewer problems than a chunk: the next power of two (fewer empty problems)
+        chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
     n_chunks = -(-p // chunk)
     pad = n_chunks * chunk - p
     # prepare on the host with NumPy when everything is concrete (one transfer per chunk instead

@@ -33,7 +33,14 @@ from jaxmi._validation import (
     is_traced,
 )
 from jaxmi.gmm import _em, _init
-from jaxmi.gmm._fit import _pad_data, _pad_weights, resolve_capacity
+from jaxmi.gmm._fit import (
+    _common_settings,
+    _pad_components,
+    _pad_data,
+    _pad_weights,
+    _take,
+    resolve_capacity,
+)
 from jaxmi.gmm._mixture import GMM, _slice, component_logsumexp, log_prob_t, sample_t
 
 __all__ = [
@@ -160,12 +167,15 @@ _mc_functional_jit = jax.jit(_mc_functional, static_argnames=("n_samples", "kind
 # --------------------------------------------------------------------------------------------
 
 
+def _point_and_replicates(full: GMM, boot: GMM | None) -> GMM:
+    """The full-data fit followed by the bootstrap fits, ``(1 + B, ...)``: one MC program."""
+    if boot is None:
+        return _stack(full, 1)
+    return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), full, boot)
+
+
 def _stack(tree: Any, n: int) -> Any:
     return jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), tree)
-
-
-def _take(tree: Any, i: Any) -> Any:
-    return jax.tree.map(lambda a: a[i], tree)
 
 
 def _n_params(k: int, d: int) -> int:
@@ -295,15 +305,24 @@ def select_components(
 
 
 def _em_settings(o: dict, dt) -> dict:
-    """Keyword arguments of :func:`_em.solve` from resolved options."""
-    strategy = o["strategy"] or _em.default_strategy(2)
+    """Keyword arguments of :func:`_em.solve` from resolved options (the engine's defaults)."""
+    tol, max_iter, reg, strategy, batch_size, chunk = _common_settings(
+        o["tol"],
+        o["max_iter"],
+        o["reg_covar"],
+        o["strategy"],
+        o["batch_size"],
+        o["chunk"],
+        dt,
+        kc=2,
+    )
     return dict(
-        tol=jnp.asarray(o["tol"], dt),
-        max_iter=jnp.asarray(o["max_iter"], jnp.int32),
-        reg_covar=jnp.asarray(o["reg_covar"], dt),
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg,
         strategy=strategy,
-        batch_size=o["batch_size"] or _em.default_batch_size(strategy),
-        chunk=o["chunk"] or _em.default_chunk(),
+        batch_size=batch_size,
+        chunk=chunk,
     )
 
 
@@ -332,11 +351,21 @@ def _fit_and_bootstrap(key, z: np.ndarray, o: dict, em_kw: dict) -> _Fit:
     # components cost as much as active ones (8x waste at K* = 1 under the "grow" capacity)
     kc = min(theta_cv.capacity, resolve_capacity("bucket", k_star))
     theta_cv = jax.tree.map(lambda a: a[:kc], theta_cv)
+    b = o["n_bootstrap"]
+    # the refit (1 problem) and the bootstrap (b problems) share one compiled EM program: the
+    # refit runs in the bootstrap's chunk size, padded with empty problems
+    kw = dict(em_kw, chunk=max(1, min(em_kw["chunk"], 1 << max(b - 1, 0).bit_length())))
     full = _em.solve(
-        xs, np.zeros(1, np.int32), real[None], _stack(theta_cv, 1), method="given", kc=kc, **em_kw
+        xs,
+        np.zeros(1, np.int32),
+        real[None],
+        _stack(theta_cv, 1),
+        method="given",
+        kc=kc,
+        shrink=False,
+        **kw,
     )
     theta_full = _take(full.gmm, 0)
-    b = o["n_bootstrap"]
     boot = None
     if b:
         start = theta_cv if o["bootstrap_start"] == "cv" else theta_full
@@ -344,18 +373,26 @@ def _fit_and_bootstrap(key, z: np.ndarray, o: dict, em_kw: dict) -> _Fit:
             jax.random.fold_in(key, _TAG_BOOT), jnp.asarray(real), jnp.arange(b)
         )
         boot = _em.solve(
-            xs, np.zeros(b, np.int32), counts, _stack(start, b), method="given", kc=kc, **em_kw
+            xs,
+            np.zeros(b, np.int32),
+            counts,
+            _stack(start, b),
+            method="given",
+            kc=kc,
+            shrink=False,
+            **kw,
         )
     return _Fit(k_star, theta_cv, theta_full, boot, scores, conv)
 
 
-def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
-    """Columns to zero mean and unit variance (ddof 0); returns the data and the scales."""
+def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns to zero mean and unit variance (ddof 0): ``(data, mean, scale)``."""
     sd = z.std(0)
     if np.any(sd <= 0):
         bad = np.flatnonzero(sd <= 0).tolist()
         raise ValueError(f"{name}: constant column(s) {bad}: the density is degenerate")
-    return ((z - z.mean(0)) / sd).astype(z.dtype), sd
+    mean = z.mean(0)
+    return ((z - mean) / sd).astype(z.dtype), mean, sd
 
 
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
@@ -365,23 +402,25 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     dt = z.dtype
     log_scale = 0.0
     if o["standardize"]:
-        z, sd = _standardize(z)
+        z, _, sd = _standardize(z)
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     fit = _fit_and_bootstrap(key, z, o, _em_settings(o, dt))
     key_mc = jax.random.fold_in(key, _TAG_MC)
     mc = dict(n_samples=o["mc_samples"], kind=kind, blocks=blocks)
-    p_mean, p_se = _mc_functional_jit(key_mc, _stack(fit.full, 1), **mc)
+    boot = fit.boot
+    all_vals, all_se = _mc_functional_jit(
+        key_mc, _point_and_replicates(fit.full, None if boot is None else boot.gmm), **mc
+    )
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    point = (p_mean[0] + log_scale) * scale
+    point = (all_vals[0] + log_scale) * scale
     common = dict(
         point=point,
-        point_stderr=p_se[0] * scale,
+        point_stderr=all_se[0] * scale,
         n_components=jnp.asarray(fit.k),
         cv_scores=jnp.asarray(fit.scores),
         selection_converged=jnp.asarray(fit.converged),
     )
-    boot = fit.boot
     if boot is None:
         return MIResult(
             mi=point,
@@ -391,8 +430,7 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
             converged=jnp.zeros((0,), bool),
             **common,
         )
-    vals, _ = _mc_functional_jit(key_mc, boot.gmm, **mc)
-    vals = (vals + log_scale) * scale
+    vals = (all_vals[1:] + log_scale) * scale
     return MIResult(
         mi=jnp.mean(vals),
         std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
@@ -745,7 +783,7 @@ def gmm_mi_categorical(
     pri = _class_prior(prior, counts, dt)
     # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
     if options.get("standardize", True):
-        xa, _ = _standardize(xa)
+        xa, _, _ = _standardize(xa)
     opts = {**options, "standardize": False}
     per_class = []
     for c in range(n_cls):
@@ -763,7 +801,6 @@ def gmm_mi_categorical(
         for c, (xc, oc) in enumerate(per_class)
     ]
     kc = max(f.full.capacity for f in fits)
-    from jaxmi.gmm._fit import _pad_components
 
     def stack_classes(gmms, axis):
         return jax.tree.map(
@@ -773,9 +810,14 @@ def gmm_mi_categorical(
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     log_prior = jnp.log(jnp.asarray(pri))
     key_mc = jax.random.fold_in(key, _TAG_MC)
-    full_stack = stack_classes([f.full for f in fits], 0)
-    p_mi, p_se = _categorical_mi_batch(key_mc, _stack(full_stack, 1), log_prior, o["mc_samples"])
-    point, point_se = p_mi[0] * scale, p_se[0] * scale
+    full_stack = stack_classes([f.full for f in fits], 0)  # (C, kc, ...)
+    boot_stack = None  # (B, C, kc, ...): the classes of each replicate
+    if o["n_bootstrap"]:
+        boot_stack = stack_classes([f.boot.gmm for f in fits], 1)
+    all_mi, all_se = _categorical_mi_batch(
+        key_mc, _point_and_replicates(full_stack, boot_stack), log_prior, o["mc_samples"]
+    )
+    point, point_se = all_mi[0] * scale, all_se[0] * scale
     common = dict(
         point=point,
         point_stderr=point_se,
@@ -794,10 +836,7 @@ def gmm_mi_categorical(
             **common,
         )
     boots = [f.boot for f in fits]
-    vals, _ = _categorical_mi_batch(
-        key_mc, stack_classes([r.gmm for r in boots], 1), log_prior, o["mc_samples"]
-    )  # classes stacked per replicate: (B, C, kc, ...)
-    vals = vals * scale
+    vals = all_mi[1:] * scale
     return CategoricalMIResult(
         mi=jnp.mean(vals),
         std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
@@ -887,9 +926,7 @@ def gmm_kl(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
     if options.get("standardize", True):  # one pooled map for both samples
-        pooled = np.concatenate([xa, ya])
-        _, sd = _standardize(pooled, "x, y")
-        mean = pooled.mean(0)
+        _, mean, sd = _standardize(np.concatenate([xa, ya]), "x, y")
         xa, ya = ((xa - mean) / sd).astype(xa.dtype), ((ya - mean) / sd).astype(xa.dtype)
     opts = {**options, "standardize": False}
     d = xa.shape[1]
@@ -901,16 +938,18 @@ def gmm_kl(
     em_kw = _em_settings(ox, xa.dtype)
     fx = _fit_and_bootstrap(jax.random.fold_in(key, 2000), xa, ox, em_kw)
     fy = _fit_and_bootstrap(jax.random.fold_in(key, 2001), ya, oy, em_kw)
-    from jaxmi.gmm._fit import _pad_components
-
     kc = max(fx.full.capacity, fy.full.capacity)
     pad = functools.partial(_pad_components, kc=kc)
     first, second = (fx, fy) if order == "forward" else (fy, fx)
     key_mc = jax.random.fold_in(key, _TAG_MC)
     n_s = ox["mc_samples"]
     scale = 1.0 / math.log(ox["base"]) if ox["base"] is not None else 1.0
+    has_boot = fx.boot is not None
     p_kl, p_se = _kl_pairs_jit(
-        key_mc, _stack(pad(first.full), 1), _stack(pad(second.full), 1), n_samples=n_s
+        key_mc,
+        _point_and_replicates(pad(first.full), pad(first.boot.gmm) if has_boot else None),
+        _point_and_replicates(pad(second.full), pad(second.boot.gmm) if has_boot else None),
+        n_samples=n_s,
     )
     common = dict(
         point=p_kl[0] * scale,
@@ -919,7 +958,7 @@ def gmm_kl(
         cv_scores=jnp.asarray(fx.scores),
         selection_converged=jnp.asarray([fx.converged, fy.converged]),
     )
-    if fx.boot is None:
+    if not has_boot:
         return MIResult(
             mi=common["point"],
             std=None,
@@ -928,8 +967,7 @@ def gmm_kl(
             converged=jnp.zeros((0, 2), bool),
             **common,
         )
-    vals, _ = _kl_pairs_jit(key_mc, pad(first.boot.gmm), pad(second.boot.gmm), n_samples=n_s)
-    vals = vals * scale
+    vals = p_kl[1:] * scale
     return MIResult(
         mi=jnp.mean(vals),
         std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
