@@ -172,6 +172,22 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(leaves))
 
 
+def _accept(gmm: GMM, ll_prev, ll, new: GMM, tol, apply=True):
+    """The bookkeeping of one EM iteration for one problem (shared by :func:`em` and the queue).
+
+    The M-step result ``new`` is accepted when it and the E-step's ``ll`` are finite (and
+    ``apply``); otherwise the parameters stay at the last finite state.
+
+    Returns:
+        ``(gmm, ll_prev, ok, converged)``: ``converged`` is ``ok & |ll - ll_prev| < tol``.
+    """
+    ok = jnp.isfinite(ll) & _all_finite(new)
+    upd = apply & ok
+    gmm = jax.tree.map(lambda a, b: jnp.where(upd, a, b), new, gmm)
+    converged = ok & (jnp.abs(ll - ll_prev) < tol)
+    return gmm, jnp.where(upd, ll, ll_prev), ok, converged
+
+
 def em(xt: jax.Array, s: jax.Array, gmm0: GMM, tol, max_iter, reg_covar) -> EMResult:
     """Run EM on one problem (pure, jittable, vmappable).
 
@@ -206,11 +222,8 @@ def em(xt: jax.Array, s: jax.Array, gmm0: GMM, tol, max_iter, reg_covar) -> EMRe
     def body(state):
         gmm, ll_prev, t, _, _ = state
         ll, new = em_step(gmm, xt, s, inv_w, reg_covar)
-        ok = jnp.isfinite(ll) & _all_finite(new)
-        gmm = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, gmm)
-        done = (~ok) | (jnp.abs(ll - ll_prev) < tol)
-        ll_prev = jnp.where(ok, ll, ll_prev)
-        return gmm, ll_prev, t + 1, done, ~ok
+        gmm, ll_prev, ok, converged = _accept(gmm, ll_prev, ll, new, tol)
+        return gmm, ll_prev, t + 1, (~ok) | converged, ~ok
 
     init = (gmm0, neg_inf, jnp.int32(0), empty, jnp.bool_(False))
     gmm, lower_bound, n_iter, done, failed = jax.lax.while_loop(cond, body, init)
@@ -302,18 +315,12 @@ def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMRes
             slot["gmm"], xs_fixed if shared else slot["x"], slot["s"], slot["inv_w"], reg_covar
         )
         iterating = live & ~slot["final"]
-        ok = jnp.isfinite(ll) & jax.vmap(_all_finite)(new)
-        upd = iterating & ok
-        gmm = jax.tree.map(
-            lambda a, c: jnp.where(upd.reshape((-1,) + (1,) * (a.ndim - 1)), a, c),
-            new,
-            slot["gmm"],
+        gmm, ll_prev, ok, conv_now = jax.vmap(_accept, in_axes=(0, 0, 0, 0, None, 0))(
+            slot["gmm"], slot["ll_prev"], ll, new, tol, iterating
         )
         t = slot["t"] + iterating.astype(jnp.int32)
-        conv_now = jnp.abs(ll - slot["ll_prev"]) < tol
         failed = slot["failed"] | (iterating & ~ok)
-        conv = jnp.where(iterating, conv_now & ok, slot["conv"])
-        ll_prev = jnp.where(upd, ll, slot["ll_prev"])
+        conv = jnp.where(iterating, conv_now, slot["conv"])
         stop = iterating & (~ok | conv_now | (t >= max_iter))
         # finishing slots: ll is the log-likelihood of their returned parameters
         fin = live & slot["final"]
