@@ -8,11 +8,14 @@ traced values, so changing them never recompiles.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from jaxmi.gmm import _init
 from jaxmi.gmm._mixture import (
@@ -435,6 +438,85 @@ def _solve_chunk(
 _solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
 
 
+def _single_gaussian(xt, s, gmm0: GMM, max_iter, reg_covar) -> EMResult:
+    """K = 1 in closed form: the weighted maximum-likelihood Gaussian (pure, vmappable).
+
+    With one component the responsibilities are 1, so EM reaches its fixed point at the first
+    M-step from any start; the engine's loop would then spend two more iterations confirming
+    it. Here: one M-step, one more centred at the new mean (the float32-accurate covariance of
+    :func:`em_step`), and the final log-likelihood. ``gmm0`` is returned for an empty problem.
+    """
+    dt = xt.dtype
+    d = xt.shape[0]
+    total = jnp.sum(s)
+    empty = total <= 0
+    inv_w = jnp.where(empty, 0, 1 / jnp.where(empty, 1, total))
+    reg_covar = jnp.asarray(reg_covar, dt)
+    eye = jnp.eye(d, dtype=dt)[None]
+    start = GMM(jnp.ones((1,), dt), jnp.zeros((1, d), dt), eye, eye, jnp.ones((1,), bool))
+    _, first = em_step(start, xt, s, inv_w, reg_covar)
+    ll_first, gmm = em_step(first, xt, s, inv_w, reg_covar)
+    final_ll = mean_log_likelihood(gmm, xt, s, inv_w)
+    failed = ~(jnp.isfinite(final_ll) & _all_finite(gmm)) & ~empty
+    keep = empty | failed
+    gmm = jax.tree.map(lambda a, b: jnp.where(keep, a, b), gmm0, gmm)
+    return EMResult(
+        gmm=gmm,
+        log_likelihood=jnp.where(failed | empty, -jnp.inf, final_ll).astype(dt),
+        lower_bound=ll_first,
+        n_iter=jnp.where(empty, 0, jnp.minimum(2, max_iter)).astype(jnp.int32),
+        converged=~failed & ~empty,
+        failed=failed,
+        suspicious=jnp.bool_(False),  # exact, not a premature stop
+        reseeded=jnp.bool_(False),
+    )
+
+
+def _single_chunk(xs, data_index, s, init_arg, tol, max_iter, reg_covar, *, method, **_):
+    """The chunk program for capacity 1 (any initialisation): :func:`_single_gaussian`."""
+    TRACE_COUNT["chunk"] += 1
+    x_chunk = xs[0][None] if xs.shape[0] == 1 else xs[data_index]
+    d, dt = xs.shape[1], xs.dtype
+    if method == "given":
+        gmm0 = init_arg
+    else:  # placeholders; only returned for empty problems
+        p = s.shape[0]
+        eye = jnp.broadcast_to(jnp.eye(d, dtype=dt), (p, 1, d, d))
+        gmm0 = GMM(jnp.ones((p, 1), dt), jnp.zeros((p, 1, d), dt), eye, eye, jnp.ones((p, 1), bool))
+    if xs.shape[0] == 1:
+        return jax.vmap(lambda s_i, g: _single_gaussian(x_chunk[0], s_i, g, max_iter, reg_covar))(
+            s, gmm0
+        )
+    return jax.vmap(lambda x, s_i, g: _single_gaussian(x, s_i, g, max_iter, reg_covar))(
+        x_chunk, s, gmm0
+    )
+
+
+_STATIC = ("method", "kc", "strategy", "batch_size")
+_single_chunk_jit = jax.jit(_single_chunk, static_argnames=_STATIC)
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int):
+    """The chunk program with its problem axis split over every device of ``mesh``.
+
+    Each device runs its share of the chunk's problems (datasets and scalars replicated).
+    """
+    spec = PartitionSpec(mesh.axis_names)
+    body = _single_chunk if kc == 1 else _solve_chunk
+    fn = functools.partial(body, method=method, kc=kc, strategy=strategy, batch_size=batch_size)
+    rep = PartitionSpec()
+    return jax.jit(
+        jax.shard_map(
+            fn,
+            mesh=mesh,
+            in_specs=(rep, spec, spec, spec, rep, rep, rep),
+            out_specs=spec,
+            check_vma=False,
+        )
+    )
+
+
 def default_chunk() -> int:
     """Problems per compiled chunk: 64 on CPU, 256 on accelerators."""
     return 64 if jax.default_backend() == "cpu" else 256
@@ -469,7 +551,7 @@ def _host(a: Any) -> Any:
 def solve(
     xs: jax.Array,
     data_index: np.ndarray | jax.Array,
-    s: jax.Array,
+    s: jax.Array | Callable[[int, int], np.ndarray],
     init_arg: Any,
     *,
     tol,
@@ -481,13 +563,19 @@ def solve(
     batch_size: int,
     chunk: int,
     shrink: bool = True,
+    mesh: Any = None,
 ) -> EMResult:
     """Run P problems in chunks of a fixed size through one compiled program.
+
+    Capacity ``kc == 1`` uses the closed-form single Gaussian (:func:`_single_gaussian`, what
+    EM converges to at its first M-step) whatever ``method`` and ``strategy`` say.
 
     Args:
         xs: ``(D, d, N_pad)`` datasets (sample axis last, padded).
         data_index: ``(P,)`` dataset of each problem.
-        s: ``(P, N_pad)`` sample weights.
+        s: ``(P, N_pad)`` sample weights, or a callable ``s(start, stop)`` returning the NumPy
+            weights of problems ``start..stop-1``: then only one chunk of weights exists at a
+            time (bootstrap counts for large ``P x N``).
         init_arg: a batched :class:`GMM` with leading axis P (``method="given"``), or
             ``(keys (P,), n_active (P,))`` for a named initialisation.
         tol: convergence threshold (traced).
@@ -496,50 +584,73 @@ def solve(
         method: ``"given"`` or an initialisation name.
         kc: component capacity.
         strategy: ``"map"``, ``"vmap"`` or ``"queue"``.
-        batch_size: ``lax.map`` batch size (``"map"``) or number of workers (``"queue"``).
+        batch_size: ``lax.map`` batch size (``"map"``) or number of workers (``"queue"``), per
+            device.
         chunk: problems per compiled call; P is padded with empty problems to a multiple of it.
         shrink: use a smaller chunk (next power of two >= P) when P < chunk. False keeps the
             given chunk, so calls with different P share one compiled program.
+        mesh: a :class:`jax.sharding.Mesh`: every chunk's problems are split over all of its
+            devices (the chunk is rounded up to a multiple of the device count).
 
     Returns:
         The batched :class:`EMResult` for the P problems.
     """
-    p = s.shape[0]
+    lazy = callable(s)
+    p = int(np.shape(data_index)[0])
     if shrink:  # fewer problems than a chunk: the next power of two (fewer empty problems)
         chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
+    if mesh is not None:
+        chunk = -(-chunk // mesh.size) * mesh.size
     n_chunks = -(-p // chunk)
     pad = n_chunks * chunk - p
     # prepare on the host with NumPy when everything is concrete (one transfer per chunk instead
     # of a dispatch per slice); under a user's trace, the same steps run in jax.numpy
     init_arg = jax.tree.map(_host, init_arg)
-    data_index, s = _host(data_index), _host(s)
+    data_index = _host(data_index)
+    if not lazy:
+        s = _host(s)
 
     def cat(a, b):
         xp = np if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else jnp
         return xp.concatenate([a, b])
 
+    n_pad = xs.shape[-1]
     if pad:
         data_index = cat(data_index, np.zeros((pad,), data_index.dtype))
-        s = cat(s, np.zeros((pad, s.shape[1]), s.dtype))
+        if not lazy:
+            s = cat(s, np.zeros((pad, s.shape[1]), s.dtype))
         first = np.zeros(pad, np.int32)  # pad with copies of the first problem
         init_arg = jax.tree.map(lambda a: cat(a, a[first]), init_arg)
+
+    def weights(lo, hi):
+        if not lazy:
+            return s[lo:hi]
+        real = min(hi, p) - lo
+        w = np.asarray(s(lo, lo + real)) if real > 0 else np.zeros((0, n_pad))
+        if real < hi - lo:
+            w = np.concatenate([w, np.zeros((hi - lo - real, n_pad), w.dtype)])
+        return w.astype(xs.dtype, copy=False)
+
+    if mesh is not None:
+        program = _sharded_program(mesh, method, kc, strategy, batch_size)
+        static = {}
+    else:
+        program = _single_chunk_jit if kc == 1 else _solve_chunk_jit
+        static = dict(method=method, kc=kc, strategy=strategy, batch_size=batch_size)
     xs = jnp.asarray(xs)
     outs = []
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
         outs.append(
-            _solve_chunk_jit(
+            program(
                 xs,
                 data_index[sl],
-                s[sl],
+                weights(sl.start, sl.stop),
                 jax.tree.map(lambda a, sl=sl: a[sl], init_arg),
                 tol,
                 max_iter,
                 reg_covar,
-                method=method,
-                kc=kc,
-                strategy=strategy,
-                batch_size=batch_size,
+                **static,
             )
         )
     if n_chunks == 1 and not pad:
@@ -550,4 +661,3 @@ def solve(
     # concrete: gather on the host and transfer once, instead of one dispatch per leaf
     res = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a])[:p], *outs)
     return jax.device_put(res)
-    return res

@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 
 import jaxmi
 from jaxmi.gmm import GMM, _em
+from jaxmi.gmm._fit import _pad_data
 
 # ----------------------------------------------------------------------------------------------
 # data
@@ -368,8 +369,9 @@ def test_fit_batch_any_number_of_problems_reuses_one_program():
 
 def test_convergence_semantics():
     x = overlapping(1000)
+    # K = 1 is solved in closed form (EM's fixed point after one M-step): exact, not suspicious
     res = jaxmi.gmm.fit(jax.random.key(0), x, 1)
-    assert int(res.n_iter) == 2 and bool(res.suspicious) and bool(res.converged)
+    assert int(res.n_iter) == 2 and not bool(res.suspicious) and bool(res.converged)
     with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="did not converge"):
         res = jaxmi.gmm.fit(jax.random.key(0), x, 3, max_iter=3)
     assert int(res.n_iter) == 3 and not bool(res.converged)
@@ -410,3 +412,66 @@ def test_singular_covariance_is_flagged_failed_not_nan():
     assert bool(res.failed) and not bool(res.converged)
     assert float(res.log_likelihood) == -np.inf
     _assert_finite(res)
+
+
+def test_single_component_closed_form_matches_the_em_loop():
+    """Capacity 1 is solved in closed form; the EM loop from a far start reaches the same fit."""
+    with jax.enable_x64(True):
+        _check_closed_form()
+
+
+def _check_closed_form():
+    x = jnp.asarray(overlapping(500).T, jnp.float64)
+    s = jnp.asarray(np.random.default_rng(3).integers(0, 3, 500), jnp.float64)
+    far = jaxmi.gmm.GMM.create(
+        np.ones(1), np.array([[5.0, -4.0]]), np.array([[[3.0, 0.5], [0.5, 2.0]]]), dtype="float64"
+    )
+    loop = _em.em(x, s, far, 1e-12, 100, 1e-6)
+    closed = _em.solve(
+        x[None],
+        np.zeros(1, np.int32),
+        s[None],
+        jax.tree.map(lambda a: a[None], far),
+        tol=1e-12,
+        max_iter=100,
+        reg_covar=1e-6,
+        method="given",
+        kc=1,
+        strategy="vmap",
+        batch_size=1,
+        chunk=1,
+    )
+    np.testing.assert_allclose(closed.gmm.means[0], loop.gmm.means, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(closed.gmm.covariances[0], loop.gmm.covariances, rtol=1e-10)
+    np.testing.assert_allclose(closed.log_likelihood[0], loop.log_likelihood, rtol=1e-12)
+    assert bool(closed.converged[0]) and int(loop.n_iter) > 2  # the loop needed more steps
+
+
+def test_lazy_weights_equal_eager_weights():
+    x = overlapping(300).astype(np.float32)
+    xs = _pad_data(x)[None]
+    w = np.random.default_rng(0).integers(0, 3, (11, xs.shape[-1])).astype(np.float32)
+    w[:, 300:] = 0
+    keys = jax.random.split(jax.random.key(1), 11)
+    kw = dict(
+        tol=1e-5,
+        max_iter=200,
+        reg_covar=1e-6,
+        method="random_responsibilities",
+        kc=2,
+        strategy="queue",
+        batch_size=4,
+        chunk=4,
+    )
+    arg = (keys, np.full(11, 2, np.int32))
+    eager = _em.solve(xs, np.zeros(11, np.int32), w, arg, **kw)
+    calls = []
+
+    def lazy_w(lo, hi):
+        calls.append((lo, hi))
+        return w[lo:hi]
+
+    lazy = _em.solve(xs, np.zeros(11, np.int32), lazy_w, arg, **kw)
+    assert calls == [(0, 4), (4, 8), (8, 11)]
+    np.testing.assert_array_equal(lazy.n_iter, eager.n_iter)
+    np.testing.assert_array_equal(lazy.gmm.means, eager.gmm.means)
