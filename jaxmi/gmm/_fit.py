@@ -121,20 +121,24 @@ def _pad_weights(s: Any, npad: int) -> Any:
 
 
 def _pad_components(g: GMM, kc: int) -> GMM:
-    """Append inactive placeholder components up to capacity ``kc``."""
+    """Append inactive placeholder components up to capacity ``kc``.
+
+    NumPy in, NumPy out (no device program runs); anything else goes through ``jax.numpy``.
+    """
     k = g.capacity
     if k == kc:
         return g
+    xp = np if all(isinstance(a, np.ndarray) for a in g) else jnp
     extra = kc - k
     d = g.dim
     lead = g.weights.shape[:-1]
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=g.means.dtype), (*lead, extra, d, d))
+    eye = xp.broadcast_to(xp.eye(d, dtype=g.means.dtype), (*lead, extra, d, d))
     return GMM(
-        jnp.concatenate([g.weights, jnp.zeros((*lead, extra), g.weights.dtype)], -1),
-        jnp.concatenate([g.means, jnp.zeros((*lead, extra, d), g.means.dtype)], -2),
-        jnp.concatenate([g.covariances, eye], -3),
-        jnp.concatenate([g.prec_chol, eye], -3),
-        jnp.concatenate([g.active, jnp.zeros((*lead, extra), bool)], -1),
+        xp.concatenate([g.weights, xp.zeros((*lead, extra), g.weights.dtype)], -1),
+        xp.concatenate([g.means, xp.zeros((*lead, extra, d), g.means.dtype)], -2),
+        xp.concatenate([g.covariances, eye], -3),
+        xp.concatenate([g.prec_chol, eye], -3),
+        xp.concatenate([g.active, xp.zeros((*lead, extra), bool)], -1),
     )
 
 

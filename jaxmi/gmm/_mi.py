@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from jaxmi._progress import Progress
 from jaxmi._validation import (
@@ -36,8 +37,6 @@ from jaxmi.gmm import _em, _init
 from jaxmi.gmm._fit import (
     _common_settings,
     _pad_components,
-    _pad_data,
-    _pad_weights,
     _take,
     resolve_capacity,
 )
@@ -95,27 +94,15 @@ class MIResult(NamedTuple):
 
 
 @jax.jit
-def _score(gmms: GMM, xt: jax.Array, s_valid: jax.Array) -> jax.Array:
+def _score(gmms: GMM, xs: jax.Array, data_index: jax.Array, s_valid: jax.Array) -> jax.Array:
     """Held-out mean log-likelihood of each fitted mixture ``(P,)`` (-inf for non-finite)."""
     tot = jnp.sum(s_valid, axis=1)
     inv = 1 / jnp.where(tot > 0, tot, 1)
-    out = jax.vmap(_em.mean_log_likelihood, in_axes=(0, None, 0, 0))(gmms, xt, s_valid, inv)
+    if xs.shape[0] == 1:
+        out = jax.vmap(_em.mean_log_likelihood, in_axes=(0, None, 0, 0))(gmms, xs[0], s_valid, inv)
+    else:
+        out = jax.vmap(_em.mean_log_likelihood)(gmms, xs[data_index], s_valid, inv)
     return jnp.where(jnp.isfinite(out), out, -jnp.inf)
-
-
-@jax.jit
-def _bootstrap_counts(key: jax.Array, weights_pad: jax.Array, idx_b: jax.Array) -> jax.Array:
-    """Multinomial counts of replicate ``b``: N draws with replacement among the real samples."""
-    n_pad = weights_pad.shape[0]
-    n = jnp.sum(weights_pad > 0)
-
-    def one(b):
-        # int32 explicitly: the default follows x64, and another dtype draws another stream
-        draw = jax.random.randint(jax.random.fold_in(key, b), (n_pad,), 0, n, dtype=jnp.int32)
-        draw = jnp.where(jnp.arange(n_pad) < n, draw, n_pad)  # padding rows draw nothing
-        return jnp.zeros((n_pad,), weights_pad.dtype).at[draw].add(1, mode="drop")
-
-    return jax.vmap(one)(idx_b)
 
 
 def _integrand(gmm: GMM, z: jax.Array, kind: str, blocks: tuple) -> jax.Array:
@@ -143,27 +130,81 @@ def _integrand(gmm: GMM, z: jax.Array, kind: str, blocks: tuple) -> jax.Array:
     raise ValueError(f"unknown functional {kind!r}")  # pragma: no cover
 
 
-def _mc_functional(key, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
+def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
     """Monte Carlo mean and standard error of the functional for a batch of mixtures.
 
-    All mixtures share ``key`` (common random numbers): component choice by inverse CDF of the
-    same uniforms and the same normal draws.
+    ``keys (M,)`` gives each mixture its key; mixtures that share a key (the replicates of one
+    dataset) use common random numbers: components by inverse CDF of the same uniforms and the
+    same normal draws.
     """
 
-    def one(g):
+    def one(args):
+        key, g = args
         z = sample_t(key, g, n_samples)
         v = _integrand(g, z, kind, blocks)
-        mean = jnp.mean(v)
-        return mean, jnp.std(v) / math.sqrt(n_samples)
+        return jnp.mean(v), jnp.std(v) / math.sqrt(n_samples)
 
-    return jax.lax.map(one, gmms)
+    return jax.lax.map(one, (keys, gmms))
 
 
 _mc_functional_jit = jax.jit(_mc_functional, static_argnames=("n_samples", "kind", "blocks"))
 
 
+@functools.lru_cache(maxsize=32)
+def _sharded_mc(mesh, n_samples: int, kind: str, blocks: tuple):
+    spec = PartitionSpec(mesh.axis_names)
+    fn = functools.partial(_mc_functional, n_samples=n_samples, kind=kind, blocks=blocks)
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+
+
+def _integrate(keys, gmms: GMM, *, mesh, **mc) -> tuple[np.ndarray, np.ndarray]:
+    """The functional of M mixtures ``(M,)`` (split over ``mesh`` when given), as NumPy."""
+    if mesh is None:
+        return jax.device_get(_mc_functional_jit(keys, gmms, **mc))
+    m = keys.shape[0]
+    pad = -m % mesh.size
+    if pad:
+        keys, gmms = jax.tree.map(lambda a: jnp.concatenate([a, a[:pad]]), (keys, gmms))
+    vals, ses = jax.device_get(_sharded_mc(mesh, **mc)(keys, gmms))
+    return vals[:m], ses[:m]
+
+
 # --------------------------------------------------------------------------------------------
-# driver
+# randomness: one NumPy stream per dataset and purpose, seeded by the dataset's key
+# --------------------------------------------------------------------------------------------
+
+
+def _key_words(key: jax.Array) -> tuple[int, ...]:
+    """The raw words of a typed key (no device program runs)."""
+    return tuple(int(w) for w in np.asarray(jax.random.key_data(key)).ravel())
+
+
+def _rng(words: tuple, *tags: int) -> np.random.Generator:
+    """A NumPy generator for one purpose (``tags``) of the dataset seeded by ``words``."""
+    return np.random.default_rng(np.random.SeedSequence(list(words), spawn_key=tags))
+
+
+def _child_words(words: tuple, *tags: int) -> tuple[int, ...]:
+    """Seed words of a derived dataset (a class, a sample of a pair of samples)."""
+    ss = np.random.SeedSequence(list(words), spawn_key=tags)
+    return tuple(int(w) for w in ss.generate_state(len(words)))
+
+
+def _keys_from(rng: np.random.Generator, like: jax.Array, shape: tuple) -> jax.Array:
+    """Typed keys ``shape`` of the same implementation as ``like``, drawn from ``rng``."""
+    n_words = np.asarray(jax.random.key_data(like)).size
+    data = rng.integers(0, 1 << 32, size=(*shape, n_words), dtype=np.uint64).astype(np.uint32)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like))
+
+
+def _bootstrap_counts(words: tuple, b: int, n: int, n_pad: int, dtype) -> np.ndarray:
+    """Multinomial counts of replicate ``b``: ``n`` draws with replacement among the real rows."""
+    draw = _rng(words, _TAG_BOOT, b).integers(0, n, n)
+    return np.bincount(draw, minlength=n_pad).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# driver: selection, refit and bootstrap of D datasets at once
 # --------------------------------------------------------------------------------------------
 
 
@@ -171,95 +212,53 @@ def _point_and_replicates(full: GMM, boot: GMM | None) -> GMM:
     """The full-data fit followed by the bootstrap fits, ``(1 + B, ...)``: one MC program."""
     if boot is None:
         return _stack(full, 1)
-    return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), full, boot)
+    return jax.tree.map(
+        lambda a, b: np.concatenate([np.asarray(a)[None], np.asarray(b)]), full, boot
+    )
 
 
 def _stack(tree: Any, n: int) -> Any:
-    return jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), tree)
+    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (n, *np.shape(a))), tree)
+
+
+def _cut(g: GMM, kc: int) -> GMM:
+    """The first ``kc`` component slots of an unbatched host mixture."""
+    return jax.tree.map(lambda a: np.asarray(a)[:kc], g)
 
 
 def _n_params(k: int, d: int) -> int:
     return (k - 1) + k * d + k * d * (d + 1) // 2
 
 
-def _select(key, xs, n, settings, em_kw):
-    """Cross-validated choice of K. Returns (K*, theta_cv, scores, converged)."""
-    n_pad = xs.shape[-1]
-    n_folds, n_init = settings["n_folds"], settings["n_init"]
-    perm = jax.random.permutation(
-        jax.random.fold_in(key, _TAG_FOLDS), jnp.arange(n, dtype=jnp.int32)
-    )
-    fold_of = np.empty(n, np.int64)
-    fold_of[np.asarray(perm)] = np.arange(n) % n_folds
-    fold_of = np.concatenate([fold_of, np.full(n_pad - n, -1)])  # padding: in no fold
-    real = fold_of >= 0
-    train = np.stack([(fold_of != f) & real for f in range(n_folds)]).astype(xs.dtype)
-    valid = np.stack([fold_of == f for f in range(n_folds)]).astype(xs.dtype)
-    s_train = np.tile(train, (n_init, 1))  # problem p = r * F + f
-    s_valid = np.tile(valid, (n_init, 1))
-    key_init = jax.random.fold_in(key, _TAG_INIT)
+class _StopRule:
+    """The sequential stopping rule for the number of components (spec §6.4), one step at a time.
 
-    def evaluate(k):
-        kc = resolve_capacity(settings["k_cap"], k)
-        keys = jnp.stack(
-            [jax.random.fold_in(jax.random.fold_in(key_init, k), r) for r in range(n_init)]
-        )
-        keys = jnp.repeat(keys, n_folds, axis=0)
-        res = _em.solve(
-            xs,
-            np.zeros(n_init * n_folds, np.int32),
-            s_train,
-            (keys, jnp.full((n_init * n_folds,), k, jnp.int32)),
-            method=settings["init"],
-            kc=kc,
-            **em_kw,
-        )
-        scores = np.asarray(_score(res.gmm, xs[0], s_valid))
-        scores = np.where(np.asarray(res.failed), -np.inf, scores).reshape(n_init, n_folds)
-        r_best = int(np.argmax(scores.mean(1)))
-        f_best = int(np.argmax(scores[r_best]))
-        theta = _take(res.gmm, r_best * n_folds + f_best)
-        metric = float(scores[r_best].mean())
-        if settings["metric"] != "valid":
-            full = _em.solve(
-                xs,
-                np.zeros(1, np.int32),
-                np.asarray(real, xs.dtype)[None],
-                _stack(theta, 1),
-                method="given",
-                kc=kc,
-                **em_kw,
-            )
-            ll = float(full.log_likelihood[0])
-            pen = 2.0 if settings["metric"] == "aic" else math.log(n)
-            metric = 2 * n * ll - pen * _n_params(k, xs.shape[1])
-        return metric, theta
+    An improvement by more than ``threshold`` resets a counter of failures (except with
+    ``legacy_patience``, the reference's bug: the counter is never reset); the search stops
+    after ``patience`` consecutive failures.
+    """
 
-    if settings["n_components"] is not None:
-        k = settings["n_components"]
-        metric, theta = evaluate(k)
-        return k, theta, np.array([metric]), True
+    def __init__(self, max_components, threshold, patience, legacy_patience=False):
+        self.max_components, self.threshold = max_components, threshold
+        self.patience, self.legacy = patience, legacy_patience
+        self.best, self.best_k, self.counter = -np.inf, 1, 0
+        self.scores: list[float] = []
+        self.done, self.stopped, self.result = False, False, None
 
-    thetas = {}
-
-    bar = Progress(None, "GMM-MI: choosing K", enabled=settings["progress"])
-
-    def metric_of(k):
-        metric, thetas[k] = evaluate(k)
-        bar.update(note=f"K={k} metric {metric:.5f}")
-        return metric
-
-    with bar:
-        best_k, scores, stopped = select_components(
-            metric_of,
-            settings["max_components"],
-            settings["threshold"],
-            settings["patience"],
-            legacy_patience=settings["legacy_patience"],
-        )
-    if not np.isfinite(np.max(scores)):
-        raise ValueError("x: every cross-validation fit failed; increase reg_covar")
-    return best_k, thetas[best_k], np.array(scores), stopped
+    def update(self, k: int, metric: float) -> None:
+        self.scores.append(metric)
+        if metric - self.best > self.threshold:
+            self.best, self.best_k = metric, k
+            if not self.legacy:
+                self.counter = 0
+        else:
+            self.counter += 1
+        if self.counter >= self.patience:
+            self.done, self.stopped = True, True
+            self.result = k - self.patience if self.legacy else self.best_k
+        elif k >= self.max_components:
+            self.done = True
+            self.result = self.max_components if self.legacy else self.best_k
 
 
 def select_components(
@@ -289,19 +288,12 @@ def select_components(
         ``(K*, metrics evaluated, stopped)``; ``stopped`` is False when ``max_components`` was
         reached without the rule firing.
     """
-    best, best_k, counter, scores = -np.inf, 1, 0, []
-    for k in range(1, max_components + 1):
-        m = metric_of(k)
-        scores.append(m)
-        if m - best > threshold:
-            best, best_k = m, k
-            if not legacy_patience:
-                counter = 0
-        else:
-            counter += 1
-        if counter >= patience:
-            return (k - patience if legacy_patience else best_k), scores, True
-    return (max_components if legacy_patience else best_k), scores, False
+    rule = _StopRule(max_components, threshold, patience, legacy_patience)
+    k = 0
+    while not rule.done:
+        k += 1
+        rule.update(k, metric_of(k))
+    return rule.result, rule.scores, rule.stopped
 
 
 def _em_settings(o: dict, dt) -> dict:
@@ -337,52 +329,229 @@ class _Fit(NamedTuple):
     converged: bool
 
 
-def _fit_and_bootstrap(key, z: np.ndarray, o: dict, em_kw: dict) -> _Fit:
-    """Choose K by CV, refit on all of ``z``, and refit ``n_bootstrap`` count-weighted replicates.
+class _Datasets(NamedTuple):
+    """D datasets of the same dimension, padded to one length (host arrays)."""
 
-    The replicates are one batched EM call started from the full-data refit (or from the CV fit
-    with ``bootstrap_start="cv"``), each at fixed K*.
+    xs: np.ndarray  # (D, d, N_pad)
+    real: np.ndarray  # (D, N_pad) 1 for real rows
+    n: np.ndarray  # (D,)
+    words: list  # seed words of each dataset
+
+
+def _datasets(zs: list[np.ndarray], words: list) -> _Datasets:
+    n = np.array([z.shape[0] for z in zs])
+    n_pad = _em.pad_length(int(n.max()))
+    d = zs[0].shape[1]
+    xs = np.zeros((len(zs), d, n_pad), zs[0].dtype)
+    real = np.zeros((len(zs), n_pad), zs[0].dtype)
+    for i, z in enumerate(zs):
+        xs[i, :, : z.shape[0]] = z.T
+        real[i, : z.shape[0]] = 1
+    return _Datasets(xs, real, n, list(words))
+
+
+def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> list:
+    """Cross-validated choice of K for every dataset, all datasets batched per K.
+
+    For each K the problems of every dataset still searching (``n_init`` starts x ``n_folds``
+    folds each) run as one batched EM call at the power-of-two capacity of K; a dataset leaves
+    when its stopping rule fires. Returns per dataset ``(K*, theta_cv, metrics, converged)``.
     """
-    n = z.shape[0]
-    xs = _pad_data(z)[None]
-    real = _pad_weights(np.ones((n,), z.dtype), xs.shape[-1])
-    k_star, theta_cv, scores, conv = _select(key, xs, n, o, em_kw)
-    # after selection, refit, bootstrap and integrate at the power-of-two bucket of K*: masked
-    # components cost as much as active ones (8x waste at K* = 1 under the "grow" capacity)
-    kc = min(theta_cv.capacity, resolve_capacity("bucket", k_star))
-    theta_cv = jax.tree.map(lambda a: a[:kc], theta_cv)
-    b = o["n_bootstrap"]
-    # the refit (1 problem) and the bootstrap (b problems) share one compiled EM program: the
-    # refit runs in the bootstrap's chunk size, padded with empty problems
-    kw = dict(em_kw, chunk=max(1, min(em_kw["chunk"], 1 << max(b - 1, 0).bit_length())))
-    full = _em.solve(
-        xs,
-        np.zeros(1, np.int32),
-        real[None],
-        _stack(theta_cv, 1),
-        method="given",
-        kc=kc,
-        shrink=False,
-        **kw,
-    )
-    theta_full = _take(full.gmm, 0)
-    boot = None
-    if b:
-        start = theta_cv if o["bootstrap_start"] == "cv" else theta_full
-        counts = _bootstrap_counts(
-            jax.random.fold_in(key, _TAG_BOOT), jnp.asarray(real), jnp.arange(b)
+    d_count, d, n_pad = data.xs.shape
+    n_folds, n_init = o["n_folds"], o["n_init"]
+    train = np.zeros((d_count, n_folds, n_pad), data.xs.dtype)
+    valid = np.zeros_like(train)
+    max_k = []
+    for i, n in enumerate(data.n):
+        perm = _rng(data.words[i], _TAG_FOLDS).permutation(n)
+        fold_of = np.empty(n, np.int64)
+        fold_of[perm] = np.arange(n) % n_folds
+        for f in range(n_folds):
+            train[i, f, :n] = fold_of != f
+            valid[i, f, :n] = fold_of == f
+        max_k.append(min(o["max_components"], n - -(-n // n_folds)))
+    fixed = o["n_components"]
+    ks = [fixed] if fixed is not None else range(1, max(max_k) + 1)
+    rules = [
+        _StopRule(fixed or mk, o["threshold"], o["patience"], o["legacy_patience"]) for mk in max_k
+    ]
+    thetas: list[dict] = [{} for _ in range(d_count)]
+    xs_dev = jnp.asarray(data.xs)
+    for k in ks:
+        act = [i for i in range(d_count) if not rules[i].done]
+        if not act:
+            break
+        a = len(act)
+        kc = resolve_capacity(o["k_cap"], k)
+        idx = np.repeat(np.asarray(act, np.int32), n_init * n_folds)
+        s_train = np.broadcast_to(train[act][:, None], (a, n_init, n_folds, n_pad))
+        keys = _keys_from_many(data.words, act, k, n_init, like_key)
+        keys = jnp.repeat(keys.reshape(a * n_init), n_folds, axis=0)
+        res = _em.solve(
+            xs_dev,
+            idx,
+            s_train.reshape(-1, n_pad),
+            (keys, np.full(idx.shape, k, np.int32)),
+            method=o["init"],
+            kc=kc,
+            mesh=mesh,
+            **em_kw,
         )
-        boot = _em.solve(
-            xs,
-            np.zeros(b, np.int32),
-            counts,
-            _stack(start, b),
+        s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
+        scores = _score(res.gmm, xs_dev, idx, s_valid.reshape(-1, n_pad))
+        scores, failed, gmms = jax.device_get((scores, res.failed, res.gmm))
+        scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
+        metrics, chosen = [], []
+        for j in range(a):
+            r_best = int(np.argmax(scores[j].mean(1)))
+            f_best = int(np.argmax(scores[j, r_best]))
+            chosen.append(_take(gmms, (j * n_init + r_best) * n_folds + f_best))
+            metrics.append(float(scores[j, r_best].mean()))
+        if o["metric"] != "valid":
+            full = _em.solve(
+                xs_dev,
+                np.asarray(act, np.int32),
+                data.real[act],
+                jax.tree.map(lambda *t: np.stack(t), *chosen),
+                method="given",
+                kc=kc,
+                mesh=mesh,
+                **em_kw,
+            )
+            lls = np.asarray(full.log_likelihood)
+            pen = 2.0 if o["metric"] == "aic" else None
+            for j, i in enumerate(act):
+                n = int(data.n[i])
+                penalty = pen if pen is not None else math.log(n)
+                metrics[j] = 2 * n * float(lls[j]) - penalty * _n_params(k, d)
+        for j, i in enumerate(act):
+            thetas[i][k] = chosen[j]
+            rules[i].update(k, metrics[j])
+        if bar is not None:
+            bar.update(note=f"choosing K: K={k}, {a} of {d_count} dataset(s) searching")
+    out = []
+    for i, rule in enumerate(rules):
+        if not np.isfinite(np.max(rule.scores)):
+            raise ValueError("x: every cross-validation fit failed; increase reg_covar")
+        k_star = rule.result if fixed is None else fixed
+        conv = rule.stopped if fixed is None else True
+        out.append((k_star, thetas[i][k_star], np.array(rule.scores), conv))
+    return out
+
+
+def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> jax.Array:
+    """Init keys ``(A, n_init)`` for candidate K = ``k`` of the datasets ``act``."""
+    n_words = np.asarray(jax.random.key_data(like_key)).size
+    data = np.stack(
+        [
+            _rng(words[i], _TAG_INIT, k)
+            .integers(0, 1 << 32, size=(n_init, n_words), dtype=np.uint64)
+            .astype(np.uint32)
+            for i in act
+        ]
+    )
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like_key))
+
+
+def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=None) -> list[_Fit]:
+    """Choose K by CV, refit on all the data and refit bootstrap replicates, for D datasets.
+
+    The replicates of all datasets with the same capacity run as one batched EM call started
+    from each dataset's full-data refit (or from the CV fit with ``bootstrap_start="cv"``), at
+    fixed K*. Bootstrap counts are drawn per chunk, so only one chunk of ``(chunk, N_pad)``
+    weights exists at a time.
+    """
+    sel = _select_many(data, like_key, o, em_kw, mesh, bar)
+    b = o["n_bootstrap"]
+    n_pad = data.xs.shape[-1]
+    xs_dev = jnp.asarray(data.xs)
+    fits: list[_Fit | None] = [None] * len(sel)
+    # after selection, refit, bootstrap and integrate at the power-of-two bucket of K*: masked
+    # components cost as much as active ones
+    groups: dict[int, list[int]] = {}
+    for i, (k_star, theta, _, _) in enumerate(sel):
+        kc = min(theta.weights.shape[-1], resolve_capacity("bucket", k_star))
+        groups.setdefault(kc, []).append(i)
+    for kc, members in sorted(groups.items()):
+        a = len(members)
+        cv = [_cut(sel[i][1], kc) for i in members]
+        # the refit (a problems) and the bootstrap (a * b problems) share one compiled program
+        p_max = max(a * b, a)
+        kw = dict(em_kw, shrink=False)
+        kw["chunk"] = max(1, min(kw["chunk"], 1 << max(p_max - 1, 0).bit_length()))
+        full = _em.solve(
+            xs_dev,
+            np.asarray(members, np.int32),
+            data.real[members],
+            jax.tree.map(lambda *t: np.stack(t), *cv),
             method="given",
             kc=kc,
-            shrink=False,
+            mesh=mesh,
             **kw,
         )
-    return _Fit(k_star, theta_cv, theta_full, boot, scores, conv)
+        full = jax.device_get(full)
+        boot = None
+        if b:
+            starts = cv if o["bootstrap_start"] == "cv" else [_take(full.gmm, j) for j in range(a)]
+            start = jax.tree.map(lambda *t: np.repeat(np.stack(t), b, axis=0), *starts)
+            dt = data.xs.dtype
+
+            def counts(lo, hi, members=members, dt=dt):
+                rows = []
+                for p in range(lo, hi):
+                    i = members[p // b]
+                    rows.append(_bootstrap_counts(data.words[i], p % b, int(data.n[i]), n_pad, dt))
+                return np.stack(rows)
+
+            boot = jax.device_get(
+                _em.solve(
+                    xs_dev,
+                    np.repeat(np.asarray(members, np.int32), b),
+                    counts,
+                    start,
+                    method="given",
+                    kc=kc,
+                    mesh=mesh,
+                    **kw,
+                )
+            )
+        for j, i in enumerate(members):
+            k_star, _, scores, conv = sel[i]
+            rep = (
+                None if boot is None else jax.tree.map(lambda x, j=j: x[j * b : (j + 1) * b], boot)
+            )
+            fits[i] = _Fit(k_star, cv[j], _take(full.gmm, j), rep, scores, conv)
+        if bar is not None:
+            bar.update(note=f"refit and {b} bootstrap replicates at capacity {kc}")
+    return fits
+
+
+def _integrate_fits(fits: list[_Fit], keys: jax.Array, mesh, **mc) -> list[tuple]:
+    """The functional of every dataset's full fit and replicates.
+
+    Returns per dataset ``(vals, ses)`` with the full-data value first. ``keys (D,)``: common
+    random numbers within a dataset.
+    """
+    out: list = [None] * len(fits)
+    groups: dict[int, list[int]] = {}
+    for i, f in enumerate(fits):
+        groups.setdefault(f.full.weights.shape[-1], []).append(i)
+    for members in groups.values():
+        sizes, gmms, kk = [], [], []
+        for i in members:
+            f = fits[i]
+            g = _point_and_replicates(f.full, None if f.boot is None else f.boot.gmm)
+            m = g.weights.shape[0]
+            sizes.append(m)
+            gmms.append(g)
+            kk.append(np.full(m, i))
+        g_all = jax.tree.map(lambda *t: np.concatenate(t), *gmms)
+        vals, ses = _integrate(keys[np.concatenate(kk)], g_all, mesh=mesh, **mc)
+        start = 0
+        for i, m in zip(members, sizes, strict=True):
+            out[i] = (vals[start : start + m], ses[start : start + m])
+            start += m
+    return out
 
 
 def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -395,50 +564,67 @@ def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray
     return ((z - mean) / sd).astype(z.dtype), mean, sd
 
 
-def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
-    key = check_key(key)
-    n = z.shape[0]
-    o = _resolve_options(options, n)
-    dt = z.dtype
-    log_scale = 0.0
-    if o["standardize"]:
-        z, _, sd = _standardize(z)
-        if kind == "entropy":
-            log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
-    fit = _fit_and_bootstrap(key, z, o, _em_settings(o, dt))
-    key_mc = jax.random.fold_in(key, _TAG_MC)
-    mc = dict(n_samples=o["mc_samples"], kind=kind, blocks=blocks)
-    boot = fit.boot
-    all_vals, all_se = _mc_functional_jit(
-        key_mc, _point_and_replicates(fit.full, None if boot is None else boot.gmm), **mc
+def _mc_keys(words: list, like_key) -> jax.Array:
+    """One integration key per dataset ``(D,)``."""
+    n_words = np.asarray(jax.random.key_data(like_key)).size
+    data = np.stack(
+        [
+            _rng(w, _TAG_MC).integers(0, 1 << 32, size=n_words, dtype=np.uint64).astype(np.uint32)
+            for w in words
+        ]
     )
-    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    point = (all_vals[0] + log_scale) * scale
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like_key))
+
+
+def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
+    """One dataset's :class:`MIResult` from its fit and integrated values (full fit first)."""
+    point = (vals[0] + shift) * scale
     common = dict(
-        point=point,
-        point_stderr=all_se[0] * scale,
+        point=jnp.asarray(point, dt),
+        point_stderr=jnp.asarray(ses[0] * scale, dt),
         n_components=jnp.asarray(fit.k),
         cv_scores=jnp.asarray(fit.scores),
         selection_converged=jnp.asarray(fit.converged),
     )
-    if boot is None:
+    if fit.boot is None:
         return MIResult(
-            mi=point,
+            mi=common["point"],
             std=None,
             samples=jnp.zeros((0,), dt),
             n_iter=jnp.zeros((0,), jnp.int32),
             converged=jnp.zeros((0,), bool),
             **common,
         )
-    vals = (all_vals[1:] + log_scale) * scale
+    reps = ((vals[1:] + shift) * scale).astype(dt)
     return MIResult(
-        mi=jnp.mean(vals),
-        std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
-        samples=vals,
-        n_iter=boot.n_iter,
-        converged=boot.converged,
+        mi=jnp.asarray(np.mean(reps, dtype=np.float64), dt),
+        std=jnp.asarray(np.std(reps, ddof=1, dtype=np.float64), dt) if reps.shape[0] > 1 else None,
+        samples=jnp.asarray(reps),
+        n_iter=jnp.asarray(fit.boot.n_iter),
+        converged=jnp.asarray(fit.boot.converged),
         **common,
     )
+
+
+def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
+    key = check_key(key)
+    n = z.shape[0]
+    o = _resolve_options(options, n)
+    mesh = o["mesh"]
+    dt = z.dtype
+    log_scale = 0.0
+    if o["standardize"]:
+        z, _, sd = _standardize(z)
+        if kind == "entropy":
+            log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
+    words = [_key_words(key)]
+    bar = Progress(None, "GMM-MI", enabled=o["progress"])
+    with bar:
+        (fit,) = _fit_many(_datasets([z], words), key, o, _em_settings(o, dt), mesh, bar)
+        mc = dict(n_samples=o["mc_samples"], kind=kind, blocks=blocks)
+        ((vals, ses),) = _integrate_fits([fit], _mc_keys(words, key), mesh, **mc)
+    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
+    return _result(fit, vals, ses, scale, log_scale, dt)
 
 
 _DEFAULTS = dict(
@@ -458,12 +644,13 @@ _DEFAULTS = dict(
     standardize=True,
     bootstrap_start="full",
     base=None,
-    k_cap="grow",
+    k_cap="bucket",
     strategy=None,
     batch_size=None,
     chunk=None,
     progress=False,
     legacy_patience=False,
+    mesh=None,
 )
 
 
@@ -493,6 +680,10 @@ def _resolve_options(options: dict, n: int) -> dict:
         o["base"] = check_finite_scalar(o["base"], "base", positive=True)
         if o["base"] == 1:
             raise ValueError("base: must not be 1")
+    if o["mesh"] is not None and not isinstance(o["mesh"], jax.sharding.Mesh):
+        raise ValueError(
+            f"mesh: expected a jax.sharding.Mesh or None, got {type(o['mesh']).__name__}"
+        )
     if o["strategy"] not in (None, "map", "vmap", "queue"):
         raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {o['strategy']!r}")
     n_train = n - -(-n // o["n_folds"])  # the smallest training part of a fold
@@ -765,20 +956,8 @@ def gmm_mi_categorical(
     n, dt = xa.shape[0], xa.dtype
     if is_traced(labels):
         raise ValueError("labels: GMM-MI cannot run under jit/vmap; pass concrete labels")
-    lab = np.asarray(labels)
-    if lab.ndim == 2 and lab.shape[1] == 1:
-        lab = lab[:, 0]
-    if lab.ndim != 1 or lab.shape[0] != n:
-        raise ValueError(f"labels: expected shape ({n},) to match x, got {lab.shape}")
-    if lab.dtype.kind == "f" and not np.all(np.isfinite(lab)):
-        raise ValueError("labels: contains NaN or infinite values")
-    try:
-        classes, codes = np.unique(lab, return_inverse=True)
-    except TypeError as err:
-        raise ValueError(f"labels: values cannot be sorted ({err})") from err
+    classes, codes = _label_codes(np.asarray(labels), "labels", n)
     n_cls = classes.shape[0]
-    if n_cls < 2:
-        raise ValueError(f"labels: needs at least 2 classes, got {n_cls} ({classes.tolist()})")
     counts = np.bincount(codes, minlength=n_cls)
     pri = _class_prior(prior, counts, dt)
     # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
@@ -794,33 +973,60 @@ def gmm_mi_categorical(
             raise ValueError(
                 f"labels: class {classes[c].item()!r} has {counts[c]} samples: {err}"
             ) from err
-    o = per_class[0][1]
-    em_kw = _em_settings(o, dt)
-    fits = [
-        _fit_and_bootstrap(jax.random.fold_in(key, 1000 + c), xc, oc, em_kw)
-        for c, (xc, oc) in enumerate(per_class)
-    ]
-    kc = max(f.full.capacity for f in fits)
+    o = max(per_class, key=lambda t: t[0].shape[0])[1]
+    words = _key_words(key)
+    class_words = [_child_words(words, 1000 + c) for c in range(n_cls)]
+    bar = Progress(None, "GMM-MI categorical", enabled=o["progress"])
+    with bar:
+        data = _datasets([xc for xc, _ in per_class], class_words)
+        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar)
+    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
+    return _categorical_result(key, fits, pri, words, o, scale, dt, classes)
+
+
+def _label_codes(lab: np.ndarray, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct labels (sorted) and the code ``0..C-1`` of every sample; at least 2 classes."""
+    if lab.ndim == 2 and lab.shape[1] == 1:
+        lab = lab[:, 0]
+    if lab.ndim != 1 or lab.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},) to match x, got {lab.shape}")
+    if lab.dtype.kind == "f" and not np.all(np.isfinite(lab)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    try:
+        classes, codes = np.unique(lab, return_inverse=True)
+    except TypeError as err:
+        raise ValueError(f"{name}: values cannot be sorted ({err})") from err
+    if classes.shape[0] < 2:
+        raise ValueError(
+            f"{name}: needs at least 2 classes, got {classes.shape[0]} ({classes.tolist()})"
+        )
+    return classes, codes.reshape(-1)
+
+
+def _categorical_result(like_key, fits, pri, words, o, scale, dt, classes):
+    """:class:`CategoricalMIResult` from the class fits of one (x, labels) problem."""
+    n_cls = len(fits)
+    kc = max(f.full.weights.shape[-1] for f in fits)
 
     def stack_classes(gmms, axis):
-        return jax.tree.map(
-            lambda *a: jnp.stack(a, axis=axis), *[_pad_components(g, kc) for g in gmms]
-        )
+        padded = [_pad_components(jax.tree.map(np.asarray, g), kc) for g in gmms]
+        return jax.tree.map(lambda *a: np.stack(a, axis=axis), *padded)
 
-    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     log_prior = jnp.log(jnp.asarray(pri))
-    key_mc = jax.random.fold_in(key, _TAG_MC)
+    key_mc = _mc_keys([words], like_key)[0]
     full_stack = stack_classes([f.full for f in fits], 0)  # (C, kc, ...)
     boot_stack = None  # (B, C, kc, ...): the classes of each replicate
     if o["n_bootstrap"]:
         boot_stack = stack_classes([f.boot.gmm for f in fits], 1)
-    all_mi, all_se = _categorical_mi_batch(
-        key_mc, _point_and_replicates(full_stack, boot_stack), log_prior, o["mc_samples"]
+    all_mi, all_se = jax.device_get(
+        _categorical_mi_batch(
+            key_mc, _point_and_replicates(full_stack, boot_stack), log_prior, o["mc_samples"]
+        )
     )
-    point, point_se = all_mi[0] * scale, all_se[0] * scale
+    point = jnp.asarray(all_mi[0] * scale, dt)
     common = dict(
         point=point,
-        point_stderr=point_se,
+        point_stderr=jnp.asarray(all_se[0] * scale, dt),
         classes=classes,
         prior=jnp.asarray(pri),
         n_components=jnp.asarray([f.k for f in fits]),
@@ -835,14 +1041,13 @@ def gmm_mi_categorical(
             converged=jnp.zeros((0, n_cls), bool),
             **common,
         )
-    boots = [f.boot for f in fits]
-    vals = all_mi[1:] * scale
+    vals = (all_mi[1:] * scale).astype(dt)
     return CategoricalMIResult(
-        mi=jnp.mean(vals),
-        std=jnp.std(vals, ddof=1) if vals.shape[0] > 1 else None,
-        samples=vals,
-        n_iter=jnp.stack([r.n_iter for r in boots], axis=1),
-        converged=jnp.stack([r.converged for r in boots], axis=1),
+        mi=jnp.asarray(np.mean(vals, dtype=np.float64), dt),
+        std=jnp.asarray(np.std(vals, ddof=1, dtype=np.float64), dt) if vals.shape[0] > 1 else None,
+        samples=jnp.asarray(vals),
+        n_iter=jnp.asarray(np.stack([f.boot.n_iter for f in fits], axis=1)),
+        converged=jnp.asarray(np.stack([f.boot.converged for f in fits], axis=1)),
         **common,
     )
 
@@ -935,13 +1140,16 @@ def gmm_kl(
         return _estimate(key, np.concatenate([xa, ya], axis=1), f"kl_{order}", blocks, opts)
     ox = _resolve_options(dict(opts), xa.shape[0])
     oy = _resolve_options(dict(opts), ya.shape[0])
-    em_kw = _em_settings(ox, xa.dtype)
-    fx = _fit_and_bootstrap(jax.random.fold_in(key, 2000), xa, ox, em_kw)
-    fy = _fit_and_bootstrap(jax.random.fold_in(key, 2001), ya, oy, em_kw)
-    kc = max(fx.full.capacity, fy.full.capacity)
+    o = ox if xa.shape[0] >= ya.shape[0] else oy
+    words = _key_words(key)
+    data = _datasets([xa, ya], [_child_words(words, 2000), _child_words(words, 2001)])
+    bar = Progress(None, "GMM KL", enabled=o["progress"])
+    with bar:
+        fx, fy = _fit_many(data, key, o, _em_settings(o, xa.dtype), o["mesh"], bar)
+    kc = max(fx.full.weights.shape[-1], fy.full.weights.shape[-1])
     pad = functools.partial(_pad_components, kc=kc)
     first, second = (fx, fy) if order == "forward" else (fy, fx)
-    key_mc = jax.random.fold_in(key, _TAG_MC)
+    key_mc = _mc_keys([words], key)[0]
     n_s = ox["mc_samples"]
     scale = 1.0 / math.log(ox["base"]) if ox["base"] is not None else 1.0
     has_boot = fx.boot is not None
@@ -1004,27 +1212,51 @@ class PairwiseMIResult(NamedTuple):
     converged: jax.Array
 
 
-def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> PairwiseMIResult:
-    """MI with error bars between every column of ``a`` and every column of ``b``.
+@jax.jit
+def _pair_keys(key: jax.Array, i: jax.Array, j: jax.Array) -> jax.Array:
+    """``fold_in(fold_in(key, i), j)`` for every pair, in one program."""
+    return jax.vmap(lambda a, b: jax.random.fold_in(jax.random.fold_in(key, a), b))(i, j)
 
-    Pair ``(i, j)`` is the two-dimensional problem ``(a[:, i], b[:, j])`` with key
+
+def gmm_mi_pairwise(
+    key: jax.Array,
+    a: Any,
+    b: Any = None,
+    *,
+    categorical: bool = False,
+    prior: Any = "empirical",
+    **options: Any,
+) -> PairwiseMIResult:
+    """MI with error bars between every column of ``a`` and every column of ``b``, batched.
+
+    Pair ``(i, j)`` is the problem ``(a[:, i], b[:, j])`` with key
     ``fold_in(fold_in(key, i), j)``, so each entry equals
-    ``gmm_mi(fold_in(fold_in(key, i), j), a[:, i], b[:, j], **options)``. With ``b=None`` the
-    pairs within ``a`` are estimated for ``i < j`` and mirrored; the diagonal is ``+inf`` and
-    marked not ``estimated``.
+    ``gmm_mi(fold_in(fold_in(key, i), j), a[:, i], b[:, j], **options)`` (up to the rounding of
+    batched arithmetic). With ``categorical=True`` the columns of ``b`` are discrete labels
+    (generative factors, classes) and each entry is :func:`gmm_mi_categorical` of the pair
+    instead. With ``b=None`` the pairs within ``a`` are estimated for ``i < j`` and mirrored;
+    the diagonal is ``+inf`` and marked not ``estimated``.
 
-    This version runs the pairs one after the other (every pair reuses the same compiled
-    programs). A batched version over the pair axis, sharded over devices, is planned.
+    All pairs run as one batched computation: for each candidate K, the cross-validation fits of
+    every pair still searching form one batch (a pair leaves when its stopping rule fires); the
+    refits and bootstrap replicates of all pairs with the same capacity form one batch; the
+    integrals of all fitted mixtures form one batch. With ``mesh`` (a
+    :class:`jax.sharding.Mesh`), every batch is split over all of the mesh's devices.
 
     Args:
         key: typed PRNG key.
         a: ``(N, p)`` (e.g. latent variables).
         b: ``(N, q)`` (e.g. generative factors), or None for the pairs within ``a``.
-        **options: as for :func:`gmm_mi` (``progress=True`` shows a progress bar over the
-            pairs on stderr).
+        categorical: the columns of ``b`` are labels of any values.
+        prior: class prior in categorical mode (see :func:`gmm_mi_categorical`).
+        **options: as for :func:`gmm_mi`, including ``mesh`` and ``progress``.
 
     Returns:
         A :class:`PairwiseMIResult` of ``(p, q)`` arrays.
+
+    Raises:
+        ValueError: as :func:`gmm_mi` (naming the column), and ``categorical=True`` without
+            ``b``.
 
     Example:
         >>> import jax, numpy as np
@@ -1037,40 +1269,58 @@ def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> Pa
     """
     key = check_key(key)
     dtype = options.pop("dtype", None)
-    progress = options.get("progress", False)
     aa = _columns(a, "a", dtype)
     within = b is None
-    bb = aa if within else _columns(b, "b", aa.dtype, n=aa.shape[0])
-    p, q = aa.shape[1], bb.shape[1]
+    if categorical and within:
+        raise ValueError("b: categorical=True needs the label columns b")
+    n, p = aa.shape
+    if categorical:
+        if is_traced(b):
+            raise ValueError("b: GMM-MI cannot run under jit/vmap; pass concrete labels")
+        bb = np.asarray(b)
+        if bb.ndim == 1:
+            bb = bb[:, None]
+        if bb.ndim != 2 or bb.shape[0] != n:
+            raise ValueError(f"b: expected labels of shape ({n}, q), got {bb.shape}")
+    else:
+        bb = aa if within else _columns(b, "b", aa.dtype, n=n)
+    q = bb.shape[1]
+    o = _resolve_options(dict(options), n)
+    dt = aa.dtype
+    pairs = [(i, j) for i in range(p) for j in range(q) if not (within and j <= i)]
+    if o["standardize"]:
+        aa = _standardize(aa, "a")[0]
+        if not (within or categorical):
+            bb = _standardize(bb, "b")[0]
+        elif within:
+            bb = aa
     shape = (p, q)
-    mi = np.zeros(shape, aa.dtype)
-    std = np.zeros(shape, aa.dtype)
-    point = np.zeros(shape, aa.dtype)
-    k = np.zeros(shape, np.int32)
-    est = np.zeros(shape, bool)
-    conv = np.zeros(shape, bool)
-    opts = {**options, "progress": False}
-    n_pairs = p * (p - 1) // 2 if within else p * q
-    bar = Progress(n_pairs, "GMM-MI pairs", enabled=progress)
-    for i in range(p):
-        for j in range(q):
-            if within and j <= i:
-                continue
-            r = gmm_mi(
-                jax.random.fold_in(jax.random.fold_in(key, i), j),
-                aa[:, i],
-                bb[:, j],
-                dtype=aa.dtype,
-                **opts,
+    out = {
+        "mi": np.zeros(shape, dt),
+        "std": np.zeros(shape, dt),
+        "point": np.zeros(shape, dt),
+        "k": np.zeros(shape, np.int32),
+        "est": np.zeros(shape, bool),
+        "conv": np.zeros(shape, bool),
+    }
+    if pairs:
+        ii, jj = (np.array(t, np.int32) for t in zip(*pairs, strict=True))
+        words = [
+            tuple(int(w) for w in row)
+            for row in np.asarray(jax.random.key_data(_pair_keys(key, ii, jj))).reshape(
+                len(pairs), -1
             )
-            mi[i, j], point[i, j], k[i, j] = float(r.mi), float(r.point), int(r.n_components)
-            std[i, j] = 0.0 if r.std is None else float(r.std)
-            est[i, j], conv[i, j] = True, bool(np.all(np.asarray(r.converged)))
-            bar.update(note=f"({i}, {j}): {mi[i, j]:.3f} ± {std[i, j]:.3f}")
-    bar.close()
+        ]
+        bar = Progress(None, "GMM-MI pairs", enabled=o["progress"])
+        with bar:
+            if categorical:
+                _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar)
+            else:
+                _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar)
+    mi, std, point, k, est, conv = (out[f] for f in ("mi", "std", "point", "k", "est", "conv"))
     if within:
+        low = np.tril_indices(p, -1)
         for arr in (mi, std, point, k, conv):
-            low = np.tril_indices(p, -1)
             arr[low] = arr.T[low]
         est = est | est.T
         mi[np.diag_indices(p)] = np.inf
@@ -1082,3 +1332,47 @@ def gmm_mi_pairwise(key: jax.Array, a: Any, b: Any = None, **options: Any) -> Pa
         estimated=jnp.asarray(est),
         converged=jnp.asarray(conv),
     )
+
+
+def _record(out: dict, i: int, j: int, r) -> None:
+    out["mi"][i, j], out["point"][i, j] = float(r.mi), float(r.point)
+    out["std"][i, j] = 0.0 if r.std is None else float(r.std)
+    out["k"][i, j] = int(np.max(np.asarray(r.n_components)))
+    out["est"][i, j], out["conv"][i, j] = True, bool(np.all(np.asarray(r.converged)))
+
+
+def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
+    dt = aa.dtype
+    zs = [np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs]
+    fits = _fit_many(_datasets(zs, words), key, o, _em_settings(o, dt), o["mesh"], bar)
+    mc = dict(n_samples=o["mc_samples"], kind="mi", blocks=((0,), (1,)))
+    ints = _integrate_fits(fits, _mc_keys(words, key), o["mesh"], **mc)
+    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
+    for (i, j), fit, (vals, ses) in zip(pairs, fits, ints, strict=True):
+        _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt))
+
+
+def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None:
+    dt = aa.dtype
+    codes, priors, members, zs, cwords = {}, {}, [], [], []
+    for j in sorted({j for _, j in pairs}):
+        _, codes[j] = _label_codes(bb[:, j], f"b[:, {j}]", bb.shape[0])
+        priors[j] = _class_prior(prior, np.bincount(codes[j]), dt)
+    for (i, j), w in zip(pairs, words, strict=True):
+        first = len(zs)
+        for c in range(priors[j].shape[0]):
+            xc = aa[codes[j] == c, i][:, None]
+            try:
+                _resolve_options(
+                    {**o, "mesh": None, "max_components": o["max_components"]}, len(xc)
+                )
+            except ValueError as err:
+                raise ValueError(f"b[:, {j}]: class {c} has {len(xc)} samples: {err}") from err
+            zs.append(xc)
+            cwords.append(_child_words(w, 1000 + c))
+        members.append(range(first, len(zs)))
+    fits = _fit_many(_datasets(zs, cwords), key, o, _em_settings(o, dt), o["mesh"], bar)
+    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
+    for (i, j), w, idx in zip(pairs, words, members, strict=True):
+        r = _categorical_result(key, [fits[m] for m in idx], priors[j], w, o, scale, dt, None)
+        _record(out, i, j, r)

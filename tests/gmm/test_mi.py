@@ -87,12 +87,13 @@ def test_bits(rho06):
 def test_float64_agrees_with_float32(rho06):
     """The dtypes draw different random streams, so their MC errors are independent."""
     z, _ = rho06
-    opts = dict(n_bootstrap=16, mc_samples=100_000)
+    # K is fixed here: on a single Gaussian, K = 2 may beat K = 1 by about the threshold (1e-5
+    # nats) in one dtype and not the other; selection parity is checked on a clear case below
+    opts = dict(n_bootstrap=16, mc_samples=100_000, n_components=1)
     r32 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **opts)
     with jax.enable_x64(True):
         r64 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], dtype="float64", **opts)
     assert r64.mi.dtype == np.float64 and r32.mi.dtype == np.float32
-    assert int(r64.n_components) == int(r32.n_components)
     mc_sd = 0.6 / math.sqrt(opts["mc_samples"])  # sd(pmi) = 0.6 nats at rho = 0.6
     assert abs(float(r64.mi) - float(r32.mi)) < 4 * math.sqrt(2) * mc_sd
     # the same bootstrap replicates in both dtypes (the random streams must not follow x64):
@@ -100,6 +101,20 @@ def test_float64_agrees_with_float32(rho06):
     diff = np.asarray(r64.samples, np.float64) - np.asarray(r32.samples, np.float64)
     assert np.std(diff) < 1e-3
     np.testing.assert_allclose(float(r64.std), float(r32.std), rtol=0.05)
+
+
+def test_float64_and_float32_select_the_same_components():
+    rng = np.random.default_rng(5)
+    means = np.array([[-4.0, 0.0], [0.0, 3.0], [4.0, 0.0]])
+    z = means[rng.integers(0, 3, 1500)] + rng.normal(size=(1500, 2)) * 0.5
+    opts = dict(n_bootstrap=4, mc_samples=2_000)
+    r32 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **opts)
+    with jax.enable_x64(True):
+        r64 = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], dtype="float64", **opts)
+    assert int(r32.n_components) == int(r64.n_components) == 3
+    # the chosen K's held-out score agrees (other K may reach different local optima)
+    np.testing.assert_allclose(r32.cv_scores[:1], r64.cv_scores[:1], rtol=1e-5)
+    np.testing.assert_allclose(r32.cv_scores[2], r64.cv_scores[2], rtol=1e-4)
 
 
 def test_no_bootstrap_gives_point_estimate_without_std():
@@ -288,20 +303,34 @@ def test_kl_bad_input(kwargs, y, match):
 # ----------------------------------------------------------------------------------------------
 
 
-def test_pairwise_entries_equal_single_calls(rho06):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pairwise_entries_equal_single_calls(rho06, dtype):
+    """The batched pairs equal single calls: to rounding in float64; in float32 the batched and
+    single programs round differently and EM (stopping at tol) carries that to ~1e-4 nats."""
     z, _ = rho06
     rng = np.random.default_rng(13)
     a = np.stack([z[:, 0], rng.normal(size=N)], axis=1)
     b = z[:, 1:]
     key = jax.random.key(14)
-    res = jaxmi.gmm_mi_pairwise(key, a, b, **FAST)
-    assert res.mi.shape == (2, 1) and bool(res.estimated.all())
-    for i in range(2):
-        single = jaxmi.gmm_mi(
-            jax.random.fold_in(jax.random.fold_in(key, i), 0), a[:, i], b[:, 0], **FAST
-        )
-        np.testing.assert_allclose(float(res.mi[i, 0]), float(single.mi), rtol=1e-6)
-        np.testing.assert_allclose(float(res.std[i, 0]), float(single.std), rtol=1e-5)
+    with jax.enable_x64(dtype == "float64"):
+        res = jaxmi.gmm_mi_pairwise(key, a, b, dtype=dtype, **FAST)
+        assert res.mi.shape == (2, 1) and bool(res.estimated.all())
+        assert res.mi.dtype == np.dtype(dtype)
+        for i in range(2):
+            single = jaxmi.gmm_mi(
+                jax.random.fold_in(jax.random.fold_in(key, i), 0),
+                a[:, i],
+                b[:, 0],
+                dtype=dtype,
+                **FAST,
+            )
+            assert int(res.n_components[i, 0]) == int(single.n_components)
+            if dtype == "float64":
+                np.testing.assert_allclose(float(res.mi[i, 0]), float(single.mi), rtol=1e-6)
+                np.testing.assert_allclose(float(res.std[i, 0]), float(single.std), rtol=1e-5)
+            else:
+                assert abs(float(res.mi[i, 0]) - float(single.mi)) < 0.05 * float(single.std)
+                np.testing.assert_allclose(float(res.std[i, 0]), float(single.std), rtol=0.05)
     assert float(res.mi[0, 0]) > 0.15 > abs(float(res.mi[1, 0]))
 
 
