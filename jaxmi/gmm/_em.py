@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxmi.gmm import _init
 from jaxmi.gmm._mixture import (
@@ -496,6 +496,14 @@ _STATIC = ("method", "kc", "strategy", "batch_size")
 _single_chunk_jit = jax.jit(_single_chunk, static_argnames=_STATIC)
 
 
+def _placements(mesh) -> tuple:
+    """``(split, replicated)`` shardings: the leading (problem) axis over all mesh axes."""
+    return (
+        NamedSharding(mesh, PartitionSpec(mesh.axis_names)),
+        NamedSharding(mesh, PartitionSpec()),
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int):
     """The chunk program with its problem axis split over every device of ``mesh``.
@@ -634,6 +642,9 @@ def solve(
     if mesh is not None:
         program = _sharded_program(mesh, method, kc, strategy, batch_size)
         static = {}
+        split, rep = _placements(mesh)
+        xs = jax.device_put(xs, rep)
+        tol, max_iter, reg_covar = jax.device_put((tol, max_iter, reg_covar), rep)
     else:
         program = _single_chunk_jit if kc == 1 else _solve_chunk_jit
         static = dict(method=method, kc=kc, strategy=strategy, batch_size=batch_size)
@@ -641,12 +652,13 @@ def solve(
     outs = []
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
+        args = (data_index[sl], weights(sl.start, sl.stop), _take(init_arg, sl))
+        if mesh is not None:
+            args = jax.device_put(args, split)
         outs.append(
             program(
                 xs,
-                data_index[sl],
-                weights(sl.start, sl.stop),
-                jax.tree.map(lambda a, sl=sl: a[sl], init_arg),
+                *args,
                 tol,
                 max_iter,
                 reg_covar,
@@ -661,3 +673,7 @@ def solve(
     # concrete: gather on the host and transfer once, instead of one dispatch per leaf
     res = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a])[:p], *outs)
     return jax.device_put(res)
+
+
+def _take(tree: Any, index: Any) -> Any:
+    return jax.tree.map(lambda a: a[index], tree)

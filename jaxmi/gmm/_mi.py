@@ -165,6 +165,8 @@ def _integrate(keys, gmms: GMM, *, mesh, **mc) -> tuple[np.ndarray, np.ndarray]:
     pad = -m % mesh.size
     if pad:
         keys, gmms = jax.tree.map(lambda a: jnp.concatenate([a, a[:pad]]), (keys, gmms))
+    split, _ = _em._placements(mesh)
+    keys, gmms = jax.device_put((keys, jax.tree.map(jnp.asarray, gmms)), split)
     vals, ses = jax.device_get(_sharded_mc(mesh, **mc)(keys, gmms))
     return vals[:m], ses[:m]
 
