@@ -40,7 +40,15 @@ from jaxmi.gmm._fit import (
     _take,
     resolve_capacity,
 )
-from jaxmi.gmm._mixture import GMM, _slice, component_logsumexp, log_prob_t, sample_t
+from jaxmi.gmm._mixture import (
+    GMM,
+    _slice,
+    component_logsumexp,
+    log_prob_t,
+    sample_noise,
+    sample_t,
+    sample_with,
+)
 
 __all__ = [
     "CategoricalMIResult",
@@ -131,20 +139,25 @@ def _integrand(gmm: GMM, z: jax.Array, kind: str, blocks: tuple) -> jax.Array:
 
 
 def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
-    """Monte Carlo mean and standard error of the functional for a batch of mixtures.
+    """Monte Carlo mean and standard error of the functional, ``(D, R)`` each.
 
-    ``keys (M,)`` gives each mixture its key; mixtures that share a key (the replicates of one
-    dataset) use common random numbers: components by inverse CDF of the same uniforms and the
-    same normal draws.
+    ``keys (D,)`` and ``gmms`` with leading axes ``(D, R)``: the R mixtures of dataset ``i`` (its
+    full fit and bootstrap replicates) share common random numbers drawn once from ``keys[i]``:
+    components by inverse CDF of the same uniforms and the same normal draws.
     """
+    d, dt = gmms.means.shape[-1], gmms.means.dtype
 
-    def one(args):
-        key, g = args
-        z = sample_t(key, g, n_samples)
-        v = _integrand(g, z, kind, blocks)
-        return jnp.mean(v), jnp.std(v) / math.sqrt(n_samples)
+    def dataset(args):
+        key, gs = args
+        u, eps = sample_noise(key, n_samples, d, dt)
 
-    return jax.lax.map(one, (keys, gmms))
+        def one(g):
+            v = _integrand(g, sample_with(u, eps, g), kind, blocks)
+            return jnp.mean(v), jnp.std(v) / math.sqrt(n_samples)
+
+        return jax.lax.map(one, gs)
+
+    return jax.lax.map(dataset, (keys, gmms))
 
 
 _mc_functional_jit = jax.jit(_mc_functional, static_argnames=("n_samples", "kind", "blocks"))
@@ -158,17 +171,19 @@ def _sharded_mc(mesh, n_samples: int, kind: str, blocks: tuple):
 
 
 def _integrate(keys, gmms: GMM, *, mesh, **mc) -> tuple[np.ndarray, np.ndarray]:
-    """The functional of M mixtures ``(M,)`` (split over ``mesh`` when given), as NumPy."""
+    """The functional of ``(D, R)`` mixtures (datasets split over ``mesh``), as NumPy."""
     if mesh is None:
         return jax.device_get(_mc_functional_jit(keys, gmms, **mc))
-    m = keys.shape[0]
-    pad = -m % mesh.size
+    n = keys.shape[0]
+    pad = -n % mesh.size
     if pad:
-        keys, gmms = jax.tree.map(lambda a: jnp.concatenate([a, a[:pad]]), (keys, gmms))
+        first = np.zeros(pad, np.int64)
+        keys = jnp.concatenate([keys, keys[first]])
+        gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
-    keys, gmms = jax.device_put((keys, jax.tree.map(jnp.asarray, gmms)), split)
+    keys, gmms = jax.device_put((keys, gmms), split)
     vals, ses = jax.device_get(_sharded_mc(mesh, **mc)(keys, gmms))
-    return vals[:m], ses[:m]
+    return vals[:n], ses[:n]
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,27 +547,21 @@ def _integrate_fits(fits: list[_Fit], keys: jax.Array, mesh, **mc) -> list[tuple
     """The functional of every dataset's full fit and replicates.
 
     Returns per dataset ``(vals, ses)`` with the full-data value first. ``keys (D,)``: common
-    random numbers within a dataset.
+    random numbers within a dataset. Datasets of the same capacity form one batch.
     """
     out: list = [None] * len(fits)
     groups: dict[int, list[int]] = {}
     for i, f in enumerate(fits):
         groups.setdefault(f.full.weights.shape[-1], []).append(i)
     for members in groups.values():
-        sizes, gmms, kk = [], [], []
-        for i in members:
-            f = fits[i]
-            g = _point_and_replicates(f.full, None if f.boot is None else f.boot.gmm)
-            m = g.weights.shape[0]
-            sizes.append(m)
-            gmms.append(g)
-            kk.append(np.full(m, i))
-        g_all = jax.tree.map(lambda *t: np.concatenate(t), *gmms)
-        vals, ses = _integrate(keys[np.concatenate(kk)], g_all, mesh=mesh, **mc)
-        start = 0
-        for i, m in zip(members, sizes, strict=True):
-            out[i] = (vals[start : start + m], ses[start : start + m])
-            start += m
+        gmms = [
+            _point_and_replicates(fits[i].full, None if fits[i].boot is None else fits[i].boot.gmm)
+            for i in members
+        ]
+        g_all = jax.tree.map(lambda *t: np.stack(t), *gmms)  # (A, 1 + B, ...)
+        vals, ses = _integrate(keys[np.asarray(members)], g_all, mesh=mesh, **mc)
+        for j, i in enumerate(members):
+            out[i] = (vals[j], ses[j])
     return out
 
 

@@ -244,9 +244,22 @@ def log_prob_t(gmm: GMM, xt: jax.Array) -> jax.Array:
 
 def sample_t(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
     """Draw ``n`` points as ``(d, n)``; components by inverse CDF (common-random-number safe)."""
-    d = gmm.means.shape[-1]
-    u = jax.random.uniform(jax.random.fold_in(key, 0), (n,), dtype=gmm.weights.dtype)
-    eps = jax.random.normal(jax.random.fold_in(key, 1), (d, n), dtype=gmm.weights.dtype)
+    u, eps = sample_noise(key, n, gmm.means.shape[-1], gmm.weights.dtype)
+    return sample_with(u, eps, gmm)
+
+
+def sample_noise(key: jax.Array, n: int, d: int, dtype) -> tuple[jax.Array, jax.Array]:
+    """The random numbers behind :func:`sample_t`: uniforms ``(n,)`` and normals ``(d, n)``."""
+    u = jax.random.uniform(jax.random.fold_in(key, 0), (n,), dtype=dtype)
+    eps = jax.random.normal(jax.random.fold_in(key, 1), (d, n), dtype=dtype)
+    return u, eps
+
+
+def sample_with(u: jax.Array, eps: jax.Array, gmm: GMM) -> jax.Array:
+    """Points ``(d, n)`` of ``gmm`` from given uniforms (component choice) and normals.
+
+    Mixtures sampled from the same ``(u, eps)`` share common random numbers.
+    """
     w = jnp.where(gmm.active, gmm.weights, 0)
     cum = jnp.cumsum(w)
     comp = jnp.searchsorted(cum, u * cum[-1], side="right")
