@@ -32,7 +32,7 @@ from jaxmi.gmm._mixture import (
 __all__ = ["EMResult", "em", "em_step", "mean_log_likelihood", "pad_length", "solve"]
 
 #: Number of times the chunk program has been traced (tests assert "one compile per signature").
-TRACE_COUNT = {"chunk": 0}
+TRACE_COUNT = {"chunk": 0, "init": 0}
 
 _BLOCK = 1024
 
@@ -394,40 +394,24 @@ def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMRes
 def _solve_chunk(
     xs, data_index, s, init_arg, tol, max_iter, reg_covar, *, method, kc, strategy, batch_size
 ):
+    """EM for a chunk of problems from given starts ``init_arg`` (a batched :class:`GMM`)."""
     TRACE_COUNT["chunk"] += 1
+    if method != "given":  # pragma: no cover - solve() runs named inits as their own program
+        raise ValueError(f"_solve_chunk takes given starts, got method={method!r}")
 
     # gather the chunk's datasets once, outside the mapped loop (indexing the whole stack inside
     # the loop made XLA copy it into the loop state)
     x_chunk = xs[0][None] if xs.shape[0] == 1 else xs[data_index]
-
-    def start(xt, s_i, a_i):
-        if method == "given":
-            return a_i, jnp.bool_(False)
-        key, n_active = a_i
-        return _init.initialize_t(key, xt, s_i, n_active, kc, method, reg_covar)
-
     if strategy == "queue":
-        shared = xs.shape[0] == 1
-        if shared:
-            gmm0, reseeded = jax.vmap(lambda s_i, a_i: start(x_chunk[0], s_i, a_i))(s, init_arg)
-        else:
-            gmm0, reseeded = jax.vmap(start)(x_chunk, s, init_arg)
-        res = em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, slots=batch_size)
-        return res._replace(reseeded=reseeded)
+        return em_queue(x_chunk, s, init_arg, tol, max_iter, reg_covar, slots=batch_size)
 
     def one(args):
-        xt, s_i, a_i = args
-        gmm0, reseeded = start(xt, s_i, a_i)
-        res = em(xt, s_i, gmm0, tol, max_iter, reg_covar)
-        return res._replace(reseeded=reseeded)
+        xt, s_i, g0 = args
+        return em(xt, s_i, g0, tol, max_iter, reg_covar)
 
     if xs.shape[0] == 1:  # one shared dataset: a loop constant, not a mapped input
         shared = x_chunk[0]
-
-        def one_shared(args):
-            return one((shared, *args))
-
-        args, fn = (s, init_arg), one_shared
+        args, fn = (s, init_arg), lambda a: one((shared, *a))
     else:
         args, fn = (x_chunk, s, init_arg), one
     if strategy == "vmap":
@@ -436,6 +420,28 @@ def _solve_chunk(
 
 
 _solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
+
+
+def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_size):
+    """Named initialisation of a chunk's problems, as its own program.
+
+    The EM program that follows is the ``"given"`` one, shared by every initialisation and by
+    bootstrap refits.
+    """
+    TRACE_COUNT["init"] += 1
+    keys, n_active = init_arg
+
+    def one(args):
+        xt, s_i, key, k = args
+        return _init.initialize_t(key, xt, s_i, k, kc, method, reg_covar)
+
+    if xs.shape[0] == 1:
+        shared = xs[0]
+        return jax.lax.map(lambda a: one((shared, *a)), (s, keys, n_active), batch_size=batch_size)
+    return jax.lax.map(one, (xs[data_index], s, keys, n_active), batch_size=batch_size)
+
+
+_init_chunk_jit = jax.jit(_init_chunk, static_argnames=("method", "kc", "batch_size"))
 
 
 def _single_gaussian(xt, s, gmm0: GMM, max_iter, reg_covar) -> EMResult:
@@ -639,32 +645,35 @@ def solve(
             w = np.concatenate([w, np.zeros((hi - lo - real, n_pad), w.dtype)])
         return w.astype(xs.dtype, copy=False)
 
+    # a named initialisation runs as its own program, so every capacity has one EM program
+    # ("given") whatever the start; capacity 1 needs no start at all
+    separate_init = method != "given" and kc > 1
+    em_method = "given" if separate_init else method
+    xs_init = jnp.asarray(xs)
     if mesh is not None:
-        program = _sharded_program(mesh, method, kc, strategy, batch_size)
+        program = _sharded_program(mesh, em_method, kc, strategy, batch_size)
         static = {}
         split, rep = _placements(mesh)
         xs = jax.device_put(xs, rep)
         tol, max_iter, reg_covar = jax.device_put((tol, max_iter, reg_covar), rep)
     else:
         program = _single_chunk_jit if kc == 1 else _solve_chunk_jit
-        static = dict(method=method, kc=kc, strategy=strategy, batch_size=batch_size)
+        static = dict(method=em_method, kc=kc, strategy=strategy, batch_size=batch_size)
     xs = jnp.asarray(xs)
     outs = []
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
         args = (data_index[sl], weights(sl.start, sl.stop), _take(init_arg, sl))
+        reseeded = None
+        if separate_init:
+            gmm0, reseeded = _init_chunk_jit(
+                xs_init, *args, reg_covar, method=method, kc=kc, batch_size=min(chunk, 16)
+            )
+            args = (args[0], args[1], gmm0)
         if mesh is not None:
             args = jax.device_put(args, split)
-        outs.append(
-            program(
-                xs,
-                *args,
-                tol,
-                max_iter,
-                reg_covar,
-                **static,
-            )
-        )
+        res = program(xs, *args, tol, max_iter, reg_covar, **static)
+        outs.append(res if reseeded is None else res._replace(reseeded=reseeded))
     if n_chunks == 1 and not pad:
         return outs[0]
     if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(outs)):

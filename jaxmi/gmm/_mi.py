@@ -113,6 +113,18 @@ def _score(gmms: GMM, xs: jax.Array, data_index: jax.Array, s_valid: jax.Array) 
     return jnp.where(jnp.isfinite(out), out, -jnp.inf)
 
 
+def _score_padded(gmms: GMM, xs, idx: np.ndarray, s_valid: np.ndarray, chunk: int) -> np.ndarray:
+    """:func:`_score` with the problem count padded to a multiple of ``chunk`` (one program)."""
+    p = idx.shape[0]
+    pad = -p % chunk
+    if pad:
+        first = np.zeros(pad, np.int64)
+        gmms = jax.tree.map(lambda a: np.concatenate([a, a[first]]), gmms)
+        idx = np.concatenate([idx, idx[first]])
+        s_valid = np.concatenate([s_valid, s_valid[first]])
+    return np.asarray(_score(gmms, xs, idx, s_valid))[:p]
+
+
 def _integrand(gmm: GMM, z: jax.Array, kind: str, blocks: tuple) -> jax.Array:
     """Pointwise integrand at points ``z (d, S)`` drawn from ``gmm``."""
     lp = log_prob_t
@@ -412,11 +424,11 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
             method=o["init"],
             kc=kc,
             mesh=mesh,
-            **em_kw,
+            **dict(em_kw, shrink=False),  # the chunk of the bootstrap: one EM program for both
         )
         s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
-        scores = _score(res.gmm, xs_dev, idx, s_valid.reshape(-1, n_pad))
-        scores, failed, gmms = jax.device_get((scores, res.failed, res.gmm))
+        failed, gmms = jax.device_get((res.failed, res.gmm))
+        scores = _score_padded(gmms, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
         metrics, chosen = [], []
         for j in range(a):
