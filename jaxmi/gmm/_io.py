@@ -1,15 +1,28 @@
-"""Portable files for :class:`~jaxmi.gmm.MIResult`: ``.npz`` and ``.json``, never pickle.
+"""Portable files for GMM-MI results: ``.npz`` and ``.json``, never pickle.
 
-Both formats carry a format tag (``"jaxmi.MIResult"``) and a version, every field of the
-result, and each array's dtype, so a load gives back exactly what was saved (values, shapes,
-float32/float64/int/bool dtypes, ``std=None``).
+Three result types are stored, each under its own format tag (and a version):
 
-* ``.npz``: one array per field (``np.savez``), the tag in ``__format__``, the version in
-  ``__version__`` and the names of the fields that are None in ``__none__``. Loaded with
-  ``allow_pickle=False``.
-* ``.json``: one key per field (scalars as numbers, arrays as lists, None as ``null``) plus
-  ``"dtypes"``. Non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``
-  so the file is strict JSON.
+* :class:`~jaxmi.gmm.MIResult` (``"jaxmi.MIResult"``, version 1) of
+  :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi` and :func:`~jaxmi.gmm_entropy`;
+* :class:`~jaxmi.gmm.CategoricalMIResult` (``"jaxmi.CategoricalMIResult"``, version 1) of
+  :func:`~jaxmi.gmm_mi_categorical`, whose ``classes`` may hold bool, integer, float or string
+  labels;
+* :class:`~jaxmi.gmm.PairwiseMIResult` (``"jaxmi.PairwiseMIResult"``, version 1) of
+  :func:`~jaxmi.gmm_mi_pairwise`.
+
+Both formats carry the tag, the version, every field of the result and each array's dtype, so a
+load gives back exactly what was saved (type, values, shapes, float32/float64/int/bool/unicode
+dtypes, ``std=None``).
+
+* ``.npz``: one array per field (``np.savez``; string labels as a unicode array), the tag in
+  ``__format__``, the version in ``__version__`` and the names of the fields that are None in
+  ``__none__``. Loaded with ``allow_pickle=False``.
+* ``.json``: one key per field (scalars as numbers, arrays as (nested) lists, strings as
+  strings, None as ``null``) plus ``"dtypes"`` (NumPy dtype names; ``"U<n>"`` for strings of at
+  most n characters) and, for arrays of two or more dimensions, ``"shapes"`` (so that empty
+  arrays keep their shape). Non-finite floats are written as the strings ``"nan"``, ``"inf"``,
+  ``"-inf"`` so the file is strict JSON. An :class:`MIResult` has no such arrays, so its files
+  have no ``"shapes"`` and are the same as before the other types were added.
 """
 
 from __future__ import annotations
@@ -17,42 +30,130 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from jaxmi.gmm._mi import MIResult
+from jaxmi.gmm._mi import CategoricalMIResult, MIResult, PairwiseMIResult
 
 __all__ = ["load_result", "save_result"]
 
-FORMAT = "jaxmi.MIResult"
-VERSION = 1
+Result = MIResult | CategoricalMIResult | PairwiseMIResult
 
-# field -> (kind, ndim); kinds: "f" float, "i" integer, "b" bool
-_SPEC: dict[str, tuple[str, int]] = {
-    "mi": ("f", 0),
-    "std": ("f", 0),
-    "samples": ("f", 1),
-    "point": ("f", 0),
-    "point_stderr": ("f", 0),
-    "n_components": ("i", 0),
-    "cv_scores": ("f", 1),
-    "selection_converged": ("b", 0),
-    "n_iter": ("i", 1),
-    "converged": ("b", 1),
+
+@dataclass(frozen=True)
+class _Format:
+    """How one result type is stored.
+
+    Attributes:
+        cls: the result's NamedTuple class.
+        tag: the format tag written to every file.
+        version: the format version written to every file.
+        spec: field -> (kinds, ndim) in the order of ``cls._fields``; kinds is a string of
+            ``"f"`` float, ``"i"`` integer, ``"b"`` bool, ``"U"`` unicode string, any of which
+            the field may have.
+        optional: the fields that may be None.
+        agree: (what, ((field, axis), ...)) groups whose lengths along ``axis`` must agree, or
+            whose whole shapes must agree where ``axis`` is None.
+    """
+
+    cls: type
+    tag: str
+    version: int
+    spec: dict[str, tuple[str, int]]
+    optional: frozenset[str]
+    agree: tuple[tuple[str, tuple[tuple[str, int | None], ...]], ...]
+
+
+_MI = _Format(
+    cls=MIResult,
+    tag="jaxmi.MIResult",
+    version=1,
+    spec={
+        "mi": ("f", 0),
+        "std": ("f", 0),
+        "samples": ("f", 1),
+        "point": ("f", 0),
+        "point_stderr": ("f", 0),
+        "n_components": ("i", 0),
+        "cv_scores": ("f", 1),
+        "selection_converged": ("b", 0),
+        "n_iter": ("i", 1),
+        "converged": ("b", 1),
+    },
+    optional=frozenset({"std"}),
+    agree=(("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),),
+)
+
+_CATEGORICAL = _Format(
+    cls=CategoricalMIResult,
+    tag="jaxmi.CategoricalMIResult",
+    version=1,
+    spec={
+        "mi": ("f", 0),
+        "std": ("f", 0),
+        "samples": ("f", 1),
+        "point": ("f", 0),
+        "point_stderr": ("f", 0),
+        "classes": ("bifU", 1),
+        "prior": ("f", 1),
+        "n_components": ("i", 1),
+        "selection_converged": ("b", 1),
+        "n_iter": ("i", 2),
+        "converged": ("b", 2),
+    },
+    optional=frozenset({"std"}),
+    agree=(
+        ("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),
+        (
+            "per-class fields",
+            (
+                ("classes", 0),
+                ("prior", 0),
+                ("n_components", 0),
+                ("selection_converged", 0),
+                ("n_iter", 1),
+                ("converged", 1),
+            ),
+        ),
+    ),
+)
+
+_PAIRWISE_FIELDS = {
+    "mi": ("f", 2),
+    "std": ("f", 2),
+    "point": ("f", 2),
+    "n_components": ("i", 2),
+    "estimated": ("b", 2),
+    "converged": ("b", 2),
 }
-assert tuple(_SPEC) == MIResult._fields
-_OPTIONAL = frozenset({"std"})  # the fields that may be None
-_REPLICATE_FIELDS = ("samples", "n_iter", "converged")  # one entry per bootstrap replicate
+_PAIRWISE = _Format(
+    cls=PairwiseMIResult,
+    tag="jaxmi.PairwiseMIResult",
+    version=1,
+    spec=_PAIRWISE_FIELDS,
+    optional=frozenset(),
+    agree=(("fields", tuple((f, None) for f in _PAIRWISE_FIELDS)),),
+)
+
+_FORMATS = (_MI, _CATEGORICAL, _PAIRWISE)
+_BY_TAG = {f.tag: f for f in _FORMATS}
+_TYPE_NAMES = ", ".join(f.cls.__name__ for f in _FORMATS[:-1]) + f" or {_FORMATS[-1].cls.__name__}"
+
+# a field's spec must name its class's fields in order; tests/gmm/test_io.py checks this rather
+# than an import-time assert, so that a new result field cannot break ``import jaxmi``
+
 _DTYPES = {
     "f": ("float16", "float32", "float64"),
     "i": ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
     "b": ("bool",),
 }
-_KIND_NAME = {"f": "float", "i": "integer", "b": "bool"}
-_ARTICLE = {"f": "a", "i": "an", "b": "a"}
+_KIND_NAME = {"f": "float", "i": "integer", "b": "bool", "U": "string"}
 _DEFAULT_DTYPE = {"f": "float64", "i": "int64", "b": "bool"}
+_UNICODE = re.compile(r"U(\d+)")  # the JSON name of a unicode dtype: at most n characters
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _META_NPZ = ("__format__", "__version__", "__none__")
 
@@ -64,13 +165,27 @@ def _suffix(path: str | os.PathLike) -> str:
     return ext
 
 
-def _check_field(name: str, arr: np.ndarray, where: str) -> np.ndarray:
+def _kinds_text(kinds: str) -> str:
+    """``"a float"``, ``"an integer"``, ``"a bool, integer, float or string"``."""
+    names = [_KIND_NAME[k] for k in kinds]
+    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" or {names[-1]}"
+    return ("an " if text[0] in "aeiou" else "a ") + text
+
+
+def _kind_of(dtype: np.dtype, kinds: str) -> str | None:
+    """The kind among ``kinds`` that ``dtype`` belongs to, or None."""
+    for k in kinds:
+        if (k == "U" and dtype.kind == "U") or dtype.name in _DTYPES.get(k, ()):
+            return k
+    return None
+
+
+def _check_field(fmt: _Format, name: str, arr: np.ndarray, where: str) -> np.ndarray:
     """Check one field's dtype and rank; ``ValueError`` naming the field otherwise."""
-    kind, ndim = _SPEC[name]
-    if arr.dtype.name not in _DTYPES[kind]:
+    kinds, ndim = fmt.spec[name]
+    if _kind_of(arr.dtype, kinds) is None:
         raise ValueError(
-            f"{where}: field {name!r} must be {_ARTICLE[kind]} {_KIND_NAME[kind]} array, got dtype "
-            f"{arr.dtype}"
+            f"{where}: field {name!r} must be {_kinds_text(kinds)} array, got dtype {arr.dtype}"
         )
     if arr.ndim != ndim:
         want = "a scalar" if ndim == 0 else f"{ndim}-D"
@@ -78,122 +193,213 @@ def _check_field(name: str, arr: np.ndarray, where: str) -> np.ndarray:
     return arr
 
 
-def _check_fields(fields: dict[str, np.ndarray | None], where: str) -> MIResult:
+def _check_fields(fmt: _Format, fields: dict[str, np.ndarray | None], where: str) -> Result:
     """Validate a complete set of fields and assemble the result."""
-    missing = [f for f in _SPEC if f not in fields]
+    missing = [f for f in fmt.spec if f not in fields]
     if missing:
         raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
-    unknown = sorted(set(fields) - set(_SPEC))
+    unknown = sorted(set(fields) - set(fmt.spec))
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    out = {}
-    for name in _SPEC:
+    out: dict[str, np.ndarray | None] = {}
+    for name in fmt.spec:
         value = fields[name]
         if value is None:
-            if name not in _OPTIONAL:
-                raise ValueError(f"{where}: field {name!r} is None; only std may be None")
+            if name not in fmt.optional:
+                allowed = f"only {', '.join(sorted(fmt.optional))}" if fmt.optional else "no field"
+                raise ValueError(f"{where}: field {name!r} is None; {allowed} may be None")
             out[name] = None
         else:
-            out[name] = _check_field(name, value, where)
-    lengths = {f: out[f].shape[0] for f in _REPLICATE_FIELDS}
-    if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{f} {n}" for f, n in lengths.items())
-        raise ValueError(f"{where}: replicate fields disagree in length ({detail})")
-    return MIResult(**out)
+            out[name] = _check_field(fmt, name, value, where)
+    for what, members in fmt.agree:
+        sizes = {}
+        for field, axis in members:
+            arr = out[field]
+            if arr is not None:
+                label = field if not axis else f"{field} (axis {axis})"
+                sizes[label] = arr.shape if axis is None else arr.shape[axis]
+        if len(set(sizes.values())) > 1:
+            detail = ", ".join(f"{f} {n}" for f, n in sizes.items())
+            how = "shape" if members[0][1] is None else "length"
+            raise ValueError(f"{where}: {what} disagree in {how} ({detail})")
+    return fmt.cls(**out)
 
 
-def _host(result: Any) -> dict[str, np.ndarray | None]:
-    if not isinstance(result, MIResult):
-        raise TypeError(f"result: expected an MIResult, got {type(result).__name__}")
-    fields = {}
-    for name, value in zip(MIResult._fields, result, strict=True):
-        fields[name] = None if value is None else np.asarray(value)
-    return fields
+def _host(result: Any) -> tuple[_Format, dict[str, np.ndarray | None]]:
+    """The format of ``result`` and its fields as NumPy arrays (None kept)."""
+    fmt = next((f for f in _FORMATS if isinstance(result, f.cls)), None)
+    if fmt is None:
+        raise TypeError(f"result: expected an {_TYPE_NAMES}, got {type(result).__name__}")
+    fields: dict[str, np.ndarray | None] = {}
+    for name, value in zip(fmt.cls._fields, result, strict=True):
+        arr = None if value is None else np.asarray(value)
+        if (
+            arr is not None
+            and arr.dtype == object
+            and "U" in fmt.spec.get(name, ("", 0))[0]
+            and all(isinstance(v, str) for v in arr.ravel().tolist())
+        ):
+            arr = arr.astype(np.str_)  # e.g. labels from a pandas object column
+        fields[name] = arr
+    return fmt, fields
 
 
-def save_result(path: str | os.PathLike, result: MIResult) -> None:
-    """Write an :class:`MIResult` to a ``.npz`` or ``.json`` file (chosen by the extension).
+def save_result(path: str | os.PathLike, result: Result) -> None:
+    """Write a GMM-MI result to a ``.npz`` or ``.json`` file (chosen by the extension).
 
+    Saves an :class:`MIResult`, a :class:`CategoricalMIResult` or a :class:`PairwiseMIResult`,
+    each under its own format tag, so that :func:`load_result` gives back the same type.
     Neither format uses pickle; :func:`load_result` reads both back exactly (values, shapes,
-    dtypes, and ``std=None`` for runs with fewer than two bootstrap replicates). An existing
-    file is overwritten.
+    dtypes, ``+inf`` on a pairwise diagonal, and ``std=None`` for runs with fewer than two
+    bootstrap replicates). String class labels are stored as a unicode array (``.npz``) or a
+    list of strings (``.json``); an object array of Python strings is stored, and loads back,
+    as a unicode array. An existing file is overwritten.
 
     Args:
         path: destination ending in ``.npz`` (compact, binary) or ``.json`` (human-readable).
-        result: the result of :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi` or
-            :func:`~jaxmi.gmm_entropy` (JAX or NumPy fields).
+        result: the result of :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi`,
+            :func:`~jaxmi.gmm_entropy`, :func:`~jaxmi.gmm_mi_categorical` or
+            :func:`~jaxmi.gmm_mi_pairwise` (JAX or NumPy fields).
 
     Raises:
         ValueError: unknown extension, or a field of the wrong kind or shape.
-        TypeError: ``result`` is not an :class:`MIResult`.
+        TypeError: ``result`` is none of the three result types.
 
     Example:
         >>> import jax, numpy as np, jaxmi
-        >>> z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, .6], [.6, 1]], 800)
-        >>> r = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=4,
-        ...                  mc_samples=2000)
+        >>> rng = np.random.default_rng(0)
+        >>> labels = rng.choice(["cat", "dog"], 400)
+        >>> x = rng.normal(size=(400, 1)) + (labels == "dog")[:, None]
+        >>> r = jaxmi.gmm_mi_categorical(jax.random.key(0), x, labels, n_bootstrap=3,
+        ...                              mc_samples=2000)
         >>> jaxmi.gmm.save_result("mi.json", r)             # doctest: +SKIP
-        >>> float(jaxmi.gmm.load_result("mi.json").mi) == float(r.mi)  # doctest: +SKIP
-        True
+        >>> back = jaxmi.gmm.load_result("mi.json")          # doctest: +SKIP
+        >>> type(back).__name__, back.classes.tolist()       # doctest: +SKIP
+        ('CategoricalMIResult', ['cat', 'dog'])
     """
     ext = _suffix(path)
-    fields = _host(result)
-    _check_fields(fields, "result")
+    fmt, fields = _host(result)
+    _check_fields(fmt, fields, "result")
     if ext == ".npz":
         arrays = {k: v for k, v in fields.items() if v is not None}
         none = np.array([k for k, v in fields.items() if v is None], dtype=np.str_)
         with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(
                 fh,
-                __format__=np.array(FORMAT),
-                __version__=np.array(VERSION),
+                __format__=np.array(fmt.tag),
+                __version__=np.array(fmt.version),
                 __none__=none,
                 **arrays,
             )
         return
-    doc: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    doc: dict[str, Any] = {"format": fmt.tag, "version": fmt.version}
     dtypes = {}
+    shapes = {}
     for name, value in fields.items():
         if value is None:
             doc[name] = None
             continue
-        dtypes[name] = value.dtype.name
+        dtypes[name] = (
+            f"U{value.dtype.itemsize // 4}" if value.dtype.kind == "U" else value.dtype.name
+        )
+        if value.ndim >= 2:
+            shapes[name] = list(value.shape)
         doc[name] = _to_json(value)
     doc["dtypes"] = dtypes
+    if shapes:
+        doc["shapes"] = shapes
     text = json.dumps(doc, indent=2, allow_nan=False)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
 
 
 def _to_json(arr: np.ndarray) -> Any:
-    if arr.dtype.kind == "f":
-        # float32 -> float64 is exact and repr(float64) round-trips, so no digits are lost
-        def enc(v):
-            return v if math.isfinite(v) else ("nan" if math.isnan(v) else repr(v))
+    """Numbers, bools, strings or nested lists of them; non-finite floats as strings."""
+    if arr.dtype.kind != "f":
+        return arr.tolist()
 
-        values = [enc(v) for v in arr.astype(np.float64).ravel().tolist()]
-        return values[0] if arr.ndim == 0 else values
-    return arr.tolist()
+    # float32 -> float64 is exact and repr(float64) round-trips, so no digits are lost
+    def enc(v):
+        if isinstance(v, list):
+            return [enc(u) for u in v]
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else repr(v))
+
+    return enc(arr.astype(np.float64).tolist())
 
 
-def _from_json(name: str, value: Any, dtype: str, where: str) -> np.ndarray:
-    kind, ndim = _SPEC[name]
-    if dtype not in _DTYPES[kind]:
+def _leaves(name: str, value: Any, ndim: int, shape: list[int] | None, where: str) -> list:
+    """The scalars of a JSON value nested ``ndim`` deep, checked against ``shape`` if given."""
+    if ndim == 0:
+        if isinstance(value, list):
+            raise ValueError(f"{where}: field {name!r} must be a scalar, got a list")
+        return [value]
+    level = [value]
+    for axis in range(ndim):
+        deeper = []
+        for v in level:
+            if not isinstance(v, list):
+                want = "a list" + " of lists" * (ndim - 1)
+                raise ValueError(f"{where}: field {name!r} must be {want}, got {type(v).__name__}")
+            if shape is not None and len(v) != shape[axis]:
+                raise ValueError(
+                    f"{where}: field {name!r} does not have its shape {tuple(shape)} (a list of "
+                    f"length {len(v)} at depth {axis})"
+                )
+            deeper.extend(v)
+        level = deeper
+    return level
+
+
+def _guess_dtype(kinds: str, leaves: list) -> str:
+    """The dtype of a field missing from ``"dtypes"``: its kind's default, or from the values.
+
+    A field of several kinds (``classes``) is strings, bools, integers or floats as its values are.
+    """
+    if len(kinds) == 1:
+        return _DEFAULT_DTYPE[kinds]
+    if "U" in kinds and leaves and all(isinstance(v, str) for v in leaves):
+        return f"U{max(len(v) for v in leaves)}"
+    if "b" in kinds and leaves and all(isinstance(v, bool) for v in leaves):
+        return "bool"
+    if "i" in kinds and all(isinstance(v, int) and not isinstance(v, bool) for v in leaves):
+        return "int64"
+    return "float64" if "f" in kinds else _DEFAULT_DTYPE[kinds[0]]
+
+
+def _from_json(
+    fmt: _Format, name: str, value: Any, dtype: str | None, shape: Any, where: str
+) -> np.ndarray:
+    kinds, ndim = fmt.spec[name]
+    if ndim >= 2:
+        if shape is None:
+            raise ValueError(f"{where}: field {name!r} has no entry in 'shapes'")
+        if not (
+            isinstance(shape, list)
+            and len(shape) == ndim
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        ):
+            raise ValueError(
+                f"{where}: 'shapes' entry of {name!r} must be {ndim} non-negative integers, "
+                f"got {shape!r}"
+            )
+    leaves = _leaves(name, value, ndim, shape, where)
+    if dtype is None:
+        dtype = _guess_dtype(kinds, leaves)
+    unicode = _UNICODE.fullmatch(dtype) if isinstance(dtype, str) else None
+    kind = "U" if unicode and "U" in kinds else _kind_of_name(dtype, kinds)
+    if kind is None:
+        allowed = [d for k in kinds for d in (_DTYPES.get(k) or ("U<n>",))]
         raise ValueError(
-            f"{where}: field {name!r} has dtype {dtype!r}; expected one of "
-            f"{', '.join(_DTYPES[kind])}"
+            f"{where}: field {name!r} has dtype {dtype!r}; expected one of {', '.join(allowed)}"
         )
-    items = value if isinstance(value, list) else [value]
-    if ndim == 0 and isinstance(value, list):
-        raise ValueError(f"{where}: field {name!r} must be a scalar, got a list")
-    if ndim == 1 and not isinstance(value, list):
-        raise ValueError(f"{where}: field {name!r} must be a list, got {type(value).__name__}")
     decoded = []
-    for v in items:
+    for v in leaves:
         if kind == "b":
             ok = isinstance(v, bool)
         elif kind == "i":
             ok = isinstance(v, int) and not isinstance(v, bool)
+        elif kind == "U":
+            ok = isinstance(v, str)
         else:
             if isinstance(v, str) and v in _NONFINITE:
                 v = _NONFINITE[v]
@@ -203,14 +409,29 @@ def _from_json(name: str, value: Any, dtype: str, where: str) -> np.ndarray:
                 f"{where}: field {name!r} must hold {_KIND_NAME[kind]} values, got {v!r}"
             )
         decoded.append(v)
+    if kind == "U":
+        width = int(unicode[1])
+        too_long = [v for v in decoded if len(v) > width or v.endswith("\0")]
+        if too_long:
+            raise ValueError(
+                f"{where}: field {name!r}: string {too_long[0]!r} does not fit dtype {dtype}"
+            )
+        dtype = f"U{width}"
     try:
         arr = np.array(decoded, dtype=dtype)
     except OverflowError as err:
         raise ValueError(f"{where}: field {name!r}: value out of range for {dtype}") from err
-    return arr.reshape(()) if ndim == 0 else arr
+    return arr.reshape(() if ndim == 0 else shape if ndim >= 2 else (len(decoded),))
 
 
-def _load_json(path: str | os.PathLike, where: str) -> MIResult:
+def _kind_of_name(dtype: Any, kinds: str) -> str | None:
+    """The kind among ``kinds`` of a numeric dtype name from a JSON file, or None."""
+    if not isinstance(dtype, str):
+        return None
+    return next((k for k in kinds if dtype in _DTYPES.get(k, ())), None)
+
+
+def _load_json(path: str | os.PathLike, where: str) -> Result:
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -218,31 +439,47 @@ def _load_json(path: str | os.PathLike, where: str) -> MIResult:
         raise ValueError(f"{where}: not a valid JSON file ({err})") from err
     if not isinstance(doc, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(doc).__name__}")
-    _check_header(doc.pop("format", None), doc.pop("version", None), where)
-    dtypes = doc.pop("dtypes", {})
-    if not isinstance(dtypes, dict):
-        raise ValueError(f"{where}: 'dtypes' must be an object mapping field names to dtypes")
-    stray = sorted(set(dtypes) - set(_SPEC))
-    if stray:
-        raise ValueError(f"{where}: 'dtypes' names unknown field(s) {', '.join(stray)}")
+    fmt = _check_header(doc.pop("format", None), doc.pop("version", None), where)
+    meta = {}
+    for key in ("dtypes", "shapes"):
+        table = doc.pop(key, {})
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}: {key!r} must be an object mapping field names to {key}")
+        stray = sorted(set(table) - set(fmt.spec))
+        if stray:
+            raise ValueError(f"{where}: {key!r} names unknown field(s) {', '.join(stray)}")
+        meta[key] = table
+    flat = sorted(n for n in meta["shapes"] if fmt.spec[n][1] < 2)
+    if flat:
+        raise ValueError(
+            f"{where}: 'shapes' is only for arrays of 2 or more dimensions, not {', '.join(flat)}"
+        )
     fields: dict[str, Any] = {}
     for name, value in doc.items():
-        if name not in _SPEC or value is None:
+        if name not in fmt.spec or value is None:
             fields[name] = value  # unknown names and None are reported by _check_fields
             continue
-        dtype = dtypes.get(name, _DEFAULT_DTYPE[_SPEC[name][0]])
-        fields[name] = _from_json(name, value, dtype, where)
-    return _check_fields(fields, where)
+        dtype, shape = meta["dtypes"].get(name), meta["shapes"].get(name)
+        fields[name] = _from_json(fmt, name, value, dtype, shape, where)
+    return _check_fields(fmt, fields, where)
 
 
-def _check_header(fmt: Any, version: Any, where: str) -> None:
-    if fmt != FORMAT:
-        raise ValueError(f"{where}: not a saved MIResult (format tag {fmt!r}, expected {FORMAT!r})")
-    if version != VERSION:
-        raise ValueError(f"{where}: unsupported format version {version!r} (expected {VERSION})")
+def _check_header(tag: Any, version: Any, where: str) -> _Format:
+    """The format named by a file's tag; ``ValueError`` for an unknown tag or version."""
+    fmt = _BY_TAG.get(tag) if isinstance(tag, str) else None
+    if fmt is None:
+        known = ", ".join(repr(t) for t in _BY_TAG)
+        raise ValueError(
+            f"{where}: not a saved jaxmi result (format tag {tag!r}, expected one of {known})"
+        )
+    if version != fmt.version or isinstance(version, bool):
+        raise ValueError(
+            f"{where}: unsupported format version {version!r} of {fmt.tag} (expected {fmt.version})"
+        )
+    return fmt
 
 
-def _load_npz(path: str | os.PathLike, where: str) -> MIResult:
+def _load_npz(path: str | os.PathLike, where: str) -> Result:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError, zipfile.BadZipFile) as err:
@@ -262,11 +499,11 @@ def _load_npz(path: str | os.PathLike, where: str) -> MIResult:
                 raise ValueError(f"{where}: entry {name!r} is corrupt ({err})") from err
     missing = [m for m in _META_NPZ if m not in arrays]
     if missing:
-        raise ValueError(f"{where}: not a saved MIResult (no {', '.join(missing)} entry)")
-    fmt, version, none = (arrays.pop(m) for m in _META_NPZ)
-    fmt = str(fmt) if fmt.dtype.kind == "U" and fmt.ndim == 0 else None
+        raise ValueError(f"{where}: not a saved jaxmi result (no {', '.join(missing)} entry)")
+    tag, version, none = (arrays.pop(m) for m in _META_NPZ)
+    tag = str(tag) if tag.dtype.kind == "U" and tag.ndim == 0 else None
     version = int(version) if version.dtype.kind in "iu" and version.ndim == 0 else None
-    _check_header(fmt, version, where)
+    fmt = _check_header(tag, version, where)
     if none.dtype.kind != "U" or none.ndim != 1:
         raise ValueError(f"{where}: __none__ must be a 1-D array of field names")
     fields: dict[str, Any] = dict(arrays)
@@ -274,25 +511,28 @@ def _load_npz(path: str | os.PathLike, where: str) -> MIResult:
         if name in fields:
             raise ValueError(f"{where}: field {name!r} is both stored and marked None")
         fields[name] = None
-    return _check_fields(fields, where)
+    return _check_fields(fmt, fields, where)
 
 
-def load_result(path: str | os.PathLike) -> MIResult:
-    """Read an :class:`MIResult` written by :func:`save_result` (``.npz`` or ``.json``).
+def load_result(path: str | os.PathLike) -> Result:
+    """Read a result written by :func:`save_result` (``.npz`` or ``.json``).
 
-    Fields come back as NumPy arrays (0-d for scalars) with the saved dtypes, so a float64
-    result stays float64 whether or not JAX's x64 mode is on; ``std`` may be None. ``.npz``
-    files are opened with ``allow_pickle=False``.
+    The file's format tag decides the type: an :class:`MIResult`, a
+    :class:`CategoricalMIResult` or a :class:`PairwiseMIResult`. Fields come back as NumPy
+    arrays (0-d for scalars) with the saved dtypes, so a float64 result stays float64 whether
+    or not JAX's x64 mode is on; ``std`` of the first two may be None; string ``classes`` come
+    back as a unicode array. ``.npz`` files are opened with ``allow_pickle=False``.
 
     Args:
         path: a file ending in ``.npz`` or ``.json``.
 
     Returns:
-        The saved :class:`MIResult`.
+        The saved result, of the saved type.
 
     Raises:
         ValueError: unknown extension, not a saved result (format tag, version), malformed
-            content, or missing, unknown or ill-typed fields; the message names the problem.
+            content, or missing, unknown or ill-typed fields; the message names the file and
+            the problem.
         FileNotFoundError: no such file.
 
     Example:
@@ -300,6 +540,9 @@ def load_result(path: str | os.PathLike) -> MIResult:
         >>> r = jaxmi.gmm.load_result("mi.json")  # doctest: +SKIP
         >>> print(f"{float(r.mi):.3f} ± {float(r.std):.3f}")  # doctest: +SKIP
         0.251 ± 0.025
+        >>> m = jaxmi.gmm.load_result("pairs.npz")  # a PairwiseMIResult  # doctest: +SKIP
+        >>> m.mi.shape, bool(m.estimated[0, 0])  # doctest: +SKIP
+        ((3, 3), False)
     """
     ext = _suffix(path)
     where = os.fspath(path)
