@@ -45,7 +45,8 @@ EPILOG = """\
 --categorical: Y is one column of class labels (integers, or any strings in a CSV) and
 I(X;Y) is estimated with jaxmi.gmm_mi_categorical (one mixture per class; K* is reported per
 class). A jaxmi without that estimator prints 'not implemented yet' and exits with status 2.
---categorical cannot be combined with --z or --out.
+--categorical cannot be combined with --z; with --out it saves a CategoricalMIResult (the
+labels in `classes`), which jaxmi.gmm.load_result reads back.
 
 Exit status: 0 on success, 2 for bad arguments, files or columns, 1 when the estimate itself
 fails (for example too few samples for the cross-validation folds).
@@ -54,7 +55,8 @@ Examples:
   jaxmi mi data.csv --x 0 --y 1
   jaxmi mi data.csv --x height,weight --y age --bits --json
   jaxmi mi arrays.npz --x latents:0:4 --y targets --n-bootstrap 100 --out result.json
-  jaxmi mi data.npy --x 0 --y 1 --z 2:4"""
+  jaxmi mi data.npy --x 0 --y 1 --z 2:4
+  jaxmi mi cells.csv --x 0:5 --y type --categorical --out result.npz"""
 
 
 class InputError(Exception):
@@ -480,8 +482,6 @@ def _prepare(args: argparse.Namespace) -> _Job:
             )
         if args.z is not None:
             raise InputError("--z cannot be combined with --categorical")
-        if args.out is not None:
-            raise InputError("--out does not support --categorical results yet")
     if args.out is not None:
         ext = os.path.splitext(args.out)[1].lower()
         if ext not in (".json", ".npz"):

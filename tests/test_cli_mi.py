@@ -128,6 +128,51 @@ def test_out_saves_a_loadable_result(capsys, files, tmp_path, ext):
     assert np.asarray(res.samples).tolist() == doc["samples"]
 
 
+CAT_FAST = ["--n-bootstrap", "3", "--mc-samples", "2000", "--max-components", "2"]
+
+
+@pytest.fixture(scope="module")
+def label_csv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("labels")
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 2, 200)
+    x = rng.normal(size=200) + 1.5 * codes
+    rows = "".join(
+        f"{v!r},{['low', 'high'][c]},{3 * c + 1}\n"
+        for v, c in zip(x.tolist(), codes.tolist(), strict=True)
+    )
+    path = d / "labels.csv"
+    path.write_text("x,name,code\n" + rows)
+    return str(path)
+
+
+@pytest.mark.parametrize("ext", [".json", ".npz"])
+@pytest.mark.parametrize("column, classes", [("name", ["high", "low"]), ("code", [1, 4])])
+def test_categorical_out_saves_a_loadable_result(capsys, label_csv, tmp_path, ext, column, classes):
+    path = tmp_path / f"result{ext}"
+    argv = [label_csv, "--x", "x", "--y", column, "--categorical", *CAT_FAST, "--json"]
+    rc, out, err = run(capsys, *argv, "--out", path)
+    assert rc == 0, err
+    doc = json.loads(out)
+    res = jaxmi.gmm.load_result(path)
+    assert isinstance(res, jaxmi.gmm.CategoricalMIResult)
+    assert res.classes.tolist() == classes == doc["classes"]
+    assert res.classes.dtype.kind == ("U" if column == "name" else "i")
+    assert float(res.mi) == doc["mi"] and float(res.std) == doc["std"]
+    assert res.samples.tolist() == doc["samples"] and res.n_iter.shape == (3, 2)
+    assert res.n_components.tolist() == doc["n_components"] and res.prior.tolist() == doc["prior"]
+
+
+def test_categorical_out_without_error_bar(capsys, label_csv, tmp_path):
+    path = tmp_path / "result.json"
+    argv = [label_csv, "--x", "x", "--y", "name", "--categorical", *CAT_FAST, "--json"]
+    rc, out, err = run(capsys, *argv, "--n-bootstrap", "1", "--out", path)
+    assert rc == 0, err
+    res = jaxmi.gmm.load_result(path)
+    assert res.std is None and json.loads(out)["std"] is None and res.n_iter.shape == (1, 2)
+    assert json.loads(path.read_text())["format"] == "jaxmi.CategoricalMIResult"
+
+
 def test_categorical_not_implemented(capsys, files, monkeypatch):
     monkeypatch.delattr(jaxmi, "gmm_mi_categorical", raising=False)
     rc, out, err = run(capsys, files["csv"], "--x", "a", "--y", "b", "--categorical")
@@ -238,6 +283,15 @@ BAD = {
     "constant": ("c.csv", "a,b\n1,2\n3,2\n5,2\n", "a", "b", [], "constant column(s) ['b']", 2),
     "bad-out": ("z.npy", Z, "0", "1", ["--out", "r.txt"], "--out: unknown extension", 2),
     "z-categorical": ("z.npy", Z, "0", "1", ["--z", "2", "--categorical"], "--z cannot", 2),
+    "categorical-bad-out": (
+        "z.npy",
+        Z,
+        "0",
+        "1",
+        ["--categorical", "--out", "r.txt"],
+        "--out: unknown extension",
+        2,
+    ),
     "categorical-2-cols": ("z.npy", Z, "0", "1,2", ["--categorical"], "one label column", 2),
     "negative-bootstrap": ("z.npy", Z, "0", "1", ["--n-bootstrap", "-1"], "n_bootstrap", 1),
     "too-few-samples": ("z.npy", Z, "0", "1", ["--n-components", "40"], "too few", 1),
