@@ -18,6 +18,7 @@ from jaxmi.gmm import (
 __all__ = [
     "CategoricalMIResult",
     "MIResult",
+    "NeuralMIResult",
     "PairwiseMIResult",
     "__version__",
     "bounds",
@@ -29,6 +30,8 @@ __all__ = [
     "gmm_mi",
     "gmm_mi_categorical",
     "gmm_mi_pairwise",
+    "neural",
+    "neural_mi",
     "nn",
     "plot",
     "tasks",
@@ -37,10 +40,18 @@ __all__ = [
 enable_default_compilation_cache()
 
 
-def __getattr__(name: str):
-    """Import ``jaxmi.nn`` (and with it Flax) on first use, not with ``import jaxmi``."""
-    if name == "nn":
-        import importlib
+_LAZY = {"nn": "jaxmi.nn", "neural": "jaxmi.neural"}
+_LAZY_NAMES = {"NeuralMIResult": "jaxmi.neural", "neural_mi": "jaxmi.neural"}
 
-        return importlib.import_module("jaxmi.nn")
+
+def __getattr__(name: str):
+    """Import ``jaxmi.nn``/``jaxmi.neural`` (and with them Flax) on first use, not on import."""
+    import importlib
+
+    if name in _LAZY:
+        return importlib.import_module(_LAZY[name])
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'jaxmi' has no attribute {name!r}")

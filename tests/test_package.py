@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_version_and_public_surface():
     assert isinstance(jaxmi.__version__, str) and re.match(r"\d+\.\d+", jaxmi.__version__)
-    for mod in (jaxmi, jaxmi.gmm, jaxmi.bounds, jaxmi.nn):
+    for mod in (jaxmi, jaxmi.gmm, jaxmi.bounds, jaxmi.nn, jaxmi.neural):
         assert mod.__all__, mod
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name} in __all__ but missing"
@@ -23,7 +23,8 @@ def test_version_and_public_surface():
 
 def test_import_jaxmi_does_not_import_flax():
     code = "import sys, jaxmi; assert 'flax' not in sys.modules; jaxmi.nn.ConcatCritic; "
-    code += "from jaxmi.nn import SeparableCritic; assert 'flax' in sys.modules"
+    code += "from jaxmi.nn import SeparableCritic; assert 'flax' in sys.modules; "
+    code += "from jaxmi import neural_mi, NeuralMIResult; assert jaxmi.neural_mi is neural_mi"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

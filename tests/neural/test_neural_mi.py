@@ -1,0 +1,228 @@
+"""neural_mi: accuracy on a 5-D Gaussian, seeds in one program, the estimate rule, checks."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmi
+from jaxmi import bounds, tasks
+from jaxmi.neural import _train
+
+# 5 coordinate pairs with MI 0.2 nats each: I = 1 nat exactly
+TASK = tasks.staircase(5, 1.0)
+ACCURATE = {
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+    "max_steps": 2000,
+    "eval_every": 250,
+    "patience": 3,
+    "hidden": (64, 64),
+    "embed_dim": 32,
+    "marginal_terms": True,
+    "split": (0.8, 0.1, 0.1),
+}
+# small, quickly overfitting setting: seeds stop at different evaluations
+SMALL = {
+    "batch_size": 64,
+    "hidden": (16,),
+    "embed_dim": 8,
+    "max_steps": 1500,
+    "eval_every": 100,
+    "patience": 2,
+    "learning_rate": 1e-2,
+}
+
+
+@pytest.fixture(scope="module")
+def big_data():
+    x, y = TASK.sample(jax.random.key(0), 100_000)
+    return np.asarray(x), np.asarray(y)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    x, y = tasks.staircase(2, 0.5).sample(jax.random.key(0), 1000)
+    return np.asarray(x), np.asarray(y)
+
+
+@pytest.mark.parametrize("bound", ["infonce", "nwj", "smile", "dv"])
+def test_recovers_one_nat_within_ten_percent(big_data, bound):
+    x, y = big_data
+    r = jaxmi.neural_mi(jax.random.key(7), x, y, bound=bound, **ACCURATE)
+    assert abs(float(r.mi) - TASK.mi) < 0.1 * TASK.mi, (bound, float(r.mi))
+    assert r.train_curve.shape == (2000,) and r.val_curve.shape == (8,)
+    assert r.n_eval_batches == 10_000 // 256
+    assert 0 < float(r.mi_batch_std) < 0.3
+    if bound == "infonce":
+        assert np.nanmax(r.train_curve) <= math.log(256) + 1e-5
+
+
+KEYS = jax.random.split(jax.random.key(3), 3)
+
+
+@pytest.fixture(scope="module")
+def three_seeds(small_data):
+    x, y = small_data
+    return jaxmi.neural_mi(KEYS, x, y, bound="nwj", **SMALL)
+
+
+def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds):
+    x, y = small_data
+    keys, together = KEYS, three_seeds
+    assert together.mi.shape == (3,)
+    assert len(set(together.stop_step.tolist())) > 1  # the seeds stop at different times
+    for i in range(3):
+        alone = jaxmi.neural_mi(keys[i], x, y, bound="nwj", **SMALL)
+        assert np.ndim(alone.mi) == 0
+        for field in ("mi", "mi_batch_std", "max_val", "stop_val"):
+            np.testing.assert_allclose(getattr(alone, field), getattr(together, field)[i], 1e-4)
+        for field in ("best_step", "stop_step", "early_stopped", "still_rising"):
+            assert getattr(alone, field) == getattr(together, field)[i], field
+        for field in ("train_curve", "val_curve", "test_curve"):
+            a, b = getattr(alone, field), getattr(together, field)[i]
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))  # same stopping point
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        for a, b in zip(
+            jax.tree.leaves(alone.params), jax.tree.leaves(together.params), strict=True
+        ):
+            np.testing.assert_allclose(a, b[i], rtol=1e-4, atol=1e-5)
+    # n_seeds with one key is the batch of jax.random.split(key, n_seeds)
+    by_count = jaxmi.neural_mi(jax.random.key(3), x, y, bound="nwj", n_seeds=3, **SMALL)
+    np.testing.assert_allclose(by_count.mi, together.mi, rtol=1e-6)
+
+
+def test_one_compilation_for_a_sweep(small_data):
+    x, y = small_data
+    opts = dict(SMALL, hidden=(7,), max_steps=200)  # a program no other test builds
+    before = _train._TRACES[0]
+    rng = np.random.default_rng(0)
+    for seed, lr, clip in ((0, 1e-2, 5.0), (1, 3e-3, 2.0), (2, 1e-3, 1.0)):
+        noisy = x + 0.01 * rng.normal(size=x.shape)  # new values, same shapes
+        opts.update(learning_rate=lr)
+        jaxmi.neural_mi(jax.random.key(seed), noisy, y, bound="smile", clip=clip, **opts)
+    assert _train._TRACES[0] - before == 1
+
+
+def _stopping_rule(val, patience):
+    """bmi's rule restated: stop once `patience` evaluations in a row did not improve."""
+    best, bad = -np.inf, 0
+    for i, v in enumerate(val):
+        if v > best:
+            best, bad = v, 0
+        else:
+            bad += 1
+        if bad >= patience:
+            return i, True
+    return len(val) - 1, False
+
+
+def test_estimate_rule_and_diagnostics(small_data, three_seeds):
+    x, y = small_data
+    r = three_seeds
+    for i in range(3):
+        val, test = r.val_curve[i], r.test_curve[i]
+        stop, stopped = _stopping_rule(val[~np.isnan(val)], SMALL["patience"])
+        assert bool(r.early_stopped[i]) == stopped
+        assert r.stop_step[i] == r.eval_steps[stop]
+        assert np.isnan(val[stop + 1 :]).all() and not np.isnan(val[: stop + 1]).any()
+        best = int(np.argmax(val[: stop + 1]))
+        assert r.best_step[i] == r.eval_steps[best]
+        np.testing.assert_allclose(r.mi[i], test[best], rtol=1e-6)  # test value, chosen on val
+        np.testing.assert_allclose(r.max_val[i], np.nanmax(val), rtol=1e-6)  # bmi's number
+        np.testing.assert_allclose(r.stop_val[i], val[stop], rtol=1e-6)
+        steps_run = r.stop_step[i]
+        assert not np.isnan(r.train_curve[i][:steps_run]).any()
+        assert np.isnan(r.train_curve[i][steps_run:]).all()
+    assert r.eval_steps.tolist() == list(range(100, 1501, 100))
+    # two-way split: selection and estimate on the same split (bmi's protocol)
+    r2 = jaxmi.neural_mi(KEYS[0], x, y, bound="infonce", split=(0.5, 0.5), **SMALL)
+    np.testing.assert_allclose(r2.val_curve, r2.test_curve, rtol=1e-6)
+    np.testing.assert_allclose(r2.mi, r2.max_val, rtol=1e-6)
+
+
+def test_training_curve_flags():
+    rising, decreased, short = _train._diagnostics(np.linspace(0.0, 1.0, 200))
+    assert rising and not decreased and not short
+    curve = np.concatenate([np.linspace(0, 1, 100), np.linspace(1, 0.5, 100)])
+    rising, decreased, short = _train._diagnostics(curve)
+    assert decreased and not rising and not short
+    assert _train._diagnostics(np.ones(5))[2]
+    flat = _train._diagnostics(np.concatenate([np.ones(100), np.full(50, np.nan)]))
+    assert flat == (False, False, False)
+
+
+def test_returned_critic_and_other_bounds(small_data):
+    x, y = small_data
+    for bound, critic, seeds in (("mine", "concat", 2), ("js", "bilinear", None)):
+        r = jaxmi.neural_mi(
+            jax.random.key(5), x, y, bound=bound, critic=critic, n_seeds=seeds, **_fast()
+        )
+        assert np.isfinite(r.mi).all() and r.bound == bound
+        assert np.shape(r.mi) == (() if seeds is None else (seeds,))
+        c = r.critic()
+        assert isinstance(c, jaxmi.nn.Critic)
+        s = c.scores(x[:50], y[:50])
+        assert s.shape == (50, 50) and np.isfinite(np.asarray(bounds.infonce(s).value))
+        if seeds:
+            s1 = r.critic(1).scores(x[:50], y[:50])
+            assert float(np.max(np.abs(np.asarray(s - s1)))) > 1e-4  # seeds differ
+
+
+def _fast():
+    return {"batch_size": 64, "hidden": (16,), "embed_dim": 8, "eval_every": 100, "max_steps": 300}
+
+
+GOOD_X = np.random.default_rng(0).normal(size=(200, 2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bound": "tnce"}, "bound:"),
+        ({"critic": "deep"}, "critic:"),
+        ({"split": (0.5, 0.6)}, "split: fractions must sum to 1"),
+        ({"split": (1.0,)}, "split: expected 2 or 3"),
+        ({"split": (0.5, -0.2, 0.7)}, r"split\[1\]"),
+        ({"batch_size": 500}, "batch_size: 500 exceeds"),
+        ({"batch_size": 1}, "batch_size:"),
+        ({"learning_rate": 0.0}, "learning_rate:"),
+        ({"momentum": 1.0}, "momentum:"),
+        ({"clip": -1.0}, "clip:"),
+        ({"readout": "x"}, "readout:"),
+        ({"mine_init": "x"}, "mine_init:"),
+        ({"marginal_terms": True, "critic": "concat"}, "marginal_terms:"),
+        ({"patience": 0}, "patience:"),
+        ({"max_steps": 0}, "max_steps:"),
+        ({"hidden": (8, -1)}, r"hidden\[1\]"),
+        ({"activation": "nope"}, "activation:"),
+        ({"init": "he"}, "init:"),
+        ({"n_seeds": 0}, "n_seeds:"),
+        ({"standardize": 1}, "standardize:"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxmi.neural_mi(jax.random.key(0), GOOD_X, GOOD_X[:, :1], **kwargs)
+
+
+def test_bad_data_and_keys():
+    k = jax.random.key(0)
+    y = GOOD_X[:, :1]
+    with pytest.raises(ValueError, match="x, y: need the same number"):
+        jaxmi.neural_mi(k, GOOD_X, y[:100])
+    bad = GOOD_X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="x: contains 1 NaN"):
+        jaxmi.neural_mi(k, bad, y)
+    const = GOOD_X.copy()
+    const[:, 1] = 2.0
+    with pytest.raises(ValueError, match=r"x: column\(s\) \[1\] are constant"):
+        jaxmi.neural_mi(k, const, y)
+    with pytest.raises(ValueError, match="y: expected shape"):
+        jaxmi.neural_mi(k, GOOD_X, np.zeros((200, 1, 1)))
+    with pytest.raises(ValueError, match="key:"):
+        jaxmi.neural_mi(0, GOOD_X, y)
+    with pytest.raises(ValueError, match="n_seeds: 2 disagrees"):
+        jaxmi.neural_mi(jax.random.split(k, 3), GOOD_X, y, n_seeds=2)
