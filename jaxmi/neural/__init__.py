@@ -5,6 +5,6 @@ or many critics (one compiled program, seeds vmapped) with a bound from :mod:`ja
 stops early on the validation split and reports the test-split value at the best checkpoint.
 """
 
-from jaxmi.neural._train import BOUNDS, CRITICS, NeuralMIResult, neural_mi
+from jaxmi.neural._train import BOUNDS, CRITICS, OPTIMIZERS, PRESETS, NeuralMIResult, neural_mi
 
-__all__ = ["BOUNDS", "CRITICS", "NeuralMIResult", "neural_mi"]
+__all__ = ["BOUNDS", "CRITICS", "OPTIMIZERS", "PRESETS", "NeuralMIResult", "neural_mi"]

@@ -16,6 +16,7 @@ One compiled program per (bound, critic architecture, data shapes, number of see
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -30,20 +31,55 @@ from flax import nnx
 from jaxmi import bounds
 from jaxmi._validation import as_data_matrix, check_finite_scalar, check_int, is_traced
 from jaxmi.bounds._lower import JS_READOUTS, MINE_INITS
-from jaxmi.nn import BilinearCritic, ConcatCritic, SeparableCritic
+from jaxmi.nn import (
+    BaselineCritic,
+    BilinearCritic,
+    ConcatCritic,
+    GaussianConditional,
+    SeparableCritic,
+)
 from jaxmi.nn._mlp import INITS, check_hidden, resolve_activation
 
-__all__ = ["BOUNDS", "CRITICS", "NeuralMIResult", "neural_mi"]
+__all__ = ["BOUNDS", "CRITICS", "OPTIMIZERS", "PRESETS", "NeuralMIResult", "neural_mi"]
 
-BOUNDS = ("infonce", "nwj", "dv", "js", "smile", "mine")
+UPPER_BOUNDS = ("club", "l1out")
+BASELINE_BOUNDS = ("tuba", "interpolated")
+BOUNDS = ("infonce", "nwj", "dv", "js", "smile", "mine", *BASELINE_BOUNDS, *UPPER_BOUNDS)
 CRITICS = ("separable", "concat", "bilinear")
+OPTIMIZERS = {
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+    "sgd": optax.sgd,
+    "rmsprop": optax.rmsprop,
+}
+# bmi's neural-estimator protocol (spec §5.1): concat (16, 8) critic with Equinox-style uniform
+# init, batch 256, Adam lr 0.1, 50/50 split, evaluation on the whole test half every 250 steps,
+# stop after 2 evaluations without improvement, at most 10,000 steps
+PRESETS = {
+    "bmi": {
+        "critic": "concat",
+        "hidden": (16, 8),
+        "init": "torch",
+        "batch_size": 256,
+        "learning_rate": 0.1,
+        "optimizer": "adam",
+        "max_steps": 10_000,
+        "eval_every": 250,
+        "patience": 2,
+        "split": (0.5, 0.5),
+        "eval_batch": "all",
+        "standardize": True,
+    }
+}
 
 
 class NeuralMIResult(NamedTuple):
     """Result of :func:`neural_mi`.
 
-    Arrays have a leading seed axis ``(E, ...)`` when several seeds were trained (``n_seeds > 1``
-    or a batch of keys), and none for a single run.
+    Arrays have a leading seed axis ``(E, ...)`` when several seeds were trained (``n_seeds``
+    or a batch of keys), and none for a single run. When ``bound`` was a list of B bounds every
+    array gains a further leading bound axis, ``(B, E, ...)`` or ``(B, ...)``, in the order of
+    the list; ``bound``, ``graphdef`` and ``params`` are then tuples over the bounds.
 
     **Estimate rule.** ``mi`` is the bound evaluated on the **test** split (mean over its
     evaluation batches) with the critic checkpoint chosen on the **validation** split: the
@@ -66,7 +102,13 @@ class NeuralMIResult(NamedTuple):
         stop_step: training steps done when the seed stopped (``max_steps`` if it never did).
         train_curve: ``(max_steps,)`` bound value of every training batch (NaN after stopping).
         val_curve: ``(n_evals,)`` validation value at each evaluation (NaN after stopping).
+            For an upper bound (``"club"``, ``"l1out"``) ``max_val`` and ``stop_val`` are read
+            from this curve too, but stopping and the checkpoint follow ``select_curve``.
         test_curve: ``(n_evals,)`` test value at each evaluation (NaN after stopping).
+        select_curve: ``(n_evals,)`` the validation quantity that early stopping and the
+            checkpoint maximise: the bound's value for lower bounds (same as ``val_curve``), the
+            mean log-likelihood ``log q(y_i | x_i)`` (nats) of the variational conditional for
+            upper bounds.
         eval_steps: ``(n_evals,)`` the training step of each evaluation.
         early_stopped: the validation value stopped improving for ``patience`` evaluations.
         still_rising: the smoothed training curve ends more than 5% above its value one
@@ -74,9 +116,11 @@ class NeuralMIResult(NamedTuple):
         curve_decreased: the smoothed training curve's maximum exceeds its final value by more
             than 5% (overfitting or instability).
         too_short: fewer than two smoothing windows of training history (flags unreliable).
-        bound: the bound's name.
-        graphdef: the critic's ``nnx`` graph definition.
-        params: the critic parameters at the checkpoint (leading seed axis if several).
+        bound: the bound's name (a tuple of names for a list of bounds).
+        graphdef: the trained module's ``nnx`` graph definition: a critic, a
+            :class:`~jaxmi.nn.BaselineCritic` (TUBA, I_α with a learned baseline) or a
+            :class:`~jaxmi.nn.GaussianConditional` (upper bounds).
+        params: its parameters at the checkpoint (leading seed axis if several).
     """
 
     mi: Any
@@ -89,21 +133,29 @@ class NeuralMIResult(NamedTuple):
     train_curve: Any
     val_curve: Any
     test_curve: Any
+    select_curve: Any
     eval_steps: Any
     early_stopped: Any
     still_rising: Any
     curve_decreased: Any
     too_short: Any
-    bound: str
+    bound: str | tuple[str, ...]
     graphdef: Any
     params: Any
 
-    def critic(self, seed: int = 0) -> nnx.Module:
-        """The trained critic (an NNX module) of seed ``seed`` (ignored for a single run)."""
-        p = self.params
-        if np.ndim(self.mi) == 1:
+    def critic(self, seed: int = 0, bound: int = 0) -> nnx.Module:
+        """The trained module (NNX) of one seed and one bound.
+
+        Args:
+            seed: index on the seed axis (ignored for a single run).
+            bound: index into the list of bounds (ignored for a single bound).
+        """
+        many = isinstance(self.bound, tuple)
+        graphdef = self.graphdef[bound] if many else self.graphdef
+        p = self.params[bound] if many else self.params
+        if np.ndim(self.mi) == 1 + many:
             p = jax.tree.map(lambda a: a[seed], p)
-        return nnx.merge(self.graphdef, p)
+        return nnx.merge(graphdef, p)
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,7 +164,7 @@ class NeuralMIResult(NamedTuple):
 
 
 class _Static(NamedTuple):
-    bound: str
+    bounds: tuple[str, ...]
     critic: str
     dim_x: int
     dim_y: int
@@ -123,6 +175,7 @@ class _Static(NamedTuple):
     init: str
     batch_size: int
     eval_batch: int
+    eval_block: int | None
     n_train: int
     n_val: int
     n_test: int
@@ -133,6 +186,8 @@ class _Static(NamedTuple):
     readout: str
     clip_none: bool
     mine_init: str
+    learned_baseline: bool
+    optimizer: Any
 
 
 _TRACES = [0]  # how many times the training program was traced (tests count compilations)
@@ -154,18 +209,70 @@ def _make_critic(st: _Static, rngs: nnx.Rngs) -> nnx.Module:
     return BilinearCritic(st.dim_x, st.dim_y, st.hidden, embed_dim=st.embed_dim, **kw)
 
 
-def _bound(st: _Static, s: jax.Array, hyper: dict, mstate: Any) -> tuple[bounds.BoundOut, Any]:
-    if st.bound == "infonce":
+def _make_model(st: _Static, bound: str, rngs: nnx.Rngs) -> nnx.Module:
+    """The trained module of one bound: a critic, a critic with a baseline, or q(y|x)."""
+    kw = {"activation": st.activation, "init": st.init, "rngs": rngs}
+    if bound in UPPER_BOUNDS:
+        return GaussianConditional(st.dim_x, st.dim_y, st.hidden, **kw)
+    critic = _make_critic(st, rngs)
+    if bound in BASELINE_BOUNDS and st.learned_baseline:
+        return BaselineCritic(critic, st.hidden, **kw)
+    return critic
+
+
+def _matrix(st: _Static, bound: str, model: nnx.Module, x: jax.Array, y: jax.Array) -> jax.Array:
+    """``scores[i, j] = f(x_i, y_j)`` (or ``log q(y_j | x_i)``), rows in blocks if configured."""
+    f = model.log_prob_matrix if bound in UPPER_BOUNDS else model.scores
+    blk = st.eval_block
+    n = x.shape[0]
+    if blk is None or n <= blk or n != y.shape[0]:
+        return f(x, y)
+    # row blocks of x bound the (block, K, hidden) activations of a concat critic
+    n_blk = -(-n // blk)
+    xp = jnp.pad(x, ((0, n_blk * blk - n), (0, 0)))
+    rows = jax.lax.map(lambda xb: f(xb, y), xp.reshape(n_blk, blk, -1))
+    return rows.reshape(n_blk * blk, -1)[:n]
+
+
+def _bound(
+    st: _Static, bound: str, model: nnx.Module, x: jax.Array, y: jax.Array, hyper: dict, mstate
+) -> tuple[bounds.BoundOut, Any]:
+    s = _matrix(st, bound, model, x, y)
+    if bound == "infonce":
         return bounds.infonce(s), mstate
-    if st.bound == "nwj":
+    if bound == "nwj":
         return bounds.nwj(s), mstate
-    if st.bound == "dv":
+    if bound == "dv":
         return bounds.dv(s), mstate
-    if st.bound == "js":
+    if bound == "js":
         return bounds.js(s, st.readout), mstate
-    if st.bound == "smile":
+    if bound == "smile":
         return bounds.smile(s, None if st.clip_none else hyper["clip"]), mstate
+    if bound == "club":
+        return bounds.club(s), mstate
+    if bound == "l1out":
+        return bounds.l1out(s), mstate
+    if bound in BASELINE_BOUNDS:
+        log_a = model.log_baseline(y) if st.learned_baseline else hyper["log_baseline"]
+        if bound == "tuba":
+            return bounds.tuba(s, log_a), mstate
+        return bounds.interpolated(s, log_a, hyper["alpha_logit"]), mstate
     return bounds.mine(s, mstate, hyper["momentum"])
+
+
+def _selection(bound: str, out: bounds.BoundOut) -> jax.Array:
+    """What early stopping and the checkpoint maximise.
+
+    The estimate for a lower bound; the log-likelihood of q(y|x) (its training objective) for an
+    upper bound, whose estimate is not a quantity to maximise.
+    """
+    return out.objective if bound in UPPER_BOUNDS else out.value
+
+
+def _optimizer(st: _Static, lr: jax.Array) -> optax.GradientTransformation:
+    if isinstance(st.optimizer, str):
+        return OPTIMIZERS[st.optimizer](lr)
+    return st.optimizer
 
 
 def _chunk_batches(key: jax.Array, n: int, steps: int, k: int) -> jax.Array:
@@ -185,28 +292,25 @@ def _chunk_batches(key: jax.Array, n: int, steps: int, k: int) -> jax.Array:
 
 @functools.lru_cache(maxsize=32)
 def _program(st: _Static) -> Callable[..., Any]:
-    graphdef, _ = nnx.split(_make_critic(st, nnx.Rngs(0)), nnx.Param)
+    graphdefs = [nnx.split(_make_model(st, b, nnx.Rngs(0)), nnx.Param)[0] for b in st.bounds]
     k_b, ev = st.batch_size, st.eval_batch
     n_val_b, n_test_b = st.n_val // ev, st.n_test // ev
 
-    def init_params(key):
-        return nnx.state(_make_critic(st, nnx.Rngs(key)), nnx.Param)
-
-    def evaluate(params, xe, ye, n_b, hyper):
-        critic = nnx.merge(graphdef, params)
+    def evaluate(bi, params, xe, ye, n_b, hyper):
+        bound, model = st.bounds[bi], nnx.merge(graphdefs[bi], params)
         xb = xe[: n_b * ev].reshape(n_b, ev, -1)
         yb = ye[: n_b * ev].reshape(n_b, ev, -1)
 
         def one(b):
-            out, _ = _bound(st, critic.scores(*b), hyper, bounds.mine_init(st.mine_init))
-            return out.value
+            out, _ = _bound(st, bound, model, *b, hyper, bounds.mine_init(st.mine_init))
+            return out.value, _selection(bound, out)
 
-        vals = jax.lax.map(one, (xb, yb))
-        return jnp.mean(vals), jnp.std(vals)
+        vals, sel = jax.lax.map(one, (xb, yb))
+        return jnp.mean(vals), jnp.std(vals), jnp.mean(sel)
 
     def run(keys, x, y, hyper):
         _TRACES[0] += 1
-        tx = optax.adam(hyper["learning_rate"])
+        tx = _optimizer(st, hyper["learning_rate"])
         n = x.shape[0]
 
         def prepare(key):
@@ -217,29 +321,35 @@ def _program(st: _Static) -> Callable[..., Any]:
             data = {"xtr": xp[:a], "ytr": yp[:a], "xva": xp[a:b], "yva": yp[a:b]}
             if not st.same_val_test:
                 data.update(xte=xp[b:], yte=yp[b:])
-            params = init_params(k_init)
-            carry = {
-                "params": params,
-                "opt": tx.init(params),
-                "mine": bounds.mine_init(st.mine_init, x.dtype),
-                "best_params": params,
-                "best_val": jnp.asarray(-jnp.inf, x.dtype),
-                "best_test": jnp.asarray(jnp.nan, x.dtype),
-                "best_test_std": jnp.asarray(jnp.nan, x.dtype),
-                "best_chunk": jnp.asarray(-1, jnp.int32),
-                "max_val": jnp.asarray(-jnp.inf, x.dtype),
-                "bad": jnp.asarray(0, jnp.int32),
-                "stopped": jnp.asarray(False),
-                "stop_chunk": jnp.asarray(st.n_chunks - 1, jnp.int32),
-            }
-            return data, carry, k_train
+            carries = []
+            for bound in st.bounds:  # every bound starts from the same key (common numbers)
+                params = nnx.state(_make_model(st, bound, nnx.Rngs(k_init)), nnx.Param)
+                carries.append(
+                    {
+                        "params": params,
+                        "opt": tx.init(params),
+                        "mine": bounds.mine_init(st.mine_init, x.dtype),
+                        "best_params": params,
+                        "best_sel": jnp.asarray(-jnp.inf, x.dtype),
+                        "best_test": jnp.asarray(jnp.nan, x.dtype),
+                        "best_test_std": jnp.asarray(jnp.nan, x.dtype),
+                        "best_chunk": jnp.asarray(-1, jnp.int32),
+                        "max_val": jnp.asarray(-jnp.inf, x.dtype),
+                        "bad": jnp.asarray(0, jnp.int32),
+                        "stopped": jnp.asarray(False),
+                        "stop_chunk": jnp.asarray(st.n_chunks - 1, jnp.int32),
+                    }
+                )
+            return data, tuple(carries), k_train
 
-        data, carry, k_train = jax.vmap(prepare)(keys)
+        data, carries, k_train = jax.vmap(prepare)(keys)
 
-        def chunk(carry, data, k_train, c):
+        def chunk(bi, carry, data, k_train, c):
+            bound, graphdef = st.bounds[bi], graphdefs[bi]
+
             def loss(params, xb, yb, mstate):
-                s = nnx.merge(graphdef, params).scores(xb, yb)
-                out, mstate = _bound(st, s, hyper, mstate)
+                model = nnx.merge(graphdef, params)
+                out, mstate = _bound(st, bound, model, xb, yb, hyper, mstate)
                 return -out.objective, (out.value, mstate)
 
             def step(inner, idx):
@@ -255,13 +365,13 @@ def _program(st: _Static) -> Callable[..., Any]:
                 (carry["params"], carry["opt"], carry["mine"]),
                 _chunk_batches(jax.random.fold_in(k_train, c), st.n_train, st.eval_every, k_b),
             )
-            val, _ = evaluate(params, data["xva"], data["yva"], n_val_b, hyper)
+            val, val_std, sel = evaluate(bi, params, data["xva"], data["yva"], n_val_b, hyper)
             if st.same_val_test:
-                test, test_std = evaluate(params, data["xva"], data["yva"], n_val_b, hyper)
+                test, test_std = val, val_std
             else:
-                test, test_std = evaluate(params, data["xte"], data["yte"], n_test_b, hyper)
+                test, test_std, _ = evaluate(bi, params, data["xte"], data["yte"], n_test_b, hyper)
             active = ~carry["stopped"]
-            improved = active & (val > carry["best_val"])
+            improved = active & (sel > carry["best_sel"])
             bad = jnp.where(improved, 0, carry["bad"] + 1)
             newly = active & (bad >= st.patience)
 
@@ -273,7 +383,7 @@ def _program(st: _Static) -> Callable[..., Any]:
                 "opt": opt,
                 "mine": mstate,
                 "best_params": jax.tree.map(keep, params, carry["best_params"]),
-                "best_val": keep(val, carry["best_val"]),
+                "best_sel": keep(sel, carry["best_sel"]),
                 "best_test": keep(test, carry["best_test"]),
                 "best_test_std": keep(test_std, carry["best_test_std"]),
                 "best_chunk": keep(c, carry["best_chunk"]),
@@ -283,38 +393,44 @@ def _program(st: _Static) -> Callable[..., Any]:
                 "stop_chunk": jnp.where(newly, c, carry["stop_chunk"]),
             }
             nan = jnp.asarray(jnp.nan, x.dtype)
-            record = (
-                jnp.where(active, train_vals, nan),
-                jnp.where(active, val, nan),
-                jnp.where(active, test, nan),
-            )
+            record = tuple(jnp.where(active, v, nan) for v in (train_vals, val, test, sel))
             return new, record
 
         e = keys.shape[0]
-        curves = (
-            jnp.full((e, st.n_chunks * st.eval_every), jnp.nan, x.dtype),
-            jnp.full((e, st.n_chunks), jnp.nan, x.dtype),
-            jnp.full((e, st.n_chunks), jnp.nan, x.dtype),
-        )
+
+        def empty():
+            return (
+                jnp.full((e, st.n_chunks * st.eval_every), jnp.nan, x.dtype),
+                *(jnp.full((e, st.n_chunks), jnp.nan, x.dtype) for _ in range(3)),
+            )
+
+        curves = tuple(empty() for _ in st.bounds)
 
         def cond(state):
-            c, carry, _ = state
-            return (c < st.n_chunks) & ~jnp.all(carry["stopped"])
+            c, carries, _ = state
+            done = jnp.all(jnp.stack([jnp.all(cr["stopped"]) for cr in carries]))
+            return (c < st.n_chunks) & ~done
 
         def body(state):
-            c, carry, (tr, va, te) = state
-            carry, (tr_c, va_c, te_c) = jax.vmap(chunk, in_axes=(0, 0, 0, None))(
-                carry, data, k_train, c
-            )
-            tr = jax.lax.dynamic_update_slice(tr, tr_c, (0, c * st.eval_every))
-            va = jax.lax.dynamic_update_slice(va, va_c[:, None], (0, c))
-            te = jax.lax.dynamic_update_slice(te, te_c[:, None], (0, c))
-            return c + 1, carry, (tr, va, te)
+            c, carries, curves = state
+            new_carries, new_curves = [], []
+            for bi, (carry, (tr, va, te, se)) in enumerate(zip(carries, curves, strict=True)):
+                carry, (tr_c, va_c, te_c, se_c) = jax.vmap(
+                    functools.partial(chunk, bi), in_axes=(0, 0, 0, None)
+                )(carry, data, k_train, c)
+                tr = jax.lax.dynamic_update_slice(tr, tr_c, (0, c * st.eval_every))
+                va, te, se = (
+                    jax.lax.dynamic_update_slice(a, v[:, None], (0, c))
+                    for a, v in ((va, va_c), (te, te_c), (se, se_c))
+                )
+                new_carries.append(carry)
+                new_curves.append((tr, va, te, se))
+            return c + 1, tuple(new_carries), tuple(new_curves)
 
-        _, carry, curves = jax.lax.while_loop(
-            cond, body, (jnp.asarray(0, jnp.int32), carry, curves)
+        _, carries, curves = jax.lax.while_loop(
+            cond, body, (jnp.asarray(0, jnp.int32), carries, curves)
         )
-        return carry, curves
+        return carries, curves
 
     return jax.jit(run)
 
@@ -383,12 +499,49 @@ def _diagnostics(curve: np.ndarray) -> tuple[bool, bool, bool]:
     return rising, decreased, False
 
 
+def _apply_preset(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The preset's settings for every option the caller left at its default."""
+    if preset is None:
+        return given
+    if preset not in PRESETS:
+        raise ValueError(f"preset: must be None or one of {tuple(PRESETS)}, got {preset!r}")
+    defaults = inspect.signature(neural_mi).parameters
+    out = dict(given)
+    for name, value in PRESETS[preset].items():
+        if _same(given[name], defaults[name].default):
+            out[name] = value
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return tuple(a) == tuple(b)
+    return type(a) is type(b) and a == b
+
+
+def _bound_names(bound: Any) -> tuple[tuple[str, ...], bool]:
+    """The bounds to train and whether the result keeps a bound axis (a list was given)."""
+    if isinstance(bound, str):
+        names, many = (bound,), False
+    elif isinstance(bound, (list, tuple)) and len(bound) > 0:
+        names, many = tuple(bound), True
+    else:
+        raise ValueError(f"bound: expected a name or a non-empty list of names, got {bound!r}")
+    for i, b in enumerate(names):
+        if b not in BOUNDS:
+            where = "bound" if not many else f"bound[{i}]"
+            raise ValueError(f"{where}: must be one of {BOUNDS}, got {b!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"bound: names must be distinct, got {list(names)}")
+    return names, many
+
+
 def neural_mi(
     key: Any,
     x: Any,
     y: Any,
     *,
-    bound: str = "smile",
+    bound: str | Sequence[str] = "smile",
     critic: str = "separable",
     hidden: Sequence[int] = (64, 64),
     embed_dim: int = 32,
@@ -397,8 +550,10 @@ def neural_mi(
     init: str = "lecun",
     batch_size: int = 256,
     learning_rate: float = 1e-3,
+    optimizer: str | optax.GradientTransformation = "adam",
     max_steps: int = 2000,
     eval_every: int = 250,
+    eval_batch: int | str | None = None,
     patience: int | None = 2,
     split: Sequence[float] = (0.5, 0.25, 0.25),
     standardize: bool = True,
@@ -406,24 +561,43 @@ def neural_mi(
     readout: str = "tuba1",
     momentum: float = 0.9,
     mine_init: str = "jaxmi",
+    baseline: str | float = "learned",
+    alpha_logit: float = 0.0,
     n_seeds: int | None = None,
+    preset: str | None = None,
 ) -> NeuralMIResult:
     """Estimate I(X; Y) by training a neural critic with a variational bound.
 
     The data are standardised per column, split at random into train / validation / test, and
-    the critic is trained with Adam on minibatches of ``batch_size`` pairs drawn without
+    the critic is trained (Adam by default) on minibatches of ``batch_size`` pairs drawn without
     replacement from the training split at every step, maximising the bound's ``objective`` on
     the ``(K, K)`` score matrix ``scores[i, j] = f(x_i, y_j)`` (all K² pairs; the K(K−1)
     off-diagonal ones are the negatives). Every ``eval_every`` steps the bound is evaluated on
-    the validation and test splits, each cut into disjoint batches of ``batch_size`` (so
-    InfoNCE is capped at ``log batch_size`` there as in training). Training stops early when
-    the validation value has not improved for ``patience`` evaluations (bmi's rule), and the
-    checkpoint with the best validation value is kept. See :class:`NeuralMIResult` for the
-    estimate rule (the test-split value at that checkpoint) and the diagnostics.
+    the validation and test splits, each cut into disjoint batches of ``eval_batch`` (default
+    ``batch_size``, so InfoNCE is capped at ``log batch_size`` there as in training). Training
+    stops early when the validation value has not improved for ``patience`` evaluations (bmi's
+    rule), and the checkpoint with the best validation value is kept. See
+    :class:`NeuralMIResult` for the estimate rule (the test-split value at that checkpoint) and
+    the diagnostics.
 
-    Several seeds (``n_seeds``, or a batch of keys) are trained in one compiled program
-    (vmapped); a run with keys ``ks`` gives, seed by seed, the same result as separate runs with
-    ``ks[i]``. Changing the key, data values, ``learning_rate``, ``clip`` or ``momentum`` does
+    **Upper bounds** (``"club"``, ``"l1out"``): the trained module is the variational
+    conditional q(y|x) (:class:`jaxmi.nn.GaussianConditional`, MLP widths ``hidden``), fitted by
+    maximum likelihood on the joint pairs; stopping and the checkpoint use the validation
+    log-likelihood, and ``mi`` is the upper-bound estimate on the test split (an estimate, not a
+    guaranteed bound, since q is learned).
+
+    **TUBA and I_α** (``"tuba"``, ``"interpolated"``): with ``baseline="learned"`` the critic
+    carries a baseline network ``log a(y)`` (:class:`jaxmi.nn.BaselineCritic`, MLP widths
+    ``hidden``) trained jointly; a number is a constant ``log a`` (``1.0`` makes TUBA NWJ).
+    ``alpha_logit`` is I_α's weight of the leave-one-out InfoNCE baseline (+∞: InfoNCE-like,
+    −∞: TUBA; see :func:`jaxmi.bounds.interpolated`).
+
+    **Many estimators in one program.** Several seeds (``n_seeds``, or a batch of keys) are
+    vmapped; a list of bounds trains one model per bound (same critic architecture) in the same
+    compiled program, every bound from the same seed key (same split, initialisation of the
+    shared architecture and minibatches), so it equals separate runs per bound; training goes
+    on until every bound and seed has stopped. Changing the key, data values,
+    ``learning_rate``, ``clip``, ``momentum``, ``alpha_logit`` or a constant ``baseline`` does
     not recompile.
 
     Args:
@@ -431,19 +605,29 @@ def neural_mi(
             seed's key decides its split, initialisation and minibatches.
         x: ``(N,)`` or ``(N, dx)`` samples of X.
         y: ``(N,)`` or ``(N, dy)`` samples of Y (paired with x by row).
-        bound: ``"infonce"``, ``"nwj"``, ``"dv"``, ``"js"`` (JS training, ``readout``),
-            ``"smile"`` (JS training, DV read-out clipped at ``clip``) or ``"mine"``.
+        bound: one of :data:`BOUNDS` — ``"infonce"``, ``"nwj"``, ``"dv"``, ``"js"`` (JS
+            training, ``readout``), ``"smile"`` (JS training, DV read-out clipped at ``clip``),
+            ``"mine"``, ``"tuba"``, ``"interpolated"``, ``"club"``, ``"l1out"`` — or a list of
+            them (the result then has a leading bound axis).
         critic: ``"separable"``, ``"concat"`` or ``"bilinear"`` (see :mod:`jaxmi.nn`).
-        hidden: hidden-layer widths of the critic's MLPs (bmi: ``(16, 8)`` concat).
+        hidden: hidden-layer widths of the critic's MLPs (bmi: ``(16, 8)`` concat); also of
+            the baseline network and of q(y|x).
         embed_dim: embedding width of the separable and bilinear critics.
         marginal_terms: give the separable critic x-only and y-only terms,
             ``f = g(x)·h(y) + a(x) + b(y)`` (see :class:`jaxmi.nn.SeparableCritic`).
         activation: activation name or callable.
         init: ``"lecun"``, ``"torch"`` or ``"glorot"``.
-        batch_size: K, the number of joint pairs per minibatch (and per evaluation batch).
-        learning_rate: Adam's learning rate (bmi: 0.1 for its small concat critic).
+        batch_size: K, the number of joint pairs per training minibatch.
+        learning_rate: the optimiser's learning rate (bmi: 0.1 for its small concat critic).
+        optimizer: a name in :data:`OPTIMIZERS` (``"adam"``, ``"adamw"``, ``"sgd"``,
+            ``"rmsprop"``, built with ``learning_rate``) or an ``optax.GradientTransformation``
+            (used as is; ``learning_rate`` is then ignored, and each new object compiles anew).
         max_steps: training steps at most (rounded up to a multiple of ``eval_every``).
         eval_every: steps between evaluations.
+        eval_batch: size of the disjoint evaluation batches of the validation and test splits:
+            None (``batch_size``), an integer, or ``"all"`` (one batch of the whole split, as
+            bmi; the score matrix is then built in row blocks of ``batch_size``, so memory is
+            about ``split² + batch_size·split·width`` floats).
         patience: stop after this many evaluations without improvement (None: never stop
             early; the best-validation checkpoint is still selected).
         split: fractions ``(train, val, test)``; ``(train, test)`` evaluates and selects on the
@@ -453,10 +637,19 @@ def neural_mi(
         readout: the JS read-out, ``"tuba1"`` (tight), ``"nwj"`` or ``"dv"``.
         momentum: MINE's moving-average weight β.
         mine_init: MINE's moving-average start, ``"jaxmi"`` or ``"bmi"``.
+        baseline: TUBA / I_α baseline: ``"learned"`` or a constant ``log a`` (nats).
+        alpha_logit: I_α's ``logit(α)``.
         n_seeds: train this many seeds at once (keys ``jax.random.split(key, n_seeds)``).
+        preset: None or ``"bmi"``: bmi's protocol (spec §5.1) — concat critic ``(16, 8)``
+            with uniform ±1/√fan_in init, batch 256, Adam lr 0.1, 50/50 split, evaluation on the
+            whole test half every 250 steps, patience 2, at most 10,000 steps, standardised
+            data (see :data:`PRESETS`). Options passed with a non-default value override it.
+            bmi's returned number is ``max_val`` (with the two-way split ``mi`` selects the same
+            evaluation).
 
     Returns:
-        A :class:`NeuralMIResult` (nats).
+        A :class:`NeuralMIResult` (nats); shapes ``([B,] [E,] ...)`` with ``B`` bounds when
+        ``bound`` is a list and ``E`` seeds when several were trained.
 
     Raises:
         ValueError: malformed data or options (naming the argument).
@@ -469,66 +662,108 @@ def neural_mi(
         ...                     batch_size=128, learning_rate=3e-3)
         >>> round(float(r.mi), 1)  # truth 0.51 nats
         0.5
+        >>> r = jaxmi.neural_mi(jax.random.key(0), z[:, 0], z[:, 1], bound=["nwj", "club"],
+        ...                     batch_size=128, learning_rate=3e-3, max_steps=500)
+        >>> r.mi.shape, r.bound  # one estimate per bound
+        ((2,), ('nwj', 'club'))
     """
+    o = _apply_preset(
+        preset,
+        {
+            "critic": critic,
+            "hidden": hidden,
+            "init": init,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "optimizer": optimizer,
+            "max_steps": max_steps,
+            "eval_every": eval_every,
+            "patience": patience,
+            "split": split,
+            "eval_batch": eval_batch,
+            "standardize": standardize,
+        },
+    )
     keys, batched = _keys(
         key, None if n_seeds is None else check_int(n_seeds, "n_seeds", minimum=1)
     )
-    if bound not in BOUNDS:
-        raise ValueError(f"bound: must be one of {BOUNDS}, got {bound!r}")
-    if critic not in CRITICS:
-        raise ValueError(f"critic: must be one of {CRITICS}, got {critic!r}")
-    if init not in INITS:
-        raise ValueError(f"init: must be one of {INITS}, got {init!r}")
+    names, many = _bound_names(bound)
+    if o["critic"] not in CRITICS:
+        raise ValueError(f"critic: must be one of {CRITICS}, got {o['critic']!r}")
+    if o["init"] not in INITS:
+        raise ValueError(f"init: must be one of {INITS}, got {o['init']!r}")
     if readout not in JS_READOUTS:
         raise ValueError(f"readout: must be one of {JS_READOUTS}, got {readout!r}")
     if mine_init not in MINE_INITS:
         raise ValueError(f"mine_init: must be one of {MINE_INITS}, got {mine_init!r}")
     if not isinstance(marginal_terms, bool):
         raise ValueError(f"marginal_terms: expected a bool, got {marginal_terms!r}")
-    if marginal_terms and critic != "separable":
+    if marginal_terms and o["critic"] != "separable":
         raise ValueError("marginal_terms: only the separable critic has them")
-    if not isinstance(standardize, bool):
-        raise ValueError(f"standardize: expected a bool, got {standardize!r}")
+    if not isinstance(o["standardize"], bool):
+        raise ValueError(f"standardize: expected a bool, got {o['standardize']!r}")
+    opt = o["optimizer"]
+    if isinstance(opt, str):
+        if opt not in OPTIMIZERS:
+            raise ValueError(f"optimizer: must be one of {tuple(OPTIMIZERS)}, got {opt!r}")
+    elif not isinstance(opt, optax.GradientTransformation):
+        raise ValueError(
+            f"optimizer: expected a name or an optax.GradientTransformation, got {opt!r}"
+        )
+    learned = isinstance(baseline, str)
+    if learned and baseline != "learned":
+        raise ValueError(f"baseline: expected 'learned' or a number (log a), got {baseline!r}")
+    log_a = 0.0 if learned else check_finite_scalar(baseline, "baseline")
+    logit = check_finite_scalar(alpha_logit, "alpha_logit")
     act = resolve_activation(activation)
-    widths = check_hidden(hidden)
+    widths = check_hidden(o["hidden"])
     emb = check_int(embed_dim, "embed_dim", minimum=1)
-    k = check_int(batch_size, "batch_size", minimum=2)
-    every = check_int(eval_every, "eval_every", minimum=1)
-    steps = check_int(max_steps, "max_steps", minimum=1)
+    k = check_int(o["batch_size"], "batch_size", minimum=2)
+    every = check_int(o["eval_every"], "eval_every", minimum=1)
+    steps = check_int(o["max_steps"], "max_steps", minimum=1)
     n_chunks = -(-steps // every)
-    pat = n_chunks + 1 if patience is None else check_int(patience, "patience", minimum=1)
-    lr = check_finite_scalar(learning_rate, "learning_rate", positive=True)
+    pat = o["patience"]
+    pat = n_chunks + 1 if pat is None else check_int(pat, "patience", minimum=1)
+    lr = check_finite_scalar(o["learning_rate"], "learning_rate", positive=True)
     beta = check_finite_scalar(momentum, "momentum", nonnegative=True)
     if beta >= 1:
         raise ValueError(f"momentum: must be in [0, 1), got {beta}")
     tau = None if clip is None else check_finite_scalar(clip, "clip", positive=True)
+    ev_opt = o["eval_batch"]
+    if isinstance(ev_opt, str) and ev_opt != "all":
+        raise ValueError(f"eval_batch: expected None, an integer or 'all', got {ev_opt!r}")
+    if ev_opt is not None and not isinstance(ev_opt, str):
+        ev_opt = check_int(ev_opt, "eval_batch", minimum=2)
 
     xs = np.asarray(as_data_matrix(x, "x", min_rows=4, host=True))
     ys = np.asarray(as_data_matrix(y, "y", min_rows=4, host=True))
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x, y: need the same number of samples, got {xs.shape[0]}, {ys.shape[0]}")
-    if standardize:
+    if o["standardize"]:
         xs, ys = _standardise(xs, "x"), _standardise(ys, "y")
     n = xs.shape[0]
-    n_train, n_val, n_test, same = _split_sizes(split, n)
+    n_train, n_val, n_test, same = _split_sizes(o["split"], n)
     if k > n_train:
         raise ValueError(f"batch_size: {k} exceeds the {n_train} training samples")
-    ev = min(k, n_val, n_val if same else n_test)
+    eval_n = min(n_val, n_val if same else n_test)
+    whole = ev_opt == "all"
+    ev = eval_n if whole else min(k if ev_opt is None else ev_opt, eval_n)
     if ev < 2:
         raise ValueError(f"split: the validation/test splits of {n} samples are too small")
 
     st = _Static(
-        bound=bound,
-        critic=critic,
+        bounds=names,
+        critic=o["critic"],
         dim_x=xs.shape[1],
         dim_y=ys.shape[1],
         hidden=widths,
         embed_dim=emb,
         marginal_terms=marginal_terms,
         activation=act,
-        init=init,
+        init=o["init"],
         batch_size=k,
         eval_batch=ev,
+        eval_block=k if whole else None,
         n_train=n_train,
         n_val=n_val,
         n_test=n_test,
@@ -539,21 +774,50 @@ def neural_mi(
         readout=readout,
         clip_none=tau is None,
         mine_init=mine_init,
+        learned_baseline=learned,
+        optimizer=opt,
     )
     dt = xs.dtype
     hyper = {
         "learning_rate": jnp.asarray(lr, dt),
         "clip": jnp.asarray(5.0 if tau is None else tau, dt),
         "momentum": jnp.asarray(beta, dt),
+        "log_baseline": jnp.asarray(log_a, dt),
+        "alpha_logit": jnp.asarray(logit, dt),
     }
-    carry, (train_c, val_c, test_c) = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
-    train_c, val_c, test_c = (np.asarray(a) for a in (train_c, val_c, test_c))
+    carries, curves = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
+    n_eval_batches = (n_val if same else n_test) // ev
+    per_bound = [
+        _assemble(st, b, carry, curve, batched)
+        for b, carry, curve in zip(names, carries, curves, strict=True)
+    ]
+
+    def field(name):
+        if not many:
+            return per_bound[0][name]
+        return (
+            tuple(r[name] for r in per_bound)
+            if name in ("graphdef", "params")
+            else (np.stack([r[name] for r in per_bound]))
+        )
+
+    return NeuralMIResult(
+        **{name: field(name) for name in per_bound[0]},
+        n_eval_batches=int(n_eval_batches),
+        eval_steps=(np.arange(n_chunks) + 1) * every,
+        bound=names if many else names[0],
+    )
+
+
+def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool) -> dict:
+    """One bound's result fields (leading seed axis only if ``batched``)."""
+    train_c, val_c, test_c, sel_c = (np.asarray(a) for a in curves)
     stopped = np.asarray(carry["stopped"])
     stop_chunk = np.asarray(carry["stop_chunk"])
     best_chunk = np.asarray(carry["best_chunk"])
     flags = np.array([_diagnostics(c) for c in train_c], dtype=bool).reshape(-1, 3)
     stop_val = np.array([v[~np.isnan(v)][-1] if np.any(~np.isnan(v)) else np.nan for v in val_c])
-    n_eval_batches = (n_val if same else n_test) // ev
+    every = st.eval_every
 
     def out(a):
         a = np.asarray(a)
@@ -562,24 +826,22 @@ def neural_mi(
     params = carry["best_params"]
     if not batched:
         params = jax.tree.map(lambda a: a[0], params)
-    graphdef, _ = nnx.split(_make_critic(st, nnx.Rngs(0)), nnx.Param)
-    return NeuralMIResult(
-        mi=out(carry["best_test"]),
-        mi_batch_std=out(carry["best_test_std"]),
-        n_eval_batches=int(n_eval_batches),
-        max_val=out(carry["max_val"]),
-        stop_val=out(stop_val),
-        best_step=out((best_chunk + 1) * every),
-        stop_step=out(np.where(stopped, (stop_chunk + 1) * every, n_chunks * every)),
-        train_curve=out(train_c),
-        val_curve=out(val_c),
-        test_curve=out(test_c),
-        eval_steps=(np.arange(n_chunks) + 1) * every,
-        early_stopped=out(stopped),
-        still_rising=out(flags[:, 0]),
-        curve_decreased=out(flags[:, 1]),
-        too_short=out(flags[:, 2]),
-        bound=bound,
-        graphdef=graphdef,
-        params=params,
-    )
+    graphdef, _ = nnx.split(_make_model(st, bound, nnx.Rngs(0)), nnx.Param)
+    return {
+        "mi": out(carry["best_test"]),
+        "mi_batch_std": out(carry["best_test_std"]),
+        "max_val": out(carry["max_val"]),
+        "stop_val": out(stop_val),
+        "best_step": out((best_chunk + 1) * every),
+        "stop_step": out(np.where(stopped, (stop_chunk + 1) * every, st.n_chunks * every)),
+        "train_curve": out(train_c),
+        "val_curve": out(val_c),
+        "test_curve": out(test_c),
+        "select_curve": out(sel_c),
+        "early_stopped": out(stopped),
+        "still_rising": out(flags[:, 0]),
+        "curve_decreased": out(flags[:, 1]),
+        "too_short": out(flags[:, 2]),
+        "graphdef": graphdef,
+        "params": params,
+    }

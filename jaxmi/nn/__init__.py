@@ -7,6 +7,7 @@ joint pairs on the diagonal), and ``critic.pointwise(x, y)[i] = f(x_i, y_i)``.
 * :class:`ConcatCritic` — ``MLP([x; y])`` on all pairs (first layer split for speed).
 * :class:`SeparableCritic` — ``g(x)·h(y)`` (optionally ``+ a(x) + b(y)``).
 * :class:`BilinearCritic` — ``φ(x)ᵀ W ψ(y)``, identity features by default.
+* :class:`BaselineCritic` — a critic plus a learned baseline ``log a(y)`` (TUBA, I_α).
 * :class:`GaussianConditional` — q(y|x) for :func:`jaxmi.bounds.club` / ``l1out``:
   ``log_prob_matrix(x, y)[i, j] = log q(y_j | x_i)``.
 
@@ -27,7 +28,7 @@ Example:
 """
 
 from jaxmi.nn._conditional import LOGVAR_PARAMETERISATIONS, GaussianConditional
-from jaxmi.nn._critics import BilinearCritic, ConcatCritic, Critic, SeparableCritic
+from jaxmi.nn._critics import BaselineCritic, BilinearCritic, ConcatCritic, Critic, SeparableCritic
 from jaxmi.nn._mlp import ACTIVATIONS, INITS, MLP
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "INITS",
     "LOGVAR_PARAMETERISATIONS",
     "MLP",
+    "BaselineCritic",
     "BilinearCritic",
     "ConcatCritic",
     "Critic",

@@ -19,7 +19,7 @@ from flax import nnx
 from jaxmi._validation import check_int
 from jaxmi.nn._mlp import INITS, MLP, check_hidden
 
-__all__ = ["BilinearCritic", "ConcatCritic", "Critic", "SeparableCritic"]
+__all__ = ["BaselineCritic", "BilinearCritic", "ConcatCritic", "Critic", "SeparableCritic"]
 
 
 def check_inputs(x: Any, y: Any, dim_x: int, dim_y: int, *, paired: bool) -> None:
@@ -266,3 +266,62 @@ class BilinearCritic(Critic):
     def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:
         fx, fy = self._features(x, y)
         return jnp.sum((fx @ self.kernel[...]) * fy, axis=-1)
+
+
+class BaselineCritic(Critic):
+    """A critic with a learned per-y baseline ``log a(y)`` for TUBA and the interpolated bound.
+
+    ``scores`` and ``pointwise`` are those of the wrapped critic (same orientation,
+    ``scores[i, j] = f(x_i, y_j)``); :meth:`log_baseline` gives ``log a(y_j)`` from a small MLP
+    ``y → scalar`` (Poole et al.'s "unnormalized" baseline), indexed like the score matrix's
+    columns, as :func:`jaxmi.bounds.tuba` and :func:`jaxmi.bounds.interpolated` expect. Both
+    networks are trained jointly on the bound.
+
+    Args:
+        critic: the critic ``f`` (any :class:`Critic`).
+        hidden: hidden widths of the baseline network (Poole et al.: ``(512, 512)``).
+        activation: name or callable.
+        init: ``"lecun"``, ``"torch"`` or ``"glorot"``.
+        rngs: ``nnx.Rngs``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> from jaxmi import bounds
+        >>> from jaxmi.nn import BaselineCritic, SeparableCritic
+        >>> f = SeparableCritic(3, 2, (16,), embed_dim=4, rngs=nnx.Rngs(0))
+        >>> critic = BaselineCritic(f, (16,), rngs=nnx.Rngs(1))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
+        >>> critic.log_baseline(y).shape  # (K,), entry j = log a(y_j)
+        (5,)
+        >>> bounds.tuba(critic.scores(x, y), critic.log_baseline(y)).value.shape
+        ()
+    """
+
+    def __init__(
+        self,
+        critic: Critic,
+        hidden: Sequence[int] = (64,),
+        *,
+        activation: str | Callable[[jax.Array], jax.Array] = "relu",
+        init: str = "lecun",
+        rngs: nnx.Rngs,
+    ) -> None:
+        if not isinstance(critic, Critic):
+            raise ValueError(f"critic: expected a jaxmi.nn.Critic, got {type(critic).__name__}")
+        self.dim_x, self.dim_y = critic.dim_x, critic.dim_y
+        self.critic = critic
+        self.baseline = MLP(self.dim_y, 1, hidden, activation=activation, init=init, rngs=rngs)
+
+    def log_baseline(self, y: jax.Array) -> jax.Array:
+        """``log a(y_j)`` for every row of ``y``: ``(K,)`` (nats)."""
+        shape = getattr(y, "shape", None)
+        if shape is None or len(shape) != 2 or shape[1] != self.dim_y:
+            raise ValueError(f"y: expected shape (K, {self.dim_y}), got {shape}")
+        return self.baseline(y)[:, 0]
+
+    def _scores(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self.critic._scores(x, y)
+
+    def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self.critic._pointwise(x, y)

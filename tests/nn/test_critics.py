@@ -26,6 +26,7 @@ def _critics(dx=DX, dy=DY, seed=0):
         ),
         "bilinear": nn.BilinearCritic(dx, dy, rngs=r()),
         "bilinear_features": nn.BilinearCritic(dx, dy, (8,), embed_dim=5, rngs=r()),
+        "with_baseline": nn.BaselineCritic(nn.ConcatCritic(dx, dy, (8,), rngs=r()), rngs=r()),
     }
 
 
@@ -328,3 +329,16 @@ def test_learned_conditional_recovers_the_true_one():
     np.testing.assert_allclose(jnp.exp(lv), 1 - rho**2, rtol=0.15)
     lp, lp_true = fitted(x[:500], y[:500]), _true_conditional(rho)(x[:500], y[:500])
     assert abs(float(bounds.l1out(lp).value - bounds.l1out(lp_true).value)) < 0.05
+
+
+def test_baseline_critic_log_baseline_is_per_column():
+    base = nn.BaselineCritic(nn.SeparableCritic(DX, DY, (8,), rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
+    x, y = _data(5, 5)
+    la = base.log_baseline(y)
+    assert la.shape == (5,)
+    np.testing.assert_allclose(la[2], base.log_baseline(y[2:3])[0], rtol=1e-6)
+    np.testing.assert_allclose(base.scores(x, y), base.critic.scores(x, y), rtol=1e-6)
+    with pytest.raises(ValueError, match="y: expected shape"):
+        base.log_baseline(x)
+    with pytest.raises(ValueError, match="critic: expected"):
+        nn.BaselineCritic(nn.MLP(2, 1, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(0))
