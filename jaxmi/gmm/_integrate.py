@@ -36,10 +36,13 @@ falls roughly as ``N^-0.7`` to ``N^-1.1`` on the mixtures of ``tasks.md`` (plain
 ``N^-0.5``); see ``benchmarks/gmm_mi_integral.py`` for the measurements behind
 :data:`DEFAULT_POINTS`.
 
-Common random numbers. The scrambles and shifts depend only on ``key`` (and the slot index), so
-every mixture that shares a key — e.g. the bootstrap replicates of one estimate — is integrated
-with the same randomisation, and differences between replicates reflect the fits, not integration
-noise.
+Common random numbers. The scrambles and shifts depend only on ``key`` (its key data, hashed in
+counter mode: no threefry program to compile) and the slot index, so every mixture that shares a
+key — e.g. the bootstrap replicates of one estimate — is integrated with the same randomisation,
+and differences between replicates reflect the fits, not integration noise.
+
+Batching. ``vmap`` over mixtures by default (on a 2-core CPU 4x faster than ``lax.map`` for 51
+mixtures of 65,536 points), ``lax.map`` over vmapped chunks beyond ``2^22`` points in total.
 
 Dimension. Validated against high-precision truths up to ``d = 6`` (:data:`RQMC_MAX_DIM`); higher
 dimensions are refused (use plain Monte Carlo there, spec §7.4). The direction-number table
@@ -71,7 +74,11 @@ __all__ = [
 #: Dimensions validated against high-precision truths (spec §7.4: "beyond ~6 use MC").
 RQMC_MAX_DIM = 6
 
-#: Default total number of integrand evaluations per mixture (all randomisations together).
+#: Default total number of integrand evaluations per mixture (all randomisations together): the
+#: smallest power of two whose RMSE was at most 0.75x that of plain MC with 1e5 draws on every
+#: high-precision task (D3, D5, AI, X, waves, galaxy, 4-D and 6-D concentric; waves needs it,
+#: 32,768 sufficed elsewhere). 51 mixtures (capacity 4, d = 2, float32) took 0.067 s against
+#: 0.458 s for MC 1e5 (``benchmarks/gmm_mi_integral.py``).
 DEFAULT_POINTS = 65_536
 
 #: Default number of independent randomisations (gives the standard error).
@@ -336,7 +343,9 @@ def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
     zt = jax.lax.fori_loop(0, last + 1, affine, jnp.zeros_like(eps)).reshape(d, n_shifts * n)
     f = integrand(g, zt).reshape(n_shifts, n)
     wpt = pick(pi / jnp.maximum(counts, 1).astype(dt))  # pi_k / n_k
-    return jnp.sum(jnp.where(wpt > 0, f * wpt, 0), axis=1)
+    # a zero-weight component contributes exactly 0 (even where the integrand is not finite); a
+    # NaN weight (a failed fit) stays NaN
+    return jnp.sum(jnp.where(wpt == 0, 0, f * wpt), axis=1)
 
 
 def rqmc_functional(

@@ -345,6 +345,15 @@ def test_common_random_numbers_and_key_layouts():
     np.testing.assert_allclose(np.asarray(m_map), m, rtol=1e-6)
 
 
+def test_failed_fits_give_nan():
+    g, dx, _ = truth_mixture("gmmmi-D3", jnp.float32)
+    bad_w = g._replace(weights=g.weights.at[1].set(jnp.nan))
+    bad_cov = g._replace(covariances=g.covariances.at[2].set(jnp.nan))
+    batch = jax.tree.map(lambda *a: jnp.stack(a), g, bad_w, bad_cov)
+    mean, _ = integ.rqmc_functional_jit(jax.random.key(0), batch, pmi(dx, 2), n_points=2048)
+    assert np.isfinite(float(mean[0])) and np.all(np.isnan(np.asarray(mean[1:])))
+
+
 def test_bad_arguments():
     g = stack(gaussian(np.eye(2), jnp.float32), 2)
     key = jax.random.key(0)
