@@ -34,6 +34,7 @@ from jaxmi._validation import (
     is_traced,
 )
 from jaxmi.gmm import _em, _init
+from jaxmi.gmm import _integrate as _integrate_mod
 from jaxmi.gmm._fit import (
     _common_settings,
     _pad_components,
@@ -182,10 +183,37 @@ def _sharded_mc(mesh, n_samples: int, kind: str, blocks: tuple):
     return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
 
 
-def _integrate(keys, gmms: GMM, *, mesh, **mc) -> tuple[np.ndarray, np.ndarray]:
-    """The functional of ``(D, R)`` mixtures (datasets split over ``mesh``), as NumPy."""
+@functools.lru_cache(maxsize=64)
+def _integrand_of(kind: str, blocks: tuple):
+    """One function object per functional (a static argument of the RQMC program)."""
+    return functools.partial(_integrand, kind=kind, blocks=blocks)
+
+
+def _rqmc(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
+    return _integrate_mod.rqmc_functional(
+        keys, gmms, _integrand_of(kind, blocks), n_points=n_samples
+    )
+
+
+_rqmc_jit = jax.jit(_rqmc, static_argnames=("n_samples", "kind", "blocks"))
+
+
+@functools.lru_cache(maxsize=32)
+def _sharded_rqmc(mesh, n_samples: int, kind: str, blocks: tuple):
+    spec = PartitionSpec(mesh.axis_names)
+    fn = functools.partial(_rqmc, n_samples=n_samples, kind=kind, blocks=blocks)
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+
+
+def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.ndarray, np.ndarray]:
+    """The functional of ``(D, R)`` mixtures (datasets split over ``mesh``), as NumPy.
+
+    ``rule``: ``"mc"`` (plain Monte Carlo, ``n_samples`` draws) or ``"rqmc"`` (per-component
+    scrambled Sobol' points, :mod:`jaxmi.gmm._integrate`, ``n_samples`` points).
+    """
     if mesh is None:
-        return jax.device_get(_mc_functional_jit(keys, gmms, **mc))
+        program = _rqmc_jit if rule == "rqmc" else _mc_functional_jit
+        return jax.device_get(program(keys, gmms, **mc))
     n = keys.shape[0]
     pad = -n % mesh.size
     if pad:
@@ -194,7 +222,8 @@ def _integrate(keys, gmms: GMM, *, mesh, **mc) -> tuple[np.ndarray, np.ndarray]:
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
     keys, gmms = jax.device_put((keys, gmms), split)
-    vals, ses = jax.device_get(_sharded_mc(mesh, **mc)(keys, gmms))
+    sharded = _sharded_rqmc if rule == "rqmc" else _sharded_mc
+    vals, ses = jax.device_get(sharded(mesh, **mc)(keys, gmms))
     return vals[:n], ses[:n]
 
 
@@ -644,7 +673,7 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     bar = Progress(None, "GMM-MI", enabled=o["progress"])
     with bar:
         (fit,) = _fit_many(_datasets([z], words), key, o, _em_settings(o, dt), mesh, bar)
-        mc = dict(n_samples=o["mc_samples"], kind=kind, blocks=blocks)
+        mc = dict(_integral_settings(o, z.shape[1]), kind=kind, blocks=blocks)
         ((vals, ses),) = _integrate_fits([fit], _mc_keys(words, key), mesh, **mc)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     return _result(fit, vals, ses, scale, log_scale, dt)
@@ -660,6 +689,8 @@ _DEFAULTS = dict(
     n_components=None,
     n_bootstrap=50,
     mc_samples=100_000,
+    integral="auto",
+    rqmc_points=_integrate_mod.DEFAULT_POINTS,
     tol=1e-5,
     max_iter=10_000,
     reg_covar=1e-6,
@@ -677,6 +708,26 @@ _DEFAULTS = dict(
 )
 
 
+def _integral_settings(o: dict, d: int) -> dict:
+    """The integration rule for dimension ``d``: RQMC up to its validated dimension (6), else MC.
+
+    ``integral="auto"`` (default) picks RQMC where it is validated: per-component scrambled
+    Sobol' points matched or beat 1e5 plain MC draws on every high-precision truth task (RMSE
+    <= 0.75x MC-1e5 at the default 65,536 points; ``benchmarks/gmm_mi_integral.py``).
+    """
+    rule = o["integral"]
+    if rule == "auto":
+        rule = "rqmc" if d <= _integrate_mod.RQMC_MAX_DIM else "mc"
+    if rule == "rqmc":
+        if d > _integrate_mod.RQMC_MAX_DIM:
+            raise ValueError(
+                f"integral: 'rqmc' is validated up to {_integrate_mod.RQMC_MAX_DIM} dimensions, "
+                f"the data have {d}; use 'mc'"
+            )
+        return dict(rule="rqmc", n_samples=o["rqmc_points"])
+    return dict(rule="mc", n_samples=o["mc_samples"])
+
+
 def _resolve_options(options: dict, n: int) -> dict:
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
@@ -688,6 +739,14 @@ def _resolve_options(options: dict, n: int) -> dict:
     o["patience"] = check_int(o["patience"], "patience", minimum=1)
     o["n_bootstrap"] = check_int(o["n_bootstrap"], "n_bootstrap", minimum=0)
     o["mc_samples"] = check_int(o["mc_samples"], "mc_samples", minimum=2)
+    o["rqmc_points"] = check_int(o["rqmc_points"], "rqmc_points", minimum=16)
+    if o["rqmc_points"] % _integrate_mod.DEFAULT_SHIFTS:
+        raise ValueError(
+            f"rqmc_points: must be a multiple of {_integrate_mod.DEFAULT_SHIFTS} (the number of "
+            f"randomisations), got {o['rqmc_points']}"
+        )
+    if o["integral"] not in ("auto", "mc", "rqmc"):
+        raise ValueError(f"integral: expected 'auto', 'mc' or 'rqmc', got {o['integral']!r}")
     o["max_iter"] = check_int(o["max_iter"], "max_iter", minimum=1)
     o["threshold"] = check_finite_scalar(o["threshold"], "threshold")
     o["tol"] = check_finite_scalar(o["tol"], "tol", positive=True)
@@ -747,14 +806,19 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         **options: ``n_init`` (3), ``n_folds`` (2), ``max_components`` (50), ``threshold``
             (1e-5, nats/sample for ``metric="valid"``), ``patience`` (1), ``metric``
             (``"valid"``, ``"aic"``, ``"bic"``), ``n_components`` (fix K and skip selection),
-            ``n_bootstrap`` (50), ``mc_samples`` (1e5), ``tol`` (1e-5), ``max_iter`` (10,000),
+            ``n_bootstrap`` (50), ``integral`` (``"auto"``: randomised quasi-Monte Carlo,
+            per-component scrambled Sobol' points, up to 6 dimensions, else ``"mc"``; it was at
+            least as accurate as 1e5 plain draws on every high-precision truth task),
+            ``rqmc_points`` (65,536), ``mc_samples`` (1e5, for ``integral="mc"``, the
+            reference's rule), ``tol`` (1e-5), ``max_iter`` (10,000),
             ``reg_covar`` (1e-6, on standardised data; the reference's 1e-15 is below float32
             resolution), ``init`` (``"random_responsibilities"``), ``standardize`` (True),
             ``bootstrap_start`` (``"full"``: from the full-data refit; ``"cv"``: the reference's
             fold fit), ``base`` (None = nats; 2 = bits), ``dtype``, ``strategy``,
             ``batch_size``, ``chunk``, ``progress`` (a progress bar on stderr),
-            ``legacy_patience`` (False; True
-            reproduces the reference's patience bug for parity runs).
+            ``legacy_patience`` (False; True reproduces the reference's patience bug for parity
+            runs), ``mesh`` (a :class:`jax.sharding.Mesh`: EM problems and integrals are split
+            over its devices).
 
     Returns:
         An :class:`MIResult` (``mi``, ``std``, ``samples``, ``point``, ``n_components``, ...).
@@ -1368,7 +1432,7 @@ def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     dt = aa.dtype
     zs = [np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs]
     fits = _fit_many(_datasets(zs, words), key, o, _em_settings(o, dt), o["mesh"], bar)
-    mc = dict(n_samples=o["mc_samples"], kind="mi", blocks=((0,), (1,)))
+    mc = dict(_integral_settings(o, 2), kind="mi", blocks=((0,), (1,)))
     ints = _integrate_fits(fits, _mc_keys(words, key), o["mesh"], **mc)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     for (i, j), fit, (vals, ses) in zip(pairs, fits, ints, strict=True):
