@@ -176,13 +176,6 @@ def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple)
 _mc_functional_jit = jax.jit(_mc_functional, static_argnames=("n_samples", "kind", "blocks"))
 
 
-@functools.lru_cache(maxsize=32)
-def _sharded_mc(mesh, n_samples: int, kind: str, blocks: tuple):
-    spec = PartitionSpec(mesh.axis_names)
-    fn = functools.partial(_mc_functional, n_samples=n_samples, kind=kind, blocks=blocks)
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
-
-
 @functools.lru_cache(maxsize=64)
 def _integrand_of(kind: str, blocks: tuple):
     """One function object per functional (a static argument of the RQMC program)."""
@@ -199,9 +192,11 @@ _rqmc_jit = jax.jit(_rqmc, static_argnames=("n_samples", "kind", "blocks"))
 
 
 @functools.lru_cache(maxsize=32)
-def _sharded_rqmc(mesh, n_samples: int, kind: str, blocks: tuple):
+def _sharded_integral(mesh, rule: str, n_samples: int, kind: str, blocks: tuple):
+    """The integral program with its dataset axis split over every device of ``mesh``."""
     spec = PartitionSpec(mesh.axis_names)
-    fn = functools.partial(_rqmc, n_samples=n_samples, kind=kind, blocks=blocks)
+    body = _rqmc if rule == "rqmc" else _mc_functional
+    fn = functools.partial(body, n_samples=n_samples, kind=kind, blocks=blocks)
     return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
 
 
@@ -222,8 +217,7 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
     keys, gmms = jax.device_put((keys, gmms), split)
-    sharded = _sharded_rqmc if rule == "rqmc" else _sharded_mc
-    vals, ses = jax.device_get(sharded(mesh, **mc)(keys, gmms))
+    vals, ses = jax.device_get(_sharded_integral(mesh, rule, **mc)(keys, gmms))
     return vals[:n], ses[:n]
 
 

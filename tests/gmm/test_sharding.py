@@ -45,8 +45,7 @@ _SCRIPT = textwrap.dedent(
         single=float(single.mi),
         single_plain=float(single_plain.mi),
         sharded_programs=_em._sharded_program.cache_info().currsize,
-        sharded_mc=_mi._sharded_mc.cache_info().currsize,
-        sharded_rqmc=_mi._sharded_rqmc.cache_info().currsize,
+        sharded_integrals=_mi._sharded_integral.cache_info().currsize,
     )
     print(json.dumps(out))
     """
@@ -68,7 +67,7 @@ def test_pairs_spread_over_eight_devices_give_the_single_device_matrix(run):
     import numpy as np
 
     # the mesh path really ran: EM programs, the RQMC integrals (pairs) and MC (categorical)
-    assert run["sharded_programs"] >= 2 and run["sharded_rqmc"] >= 1
+    assert run["sharded_programs"] >= 2 and run["sharded_integrals"] >= 1
     np.testing.assert_array_equal(run["k_sharded"], run["k_plain"])
     np.testing.assert_allclose(run["sharded"], run["plain"], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(run["sharded_std"], run["plain_std"], rtol=1e-5, atol=1e-9)
