@@ -460,16 +460,7 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
             chosen.append(_take(gmms, (j * n_init + r_best) * n_folds + f_best))
             metrics.append(float(scores[j, r_best].mean()))
         if o["metric"] != "valid":
-            full = _em.solve(
-                xs_dev,
-                np.asarray(act, np.int32),
-                data.real[act],
-                jax.tree.map(lambda *t: np.stack(t), *chosen),
-                method="given",
-                kc=kc,
-                mesh=mesh,
-                **em_kw,
-            )
+            full = _refit_full(xs_dev, data, act, chosen, kc, mesh, em_kw)
             lls = np.asarray(full.log_likelihood)
             pen = 2.0 if o["metric"] == "aic" else None
             for j, i in enumerate(act):
@@ -505,6 +496,22 @@ def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> ja
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like_key))
 
 
+def _refit_full(xs_dev, data: _Datasets, members: list, starts: list, kc: int, mesh, em_kw):
+    """EM on all of each dataset ``members[j]`` from ``starts[j]`` (host :class:`EMResult`)."""
+    return jax.device_get(
+        _em.solve(
+            xs_dev,
+            np.asarray(members, np.int32),
+            data.real[members],
+            jax.tree.map(lambda *t: np.stack(t), *starts),
+            method="given",
+            kc=kc,
+            mesh=mesh,
+            **em_kw,
+        )
+    )
+
+
 def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=None) -> list[_Fit]:
     """Choose K by CV, refit on all the data and refit bootstrap replicates, for D datasets.
 
@@ -531,17 +538,7 @@ def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=No
         p_max = max(a * b, a)
         kw = dict(em_kw, shrink=False)
         kw["chunk"] = max(1, min(kw["chunk"], 1 << max(p_max - 1, 0).bit_length()))
-        full = _em.solve(
-            xs_dev,
-            np.asarray(members, np.int32),
-            data.real[members],
-            jax.tree.map(lambda *t: np.stack(t), *cv),
-            method="given",
-            kc=kc,
-            mesh=mesh,
-            **kw,
-        )
-        full = jax.device_get(full)
+        full = _refit_full(xs_dev, data, members, cv, kc, mesh, kw)
         boot = None
         if b:
             starts = cv if o["bootstrap_start"] == "cv" else [_take(full.gmm, j) for j in range(a)]
