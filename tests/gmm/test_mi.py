@@ -376,3 +376,16 @@ def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     w = np.random.default_rng(0).normal(size=(300, 7))
     with pytest.raises(ValueError, match="integral: 'rqmc' is validated up to 6"):
         jaxmi.gmm_mi(jax.random.key(2), w[:, :3], w[:, 3:], integral="rqmc", n_bootstrap=2)
+
+
+@pytest.mark.parametrize("metric", ["aic", "bic"])
+def test_information_criteria_select_the_planted_components(metric):
+    rng = np.random.default_rng(7)
+    means = np.array([[-4.0, 0.0], [0.0, 3.0], [4.0, 0.0]])
+    z = means[rng.integers(0, 3, 1200)] + rng.normal(size=(1200, 2)) * 0.5
+    r = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], metric=metric, n_bootstrap=3)
+    assert int(r.n_components) == 3
+    scores = np.asarray(r.cv_scores)
+    assert np.all(np.isfinite(scores)) and np.argmax(scores) == 2
+    # 2 n ll - penalty * params: on this scale, K = 3 beats K = 1 by hundreds of nats
+    assert scores[2] - scores[0] > 100
