@@ -21,15 +21,13 @@ Writes ``benchmarks/results/gmm_mi_accuracy.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
+from _common import environment, write_results
 
 import jaxmi
 
@@ -121,17 +119,10 @@ def main() -> None:
         benchmark="gmm_mi_accuracy",
         settings=dict(options=options or "jaxmi defaults", truth=TRUTH),
         criteria="|bias| <= |bias_ref| + 2 SE; sd <= 1.10 sd_ref; cov2 >= 0.93",
-        device=dict(
-            backend=jax.default_backend(),
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
-        ),
-        versions=dict(jax=jax.__version__, jaxmi=jaxmi.__version__),
+        **environment(),
         rows=rows,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
 
 
 if __name__ == "__main__":

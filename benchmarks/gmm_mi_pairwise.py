@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import environment, write_results
 
 RESULTS = Path(__file__).parent / "results" / "gmm_mi_pairwise.json"
 
@@ -172,20 +172,10 @@ def main() -> None:
             else None,
         ),
         target="throughput per pair >= 200x the reference",
-        device=dict(
-            backend=jax.default_backend(),
-            kind=jax.devices()[0].device_kind,
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
-        ),
-        versions=dict(
-            jax=jax.__version__, jaxmi=jaxmi.__version__, python=platform.python_version()
-        ),
+        **environment(),
         row=row,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import environment, write_results
 
 RESULTS = Path(__file__).parent / "results" / "gmm_mi_speed.json"
 
@@ -160,9 +160,6 @@ def main() -> None:
                     f"{row['ratio_process_cold']:.2f}x, warm {row['ratio_process_warm']:.2f}x"
                 )
             print(msg, flush=True)
-    import jax
-
-    import jaxmi
 
     out = dict(
         benchmark="gmm_mi_speed",
@@ -172,19 +169,10 @@ def main() -> None:
             reference="gmm-mi 0.8.2, single-threaded" if args.ref_python else None,
         ),
         targets="steady >= 50x; process cold >= 1x; process warm >= 2x",
-        device=dict(
-            backend=jax.default_backend(),
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
-        ),
-        versions=dict(
-            jax=jax.__version__, jaxmi=jaxmi.__version__, python=platform.python_version()
-        ),
+        **environment(),
         rows=rows,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
 
 
 if __name__ == "__main__":

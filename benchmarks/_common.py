@@ -1,0 +1,35 @@
+"""What every benchmark records about its run, and how it writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+
+def environment() -> dict:
+    """``device`` (backend, kind, processor, cores) and ``versions`` of a benchmark run."""
+    import jax
+
+    import jaxmi
+
+    return dict(
+        device=dict(
+            backend=jax.default_backend(),
+            kind=jax.devices()[0].device_kind,
+            processor=platform.processor() or platform.machine(),
+            cpu_count=os.cpu_count(),
+        ),
+        versions=dict(
+            jax=jax.__version__, jaxmi=jaxmi.__version__, python=platform.python_version()
+        ),
+    )
+
+
+def write_results(path: str | os.PathLike, out: dict) -> None:
+    """Write ``out`` as indented JSON to ``path`` (creating its folder) and say so."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
