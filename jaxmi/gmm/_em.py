@@ -685,4 +685,5 @@ def solve(
 
 
 def _take(tree: Any, index: Any) -> Any:
+    """Index every leaf of a pytree (one problem, or a slice of problems, of a batch)."""
     return jax.tree.map(lambda a: a[index], tree)

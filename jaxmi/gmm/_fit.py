@@ -17,7 +17,7 @@ from jaxmi._validation import (
     is_traced,
 )
 from jaxmi.gmm import _em, _init
-from jaxmi.gmm._em import EMResult
+from jaxmi.gmm._em import EMResult, _take
 from jaxmi.gmm._mixture import GMM, precision_cholesky
 
 __all__ = ["ConvergenceWarning", "fit", "fit_batch", "initialize", "resolve_capacity"]
@@ -182,10 +182,6 @@ def _warn(res: EMResult, what: str) -> None:
             ConvergenceWarning,
             stacklevel=3,
         )
-
-
-def _take(tree: Any, i: Any) -> Any:
-    return jax.tree.map(lambda a: a[i], tree)
 
 
 def fit(
