@@ -21,6 +21,7 @@ __all__ = [
     "NeuralMIResult",
     "PairwiseMIResult",
     "__version__",
+    "attribution",
     "bounds",
     "enable_compilation_cache",
     "gmm",
@@ -30,6 +31,7 @@ __all__ = [
     "gmm_mi",
     "gmm_mi_categorical",
     "gmm_mi_pairwise",
+    "models",
     "neural",
     "neural_mi",
     "nn",
@@ -40,12 +42,18 @@ __all__ = [
 enable_default_compilation_cache()
 
 
-_LAZY = {"nn": "jaxmi.nn", "neural": "jaxmi.neural"}
+_LAZY = {
+    "attribution": "jaxmi.attribution",
+    "data": "jaxmi.data",
+    "models": "jaxmi.models",
+    "nn": "jaxmi.nn",
+    "neural": "jaxmi.neural",
+}
 _LAZY_NAMES = {"NeuralMIResult": "jaxmi.neural", "neural_mi": "jaxmi.neural"}
 
 
 def __getattr__(name: str):
-    """Import ``jaxmi.nn``/``jaxmi.neural`` (and with them Flax) on first use, not on import."""
+    """Import the subpackages in ``_LAZY`` (some need Flax) on first use, not on import."""
     import importlib
 
     if name in _LAZY:
