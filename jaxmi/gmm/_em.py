@@ -510,6 +510,39 @@ def _placements(mesh) -> tuple:
     )
 
 
+def _place(tree: Any, sharding: NamedSharding) -> Any:
+    """Put every leaf of ``tree`` on ``sharding``, also when the mesh spans several processes.
+
+    Within one process this is :func:`jax.device_put`. Across processes (``jax.distributed``)
+    every process holds the same global value, so each builds the global array from its own
+    copy with :func:`jax.make_array_from_callback`, reading only the shards of its devices.
+    """
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+
+    def one(a):
+        if jnp.issubdtype(jnp.result_type(a), jax.dtypes.prng_key):
+            impl = jax.random.key_impl(a)
+            return jax.random.wrap_key_data(one(jax.random.key_data(a)), impl=impl)
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree.map(one, tree)
+
+
+def _fetch(tree: Any) -> Any:
+    """Every leaf as NumPy; an array spread over several processes is gathered on each first."""
+
+    def one(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return np.asarray(a)
+
+    return jax.tree.map(one, tree)
+
+
 @functools.lru_cache(maxsize=64)
 def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int):
     """The chunk program with its problem axis split over every device of ``mesh``.
@@ -654,12 +687,13 @@ def solve(
         program = _sharded_program(mesh, em_method, kc, strategy, batch_size)
         static = {}
         split, rep = _placements(mesh)
-        xs = jax.device_put(xs, rep)
-        tol, max_iter, reg_covar = jax.device_put((tol, max_iter, reg_covar), rep)
+        xs = _place(xs, rep)
+        tol, max_iter, reg_covar = _place((tol, max_iter, reg_covar), rep)
     else:
         program = _single_chunk_jit if kc == 1 else _solve_chunk_jit
         static = dict(method=em_method, kc=kc, strategy=strategy, batch_size=batch_size)
-    xs = jnp.asarray(xs)
+    xs = jnp.asarray(xs) if mesh is None else xs
+    multi = mesh is not None and not split.is_fully_addressable
     outs = []
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
@@ -671,8 +705,10 @@ def solve(
             )
             args = (args[0], args[1], gmm0)
         if mesh is not None:
-            args = jax.device_put(args, split)
+            args = _place(args, split)
         res = program(xs, *args, tol, max_iter, reg_covar, **static)
+        if multi:  # the chunk's results, spread over processes, gathered on every process
+            res = jax.device_put(_fetch(res))
         outs.append(res if reseeded is None else res._replace(reseeded=reseeded))
     if n_chunks == 1 and not pad:
         return outs[0]

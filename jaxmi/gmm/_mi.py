@@ -216,8 +216,8 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
         keys = jnp.concatenate([keys, keys[first]])
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
-    keys, gmms = jax.device_put((keys, gmms), split)
-    vals, ses = jax.device_get(_sharded_integral(mesh, rule, **mc)(keys, gmms))
+    keys, gmms = _em._place((keys, gmms), split)
+    vals, ses = _em._fetch(_sharded_integral(mesh, rule, **mc)(keys, gmms))
     return vals[:n], ses[:n]
 
 
@@ -512,6 +512,28 @@ def _refit_full(xs_dev, data: _Datasets, members: list, starts: list, kc: int, m
     )
 
 
+def _same_on_every_process(data: _Datasets, o: dict) -> None:
+    """Raise unless every process of a multi-process mesh passed the same data, key and options.
+
+    With ``jax.distributed`` each process runs the same call and the mesh splits the work; a
+    process holding other data (or another key) would silently mix two problems.
+    """
+    import hashlib
+
+    from jax.experimental import multihost_utils
+
+    h = hashlib.sha256(np.ascontiguousarray(data.xs).tobytes())
+    same = sorted((k, repr(v)) for k, v in o.items() if k not in ("mesh", "progress"))
+    h.update(repr((data.words, same)).encode())
+    digest = np.frombuffer(h.digest()[:8], np.int64)
+    every = np.asarray(multihost_utils.process_allgather(digest))
+    if not np.all(every == every[0]):
+        raise ValueError(
+            "mesh: the mesh spans several processes, and they passed different data, key or "
+            "options; with jax.distributed every process must make the same call"
+        )
+
+
 def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=None) -> list[_Fit]:
     """Choose K by CV, refit on all the data and refit bootstrap replicates, for D datasets.
 
@@ -520,6 +542,8 @@ def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=No
     fixed K*. Bootstrap counts are drawn per chunk, so only one chunk of ``(chunk, N_pad)``
     weights exists at a time.
     """
+    if mesh is not None and mesh.is_multi_process:
+        _same_on_every_process(data, o)
     sel = _select_many(data, like_key, o, em_kw, mesh, bar)
     b = o["n_bootstrap"]
     n_pad = data.xs.shape[-1]
@@ -809,7 +833,10 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
             ``batch_size``, ``chunk``, ``progress`` (a progress bar on stderr),
             ``legacy_patience`` (False; True reproduces the reference's patience bug for parity
             runs), ``mesh`` (a :class:`jax.sharding.Mesh`: EM problems and integrals are split
-            over its devices).
+            over its devices; a mesh over the devices of several hosts works under
+            ``jax.distributed``, where every process makes the same call with the same data
+            and key, each process's devices take their share of the work, and every process
+            gets the whole result).
 
     Returns:
         An :class:`MIResult` (``mi``, ``std``, ``samples``, ``point``, ``n_components``, ...).
@@ -1319,7 +1346,11 @@ def gmm_mi_pairwise(
     every pair still searching form one batch (a pair leaves when its stopping rule fires); the
     refits and bootstrap replicates of all pairs with the same capacity form one batch; the
     integrals of all fitted mixtures form one batch. With ``mesh`` (a
-    :class:`jax.sharding.Mesh`), every batch is split over all of the mesh's devices.
+    :class:`jax.sharding.Mesh`), every batch is split over all of the mesh's devices. The mesh
+    may span several hosts: start each process with :func:`jax.distributed.initialize`, build
+    the mesh from ``jax.devices()`` (all processes' devices) and make the same call with the
+    same data and key in every process; each returns the whole matrix (a ``ValueError`` says
+    so if the processes' inputs differ).
 
     Args:
         key: typed PRNG key.

@@ -1,15 +1,36 @@
-"""GMM-MI over a device mesh: 8 virtual CPU devices in a subprocess (XLA_FLAGS before JAX)."""
+"""GMM-MI over a device mesh, in subprocesses (XLA_FLAGS must be set before JAX starts).
+
+- 8 virtual CPU devices in one process: sharded results equal the single-device ones.
+- A mesh spanning two processes (``jax.distributed`` on 127.0.0.1, 2 virtual devices each):
+  both processes return the single-process matrix (the categorical mode goes through the same
+  placement code and is checked on the 8 devices only, to keep the test short).
+"""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
-_SCRIPT = textwrap.dedent(
-    """
+# the same data and options in every script; max_components=2 keeps the compiled capacities
+# to 1 and 2 (the tests are about placement)
+_DATA = """
+import numpy as np
+rng = np.random.default_rng(0)
+n = 600
+lat = rng.normal(size=(n, 3))
+fac = np.stack([lat[:, 0] + 0.5 * rng.normal(size=n), rng.normal(size=n)], axis=1)
+labels = np.stack([(lat[:, 1] > 0).astype(int), rng.integers(0, 3, n)], axis=1)
+opts = dict(n_bootstrap=6, mc_samples=3000, max_components=2, dtype="float64")
+"""
+
+_SCRIPT = (
+    textwrap.dedent(
+        """
     import json
     import jax
     jax.config.update("jax_enable_x64", True)
@@ -18,13 +39,11 @@ _SCRIPT = textwrap.dedent(
     from jaxmi.gmm import _em, _mi
 
     assert jax.device_count() == 8, jax.devices()
-    rng = np.random.default_rng(0)
-    n = 600
-    lat = rng.normal(size=(n, 3))
-    fac = np.stack([lat[:, 0] + 0.5 * rng.normal(size=n), rng.normal(size=n)], axis=1)
-    labels = np.stack([(lat[:, 1] > 0).astype(int), rng.integers(0, 3, n)], axis=1)
-    # max_components=2 keeps the compiled capacities to 1 and 2 (the test is about placement)
-    opts = dict(n_bootstrap=6, mc_samples=3000, max_components=2, dtype="float64")
+    """
+    )
+    + _DATA
+    + textwrap.dedent(
+        """
     mesh = jax.make_mesh((8,), ("pairs",), axis_types=(jax.sharding.AxisType.Explicit,))
     key = jax.random.key(3)
     plain = jaxmi.gmm_mi_pairwise(key, lat, fac, **opts)
@@ -49,6 +68,7 @@ _SCRIPT = textwrap.dedent(
     )
     print(json.dumps(out))
     """
+    )
 )
 
 
@@ -85,3 +105,81 @@ def test_categorical_pairs_over_the_mesh(run):
 
 def test_single_estimate_over_the_mesh(run):
     assert abs(run["single"] - run["single_plain"]) < 1e-6
+
+
+_WORKER = (
+    textwrap.dedent(
+        """
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    import jaxmi
+
+    assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
+    """
+    )
+    + _DATA
+    + textwrap.dedent(
+        """
+    mesh = jax.make_mesh((4,), ("pairs",), axis_types=(jax.sharding.AxisType.Explicit,))
+    key = jax.random.key(3)
+    r = jaxmi.gmm_mi_pairwise(key, lat, fac, mesh=mesh, **opts)
+    out = dict(
+        mi=np.asarray(r.mi).tolist(),
+        std=np.asarray(r.std).tolist(),
+        k=np.asarray(r.n_components).tolist(),
+    )
+    # one process holding other data: both must refuse instead of mixing two problems
+    try:
+        jaxmi.gmm_mi_pairwise(key, lat + pid, fac, mesh=mesh, **opts)
+        out["mismatch"] = "no error"
+    except ValueError as err:
+        out["mismatch"] = str(err)
+    print(json.dumps(out))
+    """
+    )
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_processes():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env["JAXMI_COMPILATION_CACHE"] = "0"
+    port = str(_free_port())
+    cmd = [sys.executable, "-c", _WORKER]
+    procs = [
+        subprocess.Popen(
+            [*cmd, str(i), port], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=600)
+            assert p.returncode == 0, stderr[-3000:]
+            outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            p.kill()
+    return outs
+
+
+def test_mesh_over_two_processes_gives_the_single_process_matrix(run, two_processes):
+    for r in two_processes:
+        np.testing.assert_array_equal(r["k"], run["k_plain"])
+        np.testing.assert_allclose(r["mi"], run["plain"], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(r["std"], run["plain_std"], rtol=1e-5, atol=1e-9)
+
+
+def test_processes_with_different_data_refuse(two_processes):
+    for r in two_processes:
+        assert "different data" in r["mismatch"], r["mismatch"]
