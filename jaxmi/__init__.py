@@ -23,6 +23,7 @@ __all__ = [
     "__version__",
     "attribution",
     "bounds",
+    "data",
     "enable_compilation_cache",
     "gmm",
     "gmm_cmi",

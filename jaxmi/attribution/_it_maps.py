@@ -499,13 +499,13 @@ def it_maps(
         mesh=mesh, progress=progress, batch_size=bs, label="it_maps",
     )  # fmt: skip
     if not is_traced(probs):
-        if not np.isfinite(np.asarray(probs)).all():
-            raise ValueError("predict_fn: returned NaN or infinite outputs")
-        sums = np.asarray(probs).sum(-1)
-        if not np.allclose(sums, 1.0, atol=1e-3):
+        pn = np.asarray(probs)
+        sums = pn.sum(-1)
+        if not np.isfinite(pn).all() or not np.allclose(sums, 1.0, atol=1e-3):
             raise ValueError(
-                f"predict_fn: outputs={outputs!r} but the probabilities sum to {sums.min():.4g}"
-                f"..{sums.max():.4g}, not 1 (logits? pass outputs='logits')"
+                f"predict_fn: with outputs={outputs!r} the probabilities must be finite, in "
+                f"[0, 1] and sum to 1, got row sums {sums.min():.4g}..{sums.max():.4g} "
+                "(logits? pass outputs='logits')"
             )
     return ITMaps(ig=ig, pmi=pmi, classes=cls_out, probs=probs)
 

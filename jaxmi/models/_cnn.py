@@ -161,7 +161,11 @@ def train_classifier(
     yn = np.asarray(y)
     if yn.min() < 0:
         raise ValueError(f"labels: must be >= 0, got {yn.min()}")
-    k = max(int(yn.max()) + 1, 2) if n_classes is None else check_int(n_classes, "n_classes", 2)
+    k = (
+        max(int(yn.max()) + 1, 2)
+        if n_classes is None
+        else check_int(n_classes, "n_classes", minimum=2)
+    )
     if yn.max() >= k:
         raise ValueError(f"labels: {yn.max()} out of range for n_classes={k}")
     n = x.shape[0]

@@ -1,0 +1,261 @@
+"""it_maps: hand-computable cases, the formulas' identities, localisation by a trained CNN."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxmi
+from jaxmi.attribution import ITMaps, it_maps, occlusion, samplers
+from jaxmi.attribution._it_maps import positions
+from jaxmi.attribution._protocol import Sampler
+
+_W = np.asarray(jax.random.normal(jax.random.key(0), (5 * 5 * 2, 3)))
+
+
+def _linear_logits(x):
+    """A toy 3-class linear classifier on (B, 5, 5, 2) images."""
+    return x.reshape(x.shape[0], -1) @ _W
+
+
+def _linear_probs(x):
+    return jax.nn.softmax(_linear_logits(x), axis=-1)
+
+
+def _images(n=3, seed=1):
+    return np.asarray(jax.random.uniform(jax.random.key(seed), (n, 5, 5, 2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-computable cases
+# ---------------------------------------------------------------------------------------------
+
+
+def _two_values_sampler(lo, hi):
+    """A 'stochastic' sampler whose N = 2 draws are always lo and hi (key ignored)."""
+
+    def draw(params, key, source, row, col, *, window, n):
+        vals = jnp.resize(jnp.asarray([lo, hi], source.dtype), (n,))
+        return jnp.broadcast_to(vals[:, None, None, None], (n, *window, source.shape[-1]))
+
+    return Sampler({}, draw, name="two_values")
+
+
+def test_probabilities_are_averaged_before_the_log():
+    # one pixel, one window: p(y=1 | v) = sigmoid(4 v - 2); in-fills 0 and 1
+    def predict(x):
+        z = 4.0 * x[:, 0, 0, 0] - 2.0
+        return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
+
+    v = 0.7
+    x = np.full((1, 1, 1, 1), v, np.float32)
+    m = it_maps(
+        jax.random.key(0), predict, x, window=1, n_samples=2,
+        sampler=_two_values_sampler(0.0, 1.0), classes=[[0, 1]],
+    )  # fmt: skip
+    sig = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    p = np.array([sig(-(4 * v - 2)), sig(4 * v - 2)])
+    p0, p1 = np.array([sig(2), sig(-2)]), np.array([sig(-2), sig(2)])
+    p_hat = (p0 + p1) / 2  # = (0.5, 0.5)
+    np.testing.assert_allclose(m.pmi[0, :, 0, 0], np.log(p) - np.log(p_hat), rtol=1e-5)
+    np.testing.assert_allclose(m.ig[0, 0, 0], np.sum(p * np.log(p / p_hat)), rtol=1e-5)
+    wrong = np.log(p) - (np.log(p0) + np.log(p1)) / 2  # averaging log-probabilities
+    assert np.abs(m.pmi[0, :, 0, 0] - wrong).min() > 0.1
+    np.testing.assert_allclose(m.probs[0], p, rtol=1e-6)
+
+
+def test_pixel_value_is_the_mean_over_covering_windows():
+    # 1 x 3 image, window (1, 2), stride 1: windows at columns 0 and 1
+    x = np.array([[[[0.2], [0.9], [0.4]]]], np.float32)
+    a = np.array([1.5, -2.0, 0.7])
+
+    def predict(img):
+        z = img[:, 0, :, 0] @ a
+        return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
+
+    m = it_maps(
+        jax.random.key(0), predict, x, window=(1, 2), sampler=samplers.constant(0.0), top_k=2
+    )
+
+    def probs(v):
+        z = float(v @ a)
+        return np.array([1 / (1 + np.exp(z)), 1 / (1 + np.exp(-z))])
+
+    p = probs(x[0, 0, :, 0])
+    q = [probs(np.array([0, 0, 0.4])), probs(np.array([0.2, 0, 0]))]
+    ig_w = [np.sum(p * np.log(p / qq)) for qq in q]
+    np.testing.assert_allclose(m.ig[0, 0], [ig_w[0], (ig_w[0] + ig_w[1]) / 2, ig_w[1]], rtol=1e-5)
+    top = int(np.argmax(p))
+    pmi_w = [np.log(p[top]) - np.log(qq[top]) for qq in q]
+    np.testing.assert_allclose(m.pmi[0, 0, 0], [pmi_w[0], np.mean(pmi_w), pmi_w[1]], rtol=1e-5)
+    assert m.classes.tolist() == [[top, 1 - top]]
+
+
+def test_window_positions_and_edge_policies():
+    assert positions(5, 2, 2, "reference").tolist() == [0, 2]
+    assert positions(5, 2, 2, "cover").tolist() == [0, 2, 3]
+    assert positions(5, 2, 2, "captum").tolist() == [0, 2, 4]
+    assert positions(6, 2, 2, "cover").tolist() == [0, 2, 4]
+    x = _images(1)
+    kw = dict(window=2, stride=2, sampler=samplers.constant(0.0))
+    ref = it_maps(jax.random.key(0), _linear_probs, x, edge_policy="reference", **kw)
+    cov = it_maps(jax.random.key(0), _linear_probs, x, **kw)
+    nan = np.isnan(ref.ig[0])
+    assert nan[4].all() and nan[:, 4].all() and not nan[:4, :4].any()  # row/col 4 uncovered
+    assert np.isfinite(cov.ig).all() and np.isfinite(cov.pmi).all()
+    np.testing.assert_allclose(ref.ig[0, :2, :2], cov.ig[0, :2, :2], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# identities of the formulas
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ig_is_the_probability_weighted_sum_of_all_pmi_maps():
+    x = _images()
+    m = it_maps(
+        jax.random.key(3), _linear_probs, x, window=2, n_samples=4,
+        sampler=samplers.marginal(_images(20, seed=2)), top_k=3,
+    )  # fmt: skip
+    assert isinstance(m, ITMaps)
+    assert m.ig.shape == (3, 5, 5) and m.pmi.shape == (3, 3, 5, 5) and m.classes.shape == (3, 3)
+    assert (m.ig >= 0).all()
+    # per window IG = sum_y p(y) PMI(y); pixel maps are the same linear average of windows
+    p = np.take_along_axis(m.probs, m.classes, axis=1)
+    np.testing.assert_allclose(np.einsum("bk,bkhw->bhw", p, m.pmi), m.ig, atol=1e-5)
+    np.testing.assert_array_equal(m.classes, np.argsort(-m.probs, axis=1))
+    assert (m.pmi < 0).any() and (m.pmi > 0).any()
+
+
+def test_an_infill_equal_to_the_image_carries_no_information():
+    x = _images(1)
+    m = it_maps(jax.random.key(0), _linear_probs, x, window=3, sampler=samplers.constant(x[0]))
+    np.testing.assert_allclose(m.ig, 0.0, atol=1e-6)
+    np.testing.assert_allclose(m.pmi, 0.0, atol=1e-6)
+
+
+def test_maps_do_not_depend_on_batch_size_blocks_or_outputs():
+    x = _images(4)
+    kw = dict(window=2, n_samples=3, sampler=samplers.marginal(_images(20, seed=2)))
+    a = it_maps(jax.random.key(5), _linear_probs, x, batch_size=256, **kw)
+    b = it_maps(jax.random.key(5), _linear_probs, x[:2], batch_size=2, **kw)
+    c = it_maps(jax.random.key(5), _linear_logits, x, outputs="logits", **kw)
+    np.testing.assert_allclose(a.pmi[:2], b.pmi, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.ig, c.ig, rtol=1e-4, atol=1e-6)
+    d = it_maps(jax.random.key(6), _linear_probs, x, **kw)
+    assert np.abs(a.ig - d.ig).max() > 1e-4  # the key matters for a stochastic sampler
+
+
+def test_constant_sampler_pmi_is_occlusion_of_log_probabilities():
+    x = _images(2)
+    b = np.array([0.3, 0.6], np.float32)
+    m = it_maps(
+        jax.random.key(0), _linear_logits, x, window=3, stride=2, edge_policy="captum",
+        sampler=samplers.constant(b), outputs="logits", classes=[[2], [0]],
+    )  # fmt: skip
+    occ = occlusion(
+        lambda a: jax.nn.log_softmax(_linear_logits(a)), x, window=3, stride=2,
+        baseline=b, target=[2, 0],
+    )  # fmt: skip
+    np.testing.assert_allclose(m.pmi[:, 0], occ, rtol=1e-5, atol=1e-6)
+
+
+def test_works_under_a_users_jit():
+    x = _images(2)
+    kw = dict(window=2, n_samples=2, sampler=samplers.marginal(_images(10, seed=2)))
+    eager = it_maps(jax.random.key(1), _linear_probs, x, **kw)
+    traced = jax.jit(lambda a: it_maps(jax.random.key(1), _linear_probs, a, **kw).ig)(x)
+    np.testing.assert_allclose(traced, eager.ig, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# a trained CNN on images whose class is decided by one object
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pmi_of_the_true_class_points_into_the_object():
+    train = jaxmi.data.synthetic_images(jax.random.key(0), 384, size=10, n_distractors=1)
+    clf = jaxmi.models.train_classifier(
+        jax.random.key(1), train.images, train.labels, epochs=12, batch_size=32,
+        features=(8, 16), learning_rate=1e-2,
+    )  # fmt: skip
+    test = jaxmi.data.synthetic_images(jax.random.key(7), 16, size=10, n_distractors=1)
+    m = it_maps(
+        jax.random.key(2), clf.predict_fn, test.images, window=2, n_samples=4,
+        sampler=samplers.marginal(train.images[:100]), top_k=2,
+    )  # fmt: skip
+    n = test.images.shape[0]
+    assert (np.argmax(m.probs, 1) == test.labels).mean() >= 0.9
+    true = np.argmax(m.classes == test.labels[:, None], axis=1)
+    pmi_true = m.pmi[np.arange(n), true].reshape(n, -1)
+    masks = np.asarray(test.masks).reshape(n, -1)
+    hits = masks[np.arange(n), pmi_true.argmax(1)].mean()
+    chance = masks.mean()  # 9 of 100 pixels
+    assert hits >= 0.75 > 5 * chance, (hits, chance)
+    ig_hits = masks[np.arange(n), m.ig.reshape(n, -1).argmax(1)].mean()
+    assert ig_hits >= 0.75
+    # most of the positive PMI mass of the true class lies in the object's footprint
+    pos = np.clip(pmi_true, 0, None)
+    assert np.mean((pos * masks).sum(1) / pos.sum(1)) > 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# malformed inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=5))
+def test_images_of_the_wrong_shape_raise(shape):
+    x = np.zeros(shape, np.float32)
+    if x.ndim == 4 and min(x.shape) > 0:
+        return
+    with pytest.raises(ValueError, match="images"):
+        it_maps(jax.random.key(0), _linear_probs, x, window=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(window=6), "window"),
+        (dict(window=0), "window"),
+        (dict(window=(2, 2, 2)), "window"),
+        (dict(stride=0), "stride"),
+        (dict(n_samples=0), "n_samples"),
+        (dict(top_k=4), "top_k"),
+        (dict(classes=[[3]]), "classes"),
+        (dict(classes=[0.5]), "classes"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(edge_policy="wrap"), "edge_policy"),
+        (dict(outputs="probabilities"), "outputs"),
+        (dict(sampler=lambda *a: a), "sampler"),
+        (dict(mesh="cpu"), "mesh"),
+    ],
+)
+def test_bad_arguments_raise_naming_them(kwargs, match):
+    kw = dict(window=2, sampler=samplers.constant(0.0))
+    kw.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        it_maps(jax.random.key(0), _linear_probs, _images(1), **kw)
+
+
+def test_bad_images_predict_fn_and_key_raise():
+    x = _images(1)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="images"):
+        it_maps(jax.random.key(0), _linear_probs, bad, window=2)
+    with pytest.raises(ValueError, match="images"):
+        it_maps(jax.random.key(0), _linear_probs, x.astype(bool), window=2)
+    with pytest.raises(ValueError, match="predict_fn"):
+        it_maps(jax.random.key(0), lambda a: a.sum((1, 2, 3)), x, window=2)
+    with pytest.raises(ValueError, match="predict_fn"):
+        it_maps(jax.random.key(0), lambda a: a[:, :, :, 0].reshape(3), x, window=2)
+    with pytest.raises(ValueError, match=r"predict_fn.*sum"):
+        it_maps(jax.random.key(0), _linear_logits, x, window=2, sampler=samplers.constant(0.0))
+    with pytest.raises(ValueError, match="key"):
+        it_maps(0, _linear_probs, x, window=2)
