@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def environment() -> dict:
-    """``device`` (backend, kind, processor, cores) and ``versions`` of a benchmark run."""
+    """``device`` (backend, kind, processor, cores, load) and ``versions`` of a benchmark run."""
     import jax
 
     import jaxmi
@@ -20,6 +20,9 @@ def environment() -> dict:
             kind=jax.devices()[0].device_kind,
             processor=platform.processor() or platform.machine(),
             cpu_count=os.cpu_count(),
+            # 1/5/15-minute load when the results were written: timings on a shared machine
+            # are only comparable side by side within one run
+            load_average=[round(x, 2) for x in os.getloadavg()],
         ),
         versions=dict(
             jax=jax.__version__, jaxmi=jaxmi.__version__, python=platform.python_version()

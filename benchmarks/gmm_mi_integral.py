@@ -11,9 +11,10 @@ GMM-MI integrates the pointwise MI ``log p(x, y) - log p(x) - log p(y)`` of ever
 * speed, in float32 (the library default), steady state (compiled, ``block_until_ready``, best of
   several interleaved runs): 51 mixtures of capacity 4 with 3 active components in 2-D (the D3
   mixture with perturbed means, as bootstrap replicates), plain MC with 1e5 draws (the library's
-  current program) against RQMC at the chosen default.
+  current program) against RQMC at the 2-D default.
 
-The default point count is the smallest of those tried whose RMSE is at most ``MARGIN`` times
+The default point count (for 2-D mixtures, and for all dimensions) is the smallest of those
+tried whose RMSE is at most ``MARGIN`` times
 the MC-1e5 error ``sd(pmi) / sqrt(1e5)`` on every task (``sd(pmi)`` from a 2^20-draw pilot).
 
     python benchmarks/gmm_mi_integral.py            # ~3 min on a 2-core CPU
@@ -27,14 +28,13 @@ import argparse
 import functools
 import json
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import environment, write_results
 
 import jaxmi
 from jaxmi.gmm import _integrate, _mi
@@ -143,6 +143,15 @@ def choose_default(rows: list[dict]) -> int | None:
     return None
 
 
+def choose_defaults(rows: list[dict]) -> dict:
+    """The smallest passing point count on all tasks, and on the two-dimensional ones alone."""
+    return {
+        "all": choose_default(rows),
+        "d<=2": choose_default([r for r in rows if r["d"] <= 2]),
+        "d>2": choose_default([r for r in rows if r["d"] > 2]),
+    }
+
+
 def replicates(n_mix: int = 51, kc: int = 4, seed: int = 0) -> GMM:
     """51 float32 mixtures like a D3 fit and its bootstrap replicates, capacity ``kc``."""
     g, _ = true_mixture("gmmmi-D3")
@@ -215,18 +224,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     rows = accuracy()
-    default = choose_default(rows)
-    print(f"default points (RMSE <= {MARGIN} x MC-1e5 bound on every task): {default}")
-    tim = timing(default or _integrate.DEFAULT_POINTS)
+    defaults = choose_defaults(rows)
+    default = defaults["all"]
+    print(f"smallest passing points (RMSE <= {MARGIN} x MC-1e5 bound on every task): {defaults}")
+    tim = timing(defaults["d<=2"] or _integrate.DEFAULT_POINTS_2D)
     print(json.dumps(tim, indent=1))
     result = dict(
-        device=dict(
-            backend=jax.devices()[0].platform,
-            device=str(jax.devices()[0]),
-            processor=platform.machine(),
-            cpu_count=os.cpu_count(),
-        ),
-        versions=dict(jax=jax.__version__, numpy=np.__version__, jaxmi=jaxmi.__version__),
+        **environment(),
         settings=dict(
             mc_samples=MC_SAMPLES,
             n_shifts=N_SHIFTS,
@@ -236,16 +240,18 @@ def main() -> None:
             pilot=PILOT,
             accuracy_dtype="float64",
             timing="steady state: best of 5 interleaved rounds x 2 calls after a first call",
-            library_default_points=_integrate.DEFAULT_POINTS,
+            library_default_points={
+                "d<=2": _integrate.DEFAULT_POINTS_2D,
+                "d>2": _integrate.DEFAULT_POINTS,
+            },
         ),
         criterion=f"RQMC RMSE <= {MARGIN} x sd(pmi)/sqrt({MC_SAMPLES}) on every task",
         default_points=default,
+        default_points_by_dim=defaults,
         rows=rows,
         timing=tim,
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -705,7 +705,7 @@ _DEFAULTS = dict(
     n_bootstrap=50,
     mc_samples=100_000,
     integral="auto",
-    rqmc_points=_integrate_mod.DEFAULT_POINTS,
+    rqmc_points="auto",
     tol=1e-5,
     max_iter=10_000,
     reg_covar=1e-6,
@@ -728,7 +728,7 @@ def _integral_settings(o: dict, d: int) -> dict:
 
     ``integral="auto"`` (default) picks RQMC where it is validated: per-component scrambled
     Sobol' points matched or beat 1e5 plain MC draws on every high-precision truth task (RMSE
-    <= 0.75x MC-1e5 at the default 65,536 points; ``benchmarks/gmm_mi_integral.py``).
+    <= 0.75x MC-1e5 at the default points; ``benchmarks/gmm_mi_integral.py``).
     """
     rule = o["integral"]
     if rule == "auto":
@@ -739,7 +739,8 @@ def _integral_settings(o: dict, d: int) -> dict:
                 f"integral: 'rqmc' is validated up to {_integrate_mod.RQMC_MAX_DIM} dimensions, "
                 f"the data have {d}; use 'mc'"
             )
-        return dict(rule="rqmc", n_samples=o["rqmc_points"])
+        n = o["rqmc_points"]
+        return dict(rule="rqmc", n_samples=_integrate_mod.default_points(d) if n == "auto" else n)
     return dict(rule="mc", n_samples=o["mc_samples"])
 
 
@@ -754,8 +755,9 @@ def _resolve_options(options: dict, n: int) -> dict:
     o["patience"] = check_int(o["patience"], "patience", minimum=1)
     o["n_bootstrap"] = check_int(o["n_bootstrap"], "n_bootstrap", minimum=0)
     o["mc_samples"] = check_int(o["mc_samples"], "mc_samples", minimum=2)
-    o["rqmc_points"] = check_int(o["rqmc_points"], "rqmc_points", minimum=16)
-    if o["rqmc_points"] % _integrate_mod.DEFAULT_SHIFTS:
+    if not (isinstance(o["rqmc_points"], str) and o["rqmc_points"] == "auto"):
+        o["rqmc_points"] = check_int(o["rqmc_points"], "rqmc_points", minimum=16)
+    if o["rqmc_points"] != "auto" and o["rqmc_points"] % _integrate_mod.DEFAULT_SHIFTS:
         raise ValueError(
             f"rqmc_points: must be a multiple of {_integrate_mod.DEFAULT_SHIFTS} (the number of "
             f"randomisations), got {o['rqmc_points']}"
@@ -824,8 +826,10 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
             ``n_bootstrap`` (50), ``integral`` (``"auto"``: randomised quasi-Monte Carlo,
             per-component scrambled Sobol' points, up to 6 dimensions, else ``"mc"``; it was at
             least as accurate as 1e5 plain draws on every high-precision truth task),
-            ``rqmc_points`` (65,536), ``mc_samples`` (1e5, for ``integral="mc"``, the
-            reference's rule), ``tol`` (1e-5), ``max_iter`` (10,000),
+            ``rqmc_points`` (``"auto"``: 16,384 up to two dimensions, 65,536 above, each the
+            smallest power of two at most 0.75x as far off as 1e5 draws on the truth tasks),
+            ``mc_samples`` (1e5, for ``integral="mc"``, the reference's rule), ``tol`` (1e-5),
+            ``max_iter`` (10,000),
             ``reg_covar`` (1e-6, on standardised data; the reference's 1e-15 is below float32
             resolution), ``init`` (``"random_responsibilities"``), ``standardize`` (True),
             ``bootstrap_start`` (``"full"``: from the full-data refit; ``"cv"``: the reference's
