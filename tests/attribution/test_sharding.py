@@ -1,0 +1,134 @@
+"""it_maps/occlusion over a device mesh and across processes give the single-device maps.
+
+- 8 virtual CPU devices in a subprocess (XLA_FLAGS before JAX starts): 5 images (padded to the
+  mesh) with and without ``mesh=``.
+- Two processes (``jax.distributed`` on 127.0.0.1, 2 virtual devices each): every process
+  feeds its own 3 images (``jax.make_array_from_process_local_data``) and gets their maps back;
+  they must equal one process's maps of all 6 images.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+_SETUP = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    W = np.asarray(jax.random.normal(jax.random.key(0), (6 * 6 * 2, 4)))
+
+    def linear(w, x):
+        return jax.nn.softmax(x.reshape(x.shape[0], -1) @ w, axis=-1)
+
+    predict = jax.tree_util.Partial(linear, jnp.asarray(W))  # parameters as pytree leaves
+    images = np.asarray(jax.random.uniform(jax.random.key(1), (6, 6, 6, 2)))
+    bank = np.asarray(jax.random.uniform(jax.random.key(2), (10, 6, 6, 2)))
+    KW = dict(window=2, n_samples=3, top_k=2, batch_size=4)
+    """
+)
+
+_SINGLE = _SETUP + textwrap.dedent(
+    """
+    from jaxmi.attribution import it_maps, samplers
+
+    assert jax.device_count() == 8, jax.devices()
+    mesh = jax.make_mesh((8,), ("images",), axis_types=(jax.sharding.AxisType.Explicit,))
+    s = samplers.marginal(bank)
+    key = jax.random.key(3)
+    plain = it_maps(key, predict, images, sampler=s, **KW)
+    sharded = it_maps(key, predict, images[:5], sampler=s, mesh=mesh, **KW)
+    out = {f"{name}_{f}": np.asarray(getattr(r, f)).tolist()
+           for name, r in (("plain", plain), ("sharded", sharded))
+           for f in ("ig", "pmi", "classes", "probs")}
+    print(json.dumps(out))
+    """
+)
+
+_WORKER = (
+    textwrap.dedent(
+        """
+    import sys
+    import jax
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    """
+    )
+    + _SETUP
+    + textwrap.dedent(
+        """
+    from jaxmi.attribution import it_maps, samplers
+
+    assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
+    mesh = jax.make_mesh((4,), ("images",), axis_types=(jax.sharding.AxisType.Explicit,))
+    mine = images[3 * pid : 3 * pid + 3]  # this process's images
+    r = it_maps(jax.random.key(3), predict, mine, sampler=samplers.marginal(bank), mesh=mesh, **KW)
+    print(json.dumps({f: np.asarray(getattr(r, f)).tolist() for f in ("ig", "pmi", "classes")}))
+    """
+    )
+)
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env["JAXMI_COMPILATION_CACHE"] = "0"
+    return env
+
+
+@pytest.fixture(scope="module")
+def single():
+    proc = subprocess.run(
+        [sys.executable, "-c", _SINGLE], env=_env(8), capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {k: np.asarray(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_eight_devices_give_the_single_device_maps(single):
+    for f in ("ig", "pmi", "probs"):
+        want = single[f"plain_{f}"][:5]
+        np.testing.assert_allclose(single[f"sharded_{f}"], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(single["sharded_classes"], single["plain_classes"][:5])
+    assert single["plain_ig"].shape == (6, 6, 6) and (single["plain_ig"] > 0).any()
+
+
+def test_two_processes_give_the_one_process_maps(single):
+    port = str(_free_port())
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(i), port],
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=600)
+            assert p.returncode == 0, stderr[-3000:]
+            outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            p.kill()
+    for pid, r in enumerate(outs):
+        rows = slice(3 * pid, 3 * pid + 3)
+        np.testing.assert_allclose(r["ig"], single["plain_ig"][rows], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(r["pmi"], single["plain_pmi"][rows], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(r["classes"], single["plain_classes"][rows])
