@@ -38,7 +38,9 @@ Conventions shared by all functions:
 The public functions validate eagerly (``ValueError`` naming the argument) and also work under a
 user's ``jax.jit`` (value checks are then skipped). Internally each call is compiled once per
 (``predict_fn``, shapes, static options), with ``predict_fn`` hashed by identity: reuse the same
-function object to reuse the compiled program.
+function object to reuse the compiled program. A ``jax.tree_util.Partial`` (like
+:func:`jaxmi.models.train_classifier`'s ``predict_fn``) is passed as data instead: new
+parameters reuse the program.
 """
 
 from __future__ import annotations
@@ -298,18 +300,28 @@ def _hashable(fn: Any) -> bool:
 
 
 def _maybe_jit(core: Callable, predict_fn: Any) -> Callable:
-    """``core`` compiled with ``predict_fn`` static when it is hashable, else run as is."""
+    """``core`` compiled once per static configuration.
+
+    A ``jax.tree_util.Partial`` ``predict_fn`` (e.g. :func:`jaxmi.models.train_classifier`'s,
+    whose leaves are the parameters) is passed as data, so new weights do not recompile; other
+    hashable callables are static (cached by identity); anything else runs uncompiled.
+    """
+    if isinstance(predict_fn, jax.tree_util.Partial):
+        return functools.partial(_JITTED[core][1], predict_fn)
     if _hashable(predict_fn):
-        return functools.partial(_JITTED[core], predict_fn)
+        return functools.partial(_JITTED[core][0], predict_fn)
     return functools.partial(core, predict_fn)
 
 
-_JITTED: dict[Callable, Callable] = {}
+_JITTED: dict[Callable, tuple[Callable, Callable]] = {}
 
 
 def _register(*static: str) -> Callable:
     def wrap(core: Callable) -> Callable:
-        _JITTED[core] = jax.jit(core, static_argnums=0, static_argnames=static)
+        _JITTED[core] = (
+            jax.jit(core, static_argnums=0, static_argnames=static),
+            jax.jit(core, static_argnames=static),
+        )
         return core
 
     return wrap

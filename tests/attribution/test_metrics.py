@@ -85,6 +85,21 @@ def test_top1_target_channel_reduction_and_jit():
     jitted = jax.jit(lambda xx, aa: M.deletion(linear, xx, aa, 0, pixels_per_step=4).auc)
     np.testing.assert_allclose(jitted(x, a4[..., 0]), r3.auc, rtol=1e-6)
 
+    # a Partial predict_fn (parameters as leaves) is data: new weights, same program
+    def lin_w(w, xx):
+        s = (xx * w).sum((1, 2, 3))
+        return jnp.stack([s, -s], axis=-1)
+
+    part = jax.tree_util.Partial(lin_w, jnp.asarray(WEIGHTS))
+    r_p = M.deletion(part, x, a4[..., 0], 0, pixels_per_step=4)
+    np.testing.assert_allclose(r_p.curves, r3.curves, rtol=1e-6)
+    compiled = M._JITTED[M._curve_core][1]._cache_size()
+    r_2 = M.deletion(
+        jax.tree_util.Partial(lin_w, 2 * jnp.asarray(WEIGHTS)), x, a4[..., 0], 0, pixels_per_step=4
+    )
+    np.testing.assert_allclose(r_2.curves, 2 * r3.curves, rtol=1e-5)
+    assert M._JITTED[M._curve_core][1]._cache_size() == compiled
+
 
 def test_gaussian_blur_matches_scipy_zero_padding():
     ndimage = pytest.importorskip("scipy.ndimage")
