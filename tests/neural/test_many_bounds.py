@@ -9,15 +9,6 @@ import jaxmi
 from jaxmi import tasks
 from jaxmi.neural import _train
 
-SMALL = {
-    "batch_size": 64,
-    "hidden": (16,),
-    "embed_dim": 8,
-    "max_steps": 1200,
-    "eval_every": 100,
-    "patience": 2,
-    "learning_rate": 1e-2,
-}
 BOUNDS = ["infonce", "nwj", "smile"]
 KEYS = jax.random.split(jax.random.key(11), 2)
 
@@ -29,9 +20,9 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def together(data):
+def together(data, small):
     before = _train._TRACES[0]
-    r = jaxmi.neural_mi(KEYS, *data, bound=BOUNDS, **SMALL)
+    r = jaxmi.neural_mi(KEYS, *data, bound=BOUNDS, **small)
     assert _train._TRACES[0] - before == 1  # all bounds and seeds: one program
     return r
 
@@ -50,11 +41,11 @@ def test_shapes_and_fields(together):
     assert np.abs(s[0] - s[1]).max() > 1e-3 and np.abs(s[1] - s[2]).max() > 1e-3
 
 
-def test_equals_separate_runs(data, together):
+def test_equals_separate_runs(data, together, small):
     # the bounds stop at different evaluations, so the frozen-after-stopping logic is exercised
     assert len(set(together.stop_step.ravel().tolist())) > 1
     for b, name in enumerate(BOUNDS):
-        alone = jaxmi.neural_mi(KEYS, *data, bound=name, **SMALL)
+        alone = jaxmi.neural_mi(KEYS, *data, bound=name, **small)
         assert alone.bound == name and alone.mi.shape == (2,)
         for field in ("mi", "mi_batch_std", "max_val", "stop_val"):
             np.testing.assert_allclose(
@@ -72,13 +63,13 @@ def test_equals_separate_runs(data, together):
             np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-5)
 
 
-def test_optimizer_name_or_transformation(data):
-    # SMALL's program with Adam is already compiled by the separate runs above
-    opts = dict(SMALL, learning_rate=1e-3)
+def test_optimizer_name_or_transformation(data, small):
+    # the small program with Adam is already compiled by the separate runs above
+    opts = dict(small, learning_rate=1e-3)
     by_name = jaxmi.neural_mi(KEYS[0], *data, bound="nwj", optimizer="sgd", **opts)
     by_tx = jaxmi.neural_mi(KEYS[0], *data, bound="nwj", optimizer=optax.sgd(1e-3), **opts)
     adam = jaxmi.neural_mi(KEYS[0], *data, bound="nwj", **opts)
-    first = slice(0, SMALL["eval_every"])  # before any stopping
+    first = slice(0, small["eval_every"])  # before any stopping
     np.testing.assert_allclose(by_name.train_curve[first], by_tx.train_curve[first], rtol=1e-5)
     np.testing.assert_allclose(by_name.mi, by_tx.mi, rtol=1e-5)
     assert np.abs(by_name.train_curve[first] - adam.train_curve[first]).max() > 1e-3

@@ -23,16 +23,6 @@ ACCURATE = {
     "marginal_terms": True,
     "split": (0.8, 0.1, 0.1),
 }
-# small, quickly overfitting setting: seeds stop at different evaluations
-SMALL = {
-    "batch_size": 64,
-    "hidden": (16,),
-    "embed_dim": 8,
-    "max_steps": 1500,
-    "eval_every": 100,
-    "patience": 2,
-    "learning_rate": 1e-2,
-}
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +53,24 @@ KEYS = jax.random.split(jax.random.key(3), 3)
 
 
 @pytest.fixture(scope="module")
-def three_seeds(small_data):
+def opts(small):
+    """The shared small setting, run for 1,500 steps (15 evaluations)."""
+    return dict(small, max_steps=1500)
+
+
+@pytest.fixture(scope="module")
+def three_seeds(small_data, opts):
     x, y = small_data
-    return jaxmi.neural_mi(KEYS, x, y, bound="nwj", **SMALL)
+    return jaxmi.neural_mi(KEYS, x, y, bound="nwj", **opts)
 
 
-def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds):
+def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds, opts):
     x, y = small_data
     keys, together = KEYS, three_seeds
     assert together.mi.shape == (3,)
     assert len(set(together.stop_step.tolist())) > 1  # the seeds stop at different times
     for i in range(3):
-        alone = jaxmi.neural_mi(keys[i], x, y, bound="nwj", **SMALL)
+        alone = jaxmi.neural_mi(keys[i], x, y, bound="nwj", **opts)
         assert np.ndim(alone.mi) == 0
         for field in ("mi", "mi_batch_std", "max_val", "stop_val"):
             np.testing.assert_allclose(getattr(alone, field), getattr(together, field)[i], 1e-4)
@@ -89,13 +85,13 @@ def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds):
         ):
             np.testing.assert_allclose(a, b[i], rtol=1e-4, atol=1e-5)
     # n_seeds with one key is the batch of jax.random.split(key, n_seeds)
-    by_count = jaxmi.neural_mi(jax.random.key(3), x, y, bound="nwj", n_seeds=3, **SMALL)
+    by_count = jaxmi.neural_mi(jax.random.key(3), x, y, bound="nwj", n_seeds=3, **opts)
     np.testing.assert_allclose(by_count.mi, together.mi, rtol=1e-6)
 
 
-def test_one_compilation_for_a_sweep(small_data):
+def test_one_compilation_for_a_sweep(small_data, small):
     x, y = small_data
-    opts = dict(SMALL, hidden=(7,), max_steps=200)  # a program no other test builds
+    opts = dict(small, hidden=(7,), max_steps=200)  # a program no other test builds
     before = _train._TRACES[0]
     rng = np.random.default_rng(0)
     for seed, lr, clip in ((0, 1e-2, 5.0), (1, 3e-3, 2.0), (2, 1e-3, 1.0)):
@@ -118,12 +114,12 @@ def _stopping_rule(val, patience):
     return len(val) - 1, False
 
 
-def test_estimate_rule_and_diagnostics(small_data, three_seeds):
+def test_estimate_rule_and_diagnostics(small_data, three_seeds, opts):
     x, y = small_data
     r = three_seeds
     for i in range(3):
         val, test = r.val_curve[i], r.test_curve[i]
-        stop, stopped = _stopping_rule(val[~np.isnan(val)], SMALL["patience"])
+        stop, stopped = _stopping_rule(val[~np.isnan(val)], opts["patience"])
         assert bool(r.early_stopped[i]) == stopped
         assert r.stop_step[i] == r.eval_steps[stop]
         assert np.isnan(val[stop + 1 :]).all() and not np.isnan(val[: stop + 1]).any()
@@ -137,7 +133,7 @@ def test_estimate_rule_and_diagnostics(small_data, three_seeds):
         assert np.isnan(r.train_curve[i][steps_run:]).all()
     assert r.eval_steps.tolist() == list(range(100, 1501, 100))
     # two-way split: selection and estimate on the same split (bmi's protocol)
-    r2 = jaxmi.neural_mi(KEYS[0], x, y, bound="infonce", split=(0.5, 0.5), **SMALL)
+    r2 = jaxmi.neural_mi(KEYS[0], x, y, bound="infonce", split=(0.5, 0.5), **opts)
     np.testing.assert_allclose(r2.val_curve, r2.test_curve, rtol=1e-6)
     np.testing.assert_allclose(r2.mi, r2.max_val, rtol=1e-6)
 

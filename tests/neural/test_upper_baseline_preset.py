@@ -12,15 +12,6 @@ TASK = tasks.staircase(2, 0.5)  # two coordinate pairs of 0.25 nats: I = 0.5 nat
 # CLUB with the true conditional: sum over coordinates of rho^2 / (1 - rho^2)
 RHO2 = 1 - np.exp(-2 * 0.25)
 CLUB_TRUE_Q = 2 * RHO2 / (1 - RHO2)
-SMALL = {
-    "batch_size": 64,
-    "hidden": (16,),
-    "embed_dim": 8,
-    "max_steps": 1200,
-    "eval_every": 100,
-    "patience": 2,
-    "learning_rate": 1e-2,
-}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +20,8 @@ def data():
     return np.asarray(x), np.asarray(y)
 
 
-def test_upper_bounds_lie_above_the_truth(data):
-    opts = dict(SMALL, batch_size=128, max_steps=800, patience=3)
+def test_upper_bounds_lie_above_the_truth(data, small):
+    opts = dict(small, batch_size=128, max_steps=800, patience=3)
     keys = jax.random.split(jax.random.key(1), 3)
     r = jaxmi.neural_mi(keys, *data, bound=["club", "l1out"], **opts)
     club, l1out = r.mi
@@ -52,10 +43,10 @@ def test_upper_bounds_lie_above_the_truth(data):
     assert q.log_prob_matrix(data[0][:5], data[1][:5]).shape == (5, 5)
 
 
-def test_tuba_and_interpolated_with_a_learned_baseline(data):
+def test_tuba_and_interpolated_with_a_learned_baseline(data, small):
     x, y = data[0][:2000], data[1][:2000]
     keys = jax.random.split(jax.random.key(1), 3)
-    r = jaxmi.neural_mi(keys, x, y, bound=["tuba", "interpolated"], alpha_logit=0.0, **SMALL)
+    r = jaxmi.neural_mi(keys, x, y, bound=["tuba", "interpolated"], alpha_logit=0.0, **small)
     assert np.abs(r.mi.mean(axis=1) - TASK.mi).max() < 0.1, r.mi
     assert (r.mi < TASK.mi + 0.15).all()
     c = r.critic(seed=0, bound=0)
@@ -64,7 +55,7 @@ def test_tuba_and_interpolated_with_a_learned_baseline(data):
     assert la.std() > 1e-3  # the baseline is a trained, y-dependent network
 
 
-def test_constant_baseline_limits_equal_nwj(data):
+def test_constant_baseline_limits_equal_nwj(data, small):
     # tuba(S, 1) == nwj(S) exactly, and I_alpha with alpha -> 0 is TUBA
     x, y = data[0][:1000], data[1][:1000]
     r = jaxmi.neural_mi(
@@ -74,7 +65,7 @@ def test_constant_baseline_limits_equal_nwj(data):
         bound=["nwj", "tuba", "interpolated"],
         baseline=1.0,
         alpha_logit=-30.0,
-        **SMALL,
+        **small,
     )
     assert r.early_stopped.all()
     for b in (1, 2):
@@ -83,7 +74,7 @@ def test_constant_baseline_limits_equal_nwj(data):
         np.testing.assert_allclose(r.mi[b], r.mi[0], rtol=1e-2)
         assert not isinstance(r.critic(bound=b), jaxmi.nn.BaselineCritic)
     # a different constant changes TUBA (the option is used)
-    other = jaxmi.neural_mi(jax.random.key(4), x, y, bound="tuba", baseline=0.0, **SMALL)
+    other = jaxmi.neural_mi(jax.random.key(4), x, y, bound="tuba", baseline=0.0, **small)
     assert np.nanmax(np.abs(other.train_curve[:100] - r.train_curve[1][:100])) > 1e-3
 
 
