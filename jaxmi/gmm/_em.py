@@ -422,6 +422,17 @@ def _solve_chunk(
 _solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
 
 
+def as_keys(keys: Any) -> jax.Array:
+    """Typed keys from raw ``uint32`` key data of the default implementation (inside programs).
+
+    The GMM-MI driver derives its keys on the host as NumPy words, so slicing, padding and
+    repeating them runs no small device programs; they become typed keys in the program.
+    """
+    if jnp.issubdtype(jnp.result_type(keys), jax.dtypes.prng_key):
+        return keys
+    return jax.random.wrap_key_data(keys)
+
+
 def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_size):
     """Named initialisation of a chunk's problems, as its own program.
 
@@ -430,6 +441,7 @@ def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_siz
     """
     TRACE_COUNT["init"] += 1
     keys, n_active = init_arg
+    keys = as_keys(keys)
 
     def one(args):
         xt, s_i, key, k = args

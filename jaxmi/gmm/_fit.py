@@ -90,10 +90,10 @@ def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, 
         batch_size = _em.default_batch_size(strategy)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     chunk = _em.default_chunk() if chunk is None else check_int(chunk, "chunk", minimum=1)
-    return (
-        jnp.asarray(tol, dt),
-        jnp.asarray(max_iter, jnp.int32),
-        jnp.asarray(reg_covar, dt),
+    return (  # NumPy scalars: passed to the programs as arguments, with no conversion program
+        np.asarray(tol, dt),
+        np.asarray(max_iter, np.int32),
+        np.asarray(reg_covar, dt),
         strategy,
         batch_size,
         chunk,

@@ -159,6 +159,7 @@ def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple)
     components by inverse CDF of the same uniforms and the same normal draws.
     """
     d, dt = gmms.means.shape[-1], gmms.means.dtype
+    keys = _em.as_keys(keys)
 
     def dataset(args):
         key, gs = args
@@ -184,7 +185,7 @@ def _integrand_of(kind: str, blocks: tuple):
 
 def _rqmc(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
     return _integrate_mod.rqmc_functional(
-        keys, gmms, _integrand_of(kind, blocks), n_points=n_samples
+        _em.as_keys(keys), gmms, _integrand_of(kind, blocks), n_points=n_samples
     )
 
 
@@ -213,7 +214,8 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     pad = -n % mesh.size
     if pad:
         first = np.zeros(pad, np.int64)
-        keys = jnp.concatenate([keys, keys[first]])
+        xp = np if isinstance(keys, np.ndarray) else jnp
+        keys = xp.concatenate([keys, keys[first]])
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
     keys, gmms = _em._place((keys, gmms), split)
@@ -428,7 +430,7 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
         _StopRule(fixed or mk, o["threshold"], o["patience"], o["legacy_patience"]) for mk in max_k
     ]
     thetas: list[dict] = [{} for _ in range(d_count)]
-    xs_dev = jnp.asarray(data.xs)
+    xs_dev = jax.device_put(data.xs)  # one transfer (jnp.asarray would compile a copy)
     for k in ks:
         act = [i for i in range(d_count) if not rules[i].done]
         if not act:
@@ -438,7 +440,10 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
         idx = np.repeat(np.asarray(act, np.int32), n_init * n_folds)
         s_train = np.broadcast_to(train[act][:, None], (a, n_init, n_folds, n_pad))
         keys = _keys_from_many(data.words, act, k, n_init, like_key)
-        keys = jnp.repeat(keys.reshape(a * n_init), n_folds, axis=0)
+        if isinstance(keys, np.ndarray):  # raw words (a, n_init, w)
+            keys = np.repeat(keys.reshape(a * n_init, -1), n_folds, axis=0)
+        else:
+            keys = jnp.repeat(keys.reshape(a * n_init), n_folds, axis=0)
         res = _em.solve(
             xs_dev,
             idx,
@@ -482,7 +487,20 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
     return out
 
 
-def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> jax.Array:
+def _wrap_like(data: np.ndarray, like_key) -> Any:
+    """Key data as keys of ``like_key``'s implementation.
+
+    For the default implementation the raw ``uint32`` words are returned (NumPy): the programs
+    wrap them (:func:`jaxmi.gmm._em.as_keys`), so indexing and padding them on the way run no
+    device programs.
+    """
+    impl = jax.random.key_impl(like_key)
+    if str(impl) == jax.config.jax_default_prng_impl:
+        return data
+    return jax.random.wrap_key_data(data, impl=impl)
+
+
+def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> Any:
     """Init keys ``(A, n_init)`` for candidate K = ``k`` of the datasets ``act``."""
     n_words = np.asarray(jax.random.key_data(like_key)).size
     data = np.stack(
@@ -493,7 +511,7 @@ def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> ja
             for i in act
         ]
     )
-    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like_key))
+    return _wrap_like(data, like_key)
 
 
 def _refit_full(xs_dev, data: _Datasets, members: list, starts: list, kc: int, mesh, em_kw):
@@ -547,7 +565,7 @@ def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=No
     sel = _select_many(data, like_key, o, em_kw, mesh, bar)
     b = o["n_bootstrap"]
     n_pad = data.xs.shape[-1]
-    xs_dev = jnp.asarray(data.xs)
+    xs_dev = jax.device_put(data.xs)  # one transfer (jnp.asarray would compile a copy)
     fits: list[_Fit | None] = [None] * len(sel)
     # after selection, refit, bootstrap and integrate at the power-of-two bucket of K*: masked
     # components cost as much as active ones
@@ -631,7 +649,7 @@ def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray
     return ((z - mean) / sd).astype(z.dtype), mean, sd
 
 
-def _mc_keys(words: list, like_key) -> jax.Array:
+def _mc_keys(words: list, like_key) -> Any:
     """One integration key per dataset ``(D,)``."""
     n_words = np.asarray(jax.random.key_data(like_key)).size
     data = np.stack(
@@ -640,37 +658,41 @@ def _mc_keys(words: list, like_key) -> jax.Array:
             for w in words
         ]
     )
-    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like_key))
+    return _wrap_like(data, like_key)
 
 
 def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
-    """One dataset's :class:`MIResult` from its fit and integrated values (full fit first)."""
-    point = (vals[0] + shift) * scale
+    """One dataset's :class:`MIResult` from its fit and integrated values (full fit first).
+
+    Built in NumPy and put on the device in one transfer (no small device programs).
+    """
+    point = np.asarray((vals[0] + shift) * scale, dt)
     common = dict(
-        point=jnp.asarray(point, dt),
-        point_stderr=jnp.asarray(ses[0] * scale, dt),
-        n_components=jnp.asarray(fit.k),
-        cv_scores=jnp.asarray(fit.scores),
-        selection_converged=jnp.asarray(fit.converged),
+        point=point,
+        point_stderr=np.asarray(ses[0] * scale, dt),
+        n_components=np.asarray(fit.k),
+        cv_scores=np.asarray(fit.scores),
+        selection_converged=np.asarray(fit.converged),
     )
     if fit.boot is None:
-        return MIResult(
-            mi=common["point"],
+        fields = dict(
+            mi=point,
             std=None,
-            samples=jnp.zeros((0,), dt),
-            n_iter=jnp.zeros((0,), jnp.int32),
-            converged=jnp.zeros((0,), bool),
-            **common,
+            samples=np.zeros((0,), dt),
+            n_iter=np.zeros((0,), np.int32),
+            converged=np.zeros((0,), bool),
         )
-    reps = ((vals[1:] + shift) * scale).astype(dt)
-    return MIResult(
-        mi=jnp.asarray(np.mean(reps, dtype=np.float64), dt),
-        std=jnp.asarray(np.std(reps, ddof=1, dtype=np.float64), dt) if reps.shape[0] > 1 else None,
-        samples=jnp.asarray(reps),
-        n_iter=jnp.asarray(fit.boot.n_iter),
-        converged=jnp.asarray(fit.boot.converged),
-        **common,
-    )
+    else:
+        reps = ((vals[1:] + shift) * scale).astype(dt)
+        std = np.std(reps, ddof=1, dtype=np.float64) if reps.shape[0] > 1 else None
+        fields = dict(
+            mi=np.asarray(np.mean(reps, dtype=np.float64), dt),
+            std=None if std is None else np.asarray(std, dt),
+            samples=reps,
+            n_iter=np.asarray(fit.boot.n_iter),
+            converged=np.asarray(fit.boot.converged),
+        )
+    return MIResult(**jax.device_put({**fields, **common}))
 
 
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
@@ -996,7 +1018,7 @@ def _categorical_mi(key, gmms: GMM, log_prior, *, n_samples: int):
 
 _categorical_mi_batch = jax.jit(
     lambda key, gmms, log_prior, n_samples: jax.lax.map(
-        lambda g: _categorical_mi(key, g, log_prior, n_samples=n_samples), gmms
+        lambda g: _categorical_mi(_em.as_keys(key), g, log_prior, n_samples=n_samples), gmms
     ),
     static_argnames=("n_samples",),
 )
@@ -1168,6 +1190,7 @@ def _categorical_result(like_key, fits, pri, words, o, scale, dt, classes):
 
 def _kl_pairs(key, ps: GMM, qs: GMM, n_samples: int):
     """``E_{z ~ p}[log p(z) - log q(z)]`` and its MC standard error for each pair (p, q)."""
+    key = _em.as_keys(key)
 
     def one(pq):
         p, q = pq
