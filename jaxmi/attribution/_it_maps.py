@@ -31,8 +31,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxmi._progress import Progress
 from jaxmi._validation import check_int, check_key, is_traced
-from jaxmi.attribution._protocol import Sampler
-from jaxmi.attribution.samplers import _window_arg, blur, constant
+from jaxmi.attribution._protocol import Sampler, window_arg
+from jaxmi.attribution.samplers import blur, constant
 from jaxmi.gmm._em import _place
 
 __all__ = ["EDGE_POLICIES", "OUTPUTS", "ITMaps", "it_maps", "occlusion"]
@@ -363,7 +363,7 @@ def _local_rows(a: jax.Array) -> np.ndarray:
 def _common(images, window, stride, batch_size, mesh, edge_policy):
     x = _check_images(images)
     hw = tuple(int(v) for v in x.shape[1:3])
-    win = _window_arg(window, hw)
+    win = window_arg(window, hw)
     st = _stride_arg(stride)
     bs = check_int(batch_size, "batch_size", minimum=1)
     if edge_policy not in EDGE_POLICIES:

@@ -8,8 +8,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["Sampler", "identity_prepare", "window_gather"]
+from jaxmi._validation import check_int, is_traced
+
+__all__ = ["Sampler", "check_images", "identity_prepare", "window_arg", "window_gather"]
 
 
 def identity_prepare(params: Any, image: jax.Array) -> jax.Array:
@@ -76,3 +79,33 @@ def window_gather(
     rows = jnp.clip(row + jnp.arange(kh), 0, h - 1)
     cols = jnp.clip(col + jnp.arange(kw), 0, w - 1)
     return image[..., rows[:, None], cols[None, :], :]
+
+
+def check_images(x: Any, name: str = "images", *, min_n: int = 1) -> jax.Array:
+    """Validate a ``(n, H, W, C)`` float image batch (finite when concrete)."""
+    if not hasattr(x, "shape"):
+        x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected shape (n, H, W, C), got {tuple(x.shape)}")
+    if x.shape[0] < min_n or min(x.shape[1:]) < 1:
+        raise ValueError(f"{name}: needs at least {min_n} non-empty images, got {tuple(x.shape)}")
+    dt = np.dtype(x.dtype)
+    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {dt}")
+    if not is_traced(x) and not np.isfinite(np.asarray(x)).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return jnp.asarray(x, jnp.float32)
+
+
+def window_arg(window: Any, hw: tuple[int, int], name: str = "window") -> tuple[int, int]:
+    """``K`` or ``(kh, kw)`` as a pair of ints within the image size ``hw``."""
+    if isinstance(window, (tuple, list)):
+        if len(window) != 2:
+            raise ValueError(f"{name}: expected an int or a pair (kh, kw), got {window!r}")
+        pair = tuple(check_int(v, name, minimum=1) for v in window)
+    else:
+        k = check_int(window, name, minimum=1)
+        pair = (k, k)
+    if pair[0] > hw[0] or pair[1] > hw[1]:
+        raise ValueError(f"{name}: {pair} is larger than the image ({hw[0]}, {hw[1]})")
+    return pair

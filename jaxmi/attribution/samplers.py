@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmi._validation import check_finite_scalar, check_int, check_key, is_traced
-from jaxmi.attribution._protocol import Sampler, window_gather
+from jaxmi.attribution._learned import fit_patch_sampler
+from jaxmi.attribution._protocol import Sampler, check_images, window_arg, window_gather
 
 __all__ = [
     "Sampler",
@@ -52,22 +53,6 @@ __all__ = [
     "marginal",
     "mean_image",
 ]
-
-
-def _images(x: Any, name: str = "images", *, min_n: int = 1) -> jax.Array:
-    """Validate a ``(n, H, W, C)`` float image batch (finite when concrete)."""
-    if not hasattr(x, "shape"):
-        x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"{name}: expected shape (n, H, W, C), got {tuple(x.shape)}")
-    if x.shape[0] < min_n or min(x.shape[1:]) < 1:
-        raise ValueError(f"{name}: needs at least {min_n} non-empty images, got {tuple(x.shape)}")
-    dt = np.dtype(x.dtype)
-    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
-        raise ValueError(f"{name}: expected a real numeric array, got dtype {dt}")
-    if not is_traced(x) and not np.isfinite(np.asarray(x)).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return jnp.asarray(x, jnp.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,7 +104,7 @@ def mean_image(images: Any) -> Sampler:
         >>> samplers.mean_image(jnp.ones((3, 4, 4, 1))).params["value"].shape
         (4, 4, 1)
     """
-    x = _images(images)
+    x = check_images(images)
     s = constant(jnp.mean(x, axis=0))
     return Sampler(s.params, s.draw, deterministic=True, name="mean_image")
 
@@ -209,7 +194,7 @@ def marginal(images: Any) -> Sampler:
         >>> s.params["bank"].shape
         (10, 8, 8, 1)
     """
-    return Sampler({"bank": _images(images)}, _draw_marginal, name="marginal")
+    return Sampler({"bank": check_images(images)}, _draw_marginal, name="marginal")
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,8 +267,8 @@ def gaussian_conditional(
         (4, 32)
     """
     key = check_key(key)
-    x = _images(images)
-    win = _window_arg(window, x.shape[1:3])
+    x = check_images(images)
+    win = window_arg(window, x.shape[1:3])
     ring = win[0] if ring is None else check_int(ring, "ring", minimum=1)
     ridge = check_finite_scalar(ridge, "ridge", nonnegative=True)
     m = check_int(max_patches, "max_patches", minimum=2)
@@ -317,28 +302,3 @@ def gaussian_conditional(
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
     draw = functools.partial(_draw_gaussian, fitted=win, ring=ring)
     return Sampler(params, draw, name="gaussian_conditional")
-
-
-def _window_arg(window: Any, hw: tuple[int, int], name: str = "window") -> tuple[int, int]:
-    """``K`` or ``(kh, kw)`` as a pair of ints within the image size ``hw``."""
-    if isinstance(window, (tuple, list)):
-        if len(window) != 2:
-            raise ValueError(f"{name}: expected an int or a pair (kh, kw), got {window!r}")
-        pair = tuple(check_int(v, name, minimum=1) for v in window)
-    else:
-        k = check_int(window, name, minimum=1)
-        pair = (k, k)
-    if pair[0] > hw[0] or pair[1] > hw[1]:
-        raise ValueError(f"{name}: {pair} is larger than the image ({hw[0]}, {hw[1]})")
-    return pair
-
-
-def fit_patch_sampler(key: jax.Array, images: Any, **kwargs: Any) -> Sampler:
-    """Train Yi et al.'s learned patch sampler on ``images``; see :mod:`jaxmi.attribution._learned`.
-
-    Imports Flax on first use. All keyword arguments go to
-    :func:`jaxmi.attribution._learned.fit_patch_sampler`.
-    """
-    from jaxmi.attribution import _learned
-
-    return _learned.fit_patch_sampler(key, images, **kwargs)

@@ -108,3 +108,25 @@ def test_bad_sampler_arguments_raise():
         samplers.gaussian_conditional(jax.random.key(0), _BANK, window=7)
     with pytest.raises(ValueError, match="key"):
         samplers.gaussian_conditional(0, _BANK, window=2)
+
+
+def test_learned_patch_sampler_reads_the_context():
+    # every image is all black or all white: the window's level follows from its ring
+    rng = np.random.default_rng(1)
+    imgs = np.repeat(rng.integers(0, 2, 64).astype(np.float32), 36).reshape(64, 6, 6, 1)
+    s = samplers.fit_patch_sampler(
+        jax.random.key(0), imgs, window=2, levels=2, features=(8,), steps=60,
+        batch_size=32, eval_every=30, learning_rate=1e-2,
+    )  # fmt: skip
+    assert s.name == "learned_categorical" and not s.deterministic
+    curve = np.asarray(s.params["val_nll"])
+    assert curve.shape == (2,) and curve.min() < 0.5 * np.log(2)
+    draw = jax.jit(lambda p, k, x, r, c: s.draw(p, k, x, r, c, window=(2, 2), n=40))
+    white = draw(s.params, jax.random.key(1), np.ones((6, 6, 1), np.float32), 2, 1)
+    black = draw(s.params, jax.random.key(1), np.zeros((6, 6, 1), np.float32), 4, 4)
+    assert white.shape == (40, 2, 2, 1)
+    assert (np.asarray(white) == 1.0).mean() > 0.9 and (np.asarray(black) == 0.0).mean() > 0.9
+    with pytest.raises(ValueError, match="levels"):
+        samplers.fit_patch_sampler(jax.random.key(0), imgs, window=2, levels=1)
+    with pytest.raises(ValueError, match="value_range"):
+        samplers.fit_patch_sampler(jax.random.key(0), imgs, window=2, value_range=(1.0, 0.0))
