@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxmi.gmm._mixture import GMM, marginal
 
-__all__ = ["plot_benchmark", "plot_gmm", "plot_mi_matrix"]
+__all__ = ["attribution", "plot_benchmark", "plot_gmm", "plot_mi_matrix"]
 
 
 def plot_gmm(
@@ -208,3 +208,99 @@ def plot_mi_matrix(
     ax.set_yticks(range(p), row_labels if row_labels is not None else [str(i) for i in range(p)])
     ax.set_title("pairwise mutual information (GMM-MI, ± bootstrap std)")
     return ax
+
+
+def attribution(
+    image: Any,
+    maps: Any,
+    index: int = 0,
+    *,
+    class_names: Sequence[str] | None = None,
+    axes: Any = None,
+    alpha: float = 0.6,
+    cmap_ig: str = "magma",
+    cmap_pmi: str = "RdBu_r",
+) -> Any:
+    """One image with its IG map and the PMI maps of its explained classes overlaid.
+
+    Panels: the image; the IG map (nats, ``cmap_ig``) over the image; one PMI map per explained
+    class (nats, a diverging colour map centred on 0 with a symmetric range shared by the PMI
+    panels), titled with the class and its clean probability.
+
+    Args:
+        image: ``(H, W, C)`` image (C = 3 drawn as RGB, otherwise the channel mean in grey)
+            or a batch ``(B, H, W, C)`` from which ``index`` is taken.
+        maps: a :class:`jaxmi.attribution.ITMaps` (batched) for the same images.
+        index: which image of the batch.
+        class_names: names of the classes (indexed by class number).
+        axes: ``2 + k`` matplotlib Axes to draw into; a new figure if None.
+        alpha: opacity of the overlays.
+        cmap_ig: colour map of the IG panel.
+        cmap_pmi: diverging colour map of the PMI panels.
+
+    Returns:
+        The array of Axes.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> from jaxmi.attribution import ITMaps
+        >>> from jaxmi.plot import attribution
+        >>> m = ITMaps(ig=np.ones((1, 8, 8)), pmi=np.zeros((1, 2, 8, 8)),
+        ...            classes=np.array([[3, 1]]), probs=np.full((1, 4), 0.25))
+        >>> len(attribution(np.zeros((8, 8, 1)), m))
+        4
+    """
+    import matplotlib.pyplot as plt
+
+    img = np.asarray(image, np.float64)
+    if img.ndim == 4:
+        img = img[index]
+    if img.ndim != 3:
+        raise ValueError(f"image: expected (H, W, C) or a batch of them, got {img.shape}")
+    ig = np.asarray(maps.ig, np.float64)
+    pmi = np.asarray(maps.pmi, np.float64)
+    if ig.ndim != 3 or pmi.ndim != 4 or not 0 <= index < ig.shape[0]:
+        raise ValueError(f"maps/index: expected batched ITMaps and 0 <= index < {ig.shape[0]}")
+    ig, pmi = ig[index], pmi[index]
+    if ig.shape != img.shape[:2]:
+        raise ValueError(f"maps: map size {ig.shape} differs from the image {img.shape[:2]}")
+    classes = np.asarray(maps.classes)[index]
+    probs = np.asarray(maps.probs)[index]
+    k = pmi.shape[0]
+    if axes is None:
+        _, axes = plt.subplots(1, 2 + k, figsize=(2.4 * (2 + k), 2.7), squeeze=False)
+        axes = axes[0]
+    axes = np.asarray(axes).ravel()
+    if axes.size != 2 + k:
+        raise ValueError(f"axes: expected {2 + k} Axes, got {axes.size}")
+    lo, hi = img.min(), img.max()
+    shown = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    rgb = img.shape[-1] == 3
+    gray = {} if rgb else dict(cmap="gray")
+    base = shown if rgb else shown.mean(-1)
+
+    def name(c):
+        return class_names[c] if class_names is not None else str(c)
+
+    axes[0].imshow(base, **gray)
+    axes[0].set_title(f"image (top: {name(int(np.argmax(probs)))})", fontsize=9)
+    axes[1].imshow(base, **gray)
+    im = axes[1].imshow(ig, cmap=cmap_ig, alpha=alpha, vmin=0)
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
+    axes[1].set_title("IG (nats)", fontsize=9)
+    finite = np.isfinite(pmi)
+    lim = float(np.abs(pmi[finite]).max()) if finite.any() else 1.0
+    lim = lim if lim > 0 else 1.0
+    for j in range(k):
+        ax = axes[2 + j]
+        ax.imshow(base, **gray)
+        im = ax.imshow(pmi[j], cmap=cmap_pmi, alpha=alpha, vmin=-lim, vmax=lim)
+        ax.figure.colorbar(im, ax=ax, fraction=0.046)
+        c = int(classes[j])
+        ax.set_title(f"PMI {name(c)} (p={probs[c]:.2f})", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return axes

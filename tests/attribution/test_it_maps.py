@@ -259,3 +259,30 @@ def test_bad_images_predict_fn_and_key_raise():
         it_maps(jax.random.key(0), _linear_logits, x, window=2, sampler=samplers.constant(0.0))
     with pytest.raises(ValueError, match="key"):
         it_maps(0, _linear_probs, x, window=2)
+
+
+def test_plot_attribution_draws_image_ig_and_pmi_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxmi.plot import attribution
+
+    m = ITMaps(
+        ig=np.random.default_rng(0).uniform(size=(2, 5, 5)),
+        pmi=np.linspace(-1, 2, 2 * 3 * 25).reshape(2, 3, 5, 5),
+        classes=np.array([[2, 0, 1], [1, 2, 0]]),
+        probs=np.array([[0.2, 0.1, 0.7], [0.1, 0.6, 0.3]]),
+    )
+    axes = attribution(_images(2), m, index=1, class_names=["a", "b", "c"])
+    assert len(axes) == 5
+    assert "PMI b" in axes[2].get_title() and "p=0.60" in axes[2].get_title()
+    assert axes[2].images[1].get_clim() == (-2.0, 2.0)  # symmetric, shared over PMI panels
+    with pytest.raises(ValueError, match="image"):
+        attribution(np.zeros((5, 5)), m)
+    with pytest.raises(ValueError, match="axes"):
+        attribution(_images(2)[..., :1], m, axes=axes[:2])
+    with pytest.raises(ValueError, match="maps"):
+        attribution(np.zeros((4, 4, 3)), m)
+    plt.close("all")
