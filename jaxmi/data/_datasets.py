@@ -106,7 +106,8 @@ def load_digits() -> ImageDataset:
 
     Returns:
         ImageDataset with images (1797, 8, 8, 1) float32 = grey level / 16 in [0, 1] (17 levels),
-        labels (1797,) int32 in 0..9 and masks None (no ground truth for relevance).
+        labels (1797,) int32 in 0..9 and masks None (no ground truth for relevance); NumPy
+        arrays (host memory, cheap to split), in scikit-learn's order.
 
     Raises:
         ImportError: neither the bundled copy nor scikit-learn is available.

@@ -96,3 +96,17 @@ def test_load_digits_matches_scikit_learn():
     grey, labels = _sklearn_digits()
     np.testing.assert_array_equal(grey, ref.images)
     np.testing.assert_array_equal(labels, ref.target)
+
+
+def test_load_digits_without_bundled_copy_or_sklearn(monkeypatch):
+    import importlib.resources
+
+    def missing(*_):
+        raise FileNotFoundError("digits.npz")
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    if importlib.util.find_spec("sklearn") is not None:  # falls back to sklearn's file
+        assert data.load_digits().images.shape == (1797, 8, 8, 1)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="scikit-learn"):
+        data.load_digits()
