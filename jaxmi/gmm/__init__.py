@@ -19,6 +19,7 @@ from jaxmi.gmm._mi import (
     gmm_entropy,
     gmm_kl,
     gmm_mi,
+    gmm_mi_batch,
     gmm_mi_categorical,
     gmm_mi_pairwise,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "gmm_entropy",
     "gmm_kl",
     "gmm_mi",
+    "gmm_mi_batch",
     "gmm_mi_categorical",
     "gmm_mi_pairwise",
     "initialize",

@@ -334,6 +334,44 @@ def test_pairwise_entries_equal_single_calls(rho06, dtype):
     assert float(res.mi[0, 0]) > 0.15 > abs(float(res.mi[1, 0]))
 
 
+def test_batch_entries_equal_single_calls(rho06):
+    """Datasets of different difficulty (so they leave the K search at different candidates):
+    every field of entry i equals gmm_mi(fold_in(key, i), x[i], y[i]) in float64."""
+    z, _ = rho06
+    rng = np.random.default_rng(21)
+    indep = rng.normal(size=(N, 2))
+    x = np.stack([z[:, 0], indep[:, 0], z[:, 0] ** 3])
+    y = np.stack([z[:, 1], indep[:, 1], z[:, 1]])
+    key = jax.random.key(22)
+    with jax.enable_x64(True):
+        res = jaxmi.gmm_mi_batch(key, x, y, dtype="float64", **FAST)
+        assert res.mi.shape == (3,) and res.samples.shape == (3, FAST["n_bootstrap"])
+        for i in range(3):
+            single = jaxmi.gmm_mi(jax.random.fold_in(key, i), x[i], y[i], dtype="float64", **FAST)
+            assert int(res.n_components[i]) == int(single.n_components)
+            np.testing.assert_allclose(float(res.mi[i]), float(single.mi), rtol=1e-6)
+            np.testing.assert_allclose(float(res.std[i]), float(single.std), rtol=1e-5)
+            np.testing.assert_allclose(res.samples[i], single.samples, rtol=1e-5, atol=1e-9)
+            k = single.cv_scores.shape[0]
+            np.testing.assert_allclose(res.cv_scores[i, :k], single.cv_scores, rtol=1e-9)
+            assert np.all(np.isneginf(np.asarray(res.cv_scores[i, k:])))
+    assert float(res.mi[0]) > 0.15 > abs(float(res.mi[1]))
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "match"),
+    [
+        (np.zeros((3,)), np.zeros((3,)), "x: expected"),
+        (np.ones((2, 50)), np.ones((2, 40)), "y: has shape"),
+        (np.ones((2, 50)), np.ones((3, 50)), "y: has shape"),
+        (np.stack([np.arange(50.0), np.full(50, np.nan)]), np.ones((2, 50)), r"x\[1\]"),
+    ],
+)
+def test_batch_bad_input(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        jaxmi.gmm_mi_batch(jax.random.key(0), x, y)
+
+
 def test_pairwise_within_one_array_is_symmetric_with_infinite_diagonal(rho06):
     z, _ = rho06
     a = np.concatenate([z, np.random.default_rng(15).normal(size=(N, 1))], axis=1)
