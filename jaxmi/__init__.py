@@ -11,6 +11,7 @@ from jaxmi.gmm import (
     gmm_entropy,
     gmm_kl,
     gmm_mi,
+    gmm_mi_batch,
     gmm_mi_categorical,
     gmm_mi_pairwise,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "gmm_entropy",
     "gmm_kl",
     "gmm_mi",
+    "gmm_mi_batch",
     "gmm_mi_categorical",
     "gmm_mi_pairwise",
     "models",
