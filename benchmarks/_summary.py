@@ -173,12 +173,110 @@ def gmm_mi_pairwise_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def neural_staircase_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev, st = d["device"], d["settings"]
+    levels = st["levels"]
+    load = d.get("load_average", {})
+    lines = [
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}; load average {_load(load)}; d={st['dim']}, batch "
+        f"{st['batch']} (log K = {st['log_batch']:.2f}), {st['optimizer']}, hidden "
+        f"{tuple(st['hidden'])}, steps per stair: "
+        + ", ".join(f"{k} {v}" for k, v in st["steps_per_stage"].items())
+        + f" (spec: {st['spec_steps_per_stage']}); total {d['total_s'] / 60:.1f} min.",
+        "",
+        f"Cells: mean ± sd of the per-step training-batch estimate over the last "
+        f"{st['tail_fraction']:.0%} of each stair, (bias against the truth).",
+        "",
+        "| bound | critic | "
+        + " | ".join(f"I = {v:g}" for v in levels)
+        + " | max | ms/step (wall, incl. compile) |",
+        "|---|---|" + "---|" * len(levels) + "---|---|",
+    ]
+    for r in d["rows"]:
+        cells = [f"{s['mean']:.2f} ± {s['sd']:.2f} ({s['bias']:+.2f})" for s in r["stages"]]
+        lines.append(
+            f"| {r['label']} | {r['critic']} | "
+            + " | ".join(cells)
+            + f" | {r['max_value']:.2f} | {r['ms_per_step']:.1f} |"
+        )
+    lines += ["", f"![staircase](results/{st['figure']})"]
+    return "\n".join(lines)
+
+
+def _load(load: dict) -> str:
+    if not load:
+        return "not recorded"
+    return (
+        "/".join(f"{v:.1f}" for v in load["before"])
+        + " before, "
+        + "/".join(f"{v:.1f}" for v in load["after"])
+        + " after (1/5/15 min)"
+    )
+
+
+def neural_bmi_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev, st, sm = d["device"], d["settings"], d["summary"]
+    lines = [
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}; load average {_load(d.get('load_average', {}))}; "
+        f"{st['protocol']}, N={st['n']}, data seeds {st['data_seeds']}.",
+        "",
+        f"**Reference:** {d['reference']}",
+        "",
+        "| task (truth) | bound | jaxmi, seeds | mean | bmi mean | Δ vs bmi | steps "
+        "| first call s | steady s | bmi s | **ratio first** | ratio steady |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        lines.append(
+            f"| {r['task']} ({r['true_mi']:.4f}) | {r['bound']} "
+            f"| {', '.join(f'{v:.3f}' for v in r['estimates'])} | {r['mean']:.3f} "
+            f"| {r['bmi_mean']:.3f} | {r['diff_vs_bmi']:+.3f} "
+            f"| {'/'.join(str(s) for s in r['steps'])} | {r['first_call_s']:.2f} "
+            f"| {r['steady_median_s']:.2f} | {r['bmi_wall_s']:.1f} "
+            f"| **{r['ratio_first']:.0f}x** | {r['ratio_steady']:.0f}x |"
+        )
+    lines += [
+        "",
+        f"Speed target ({d['targets']['speed']}): first call (compilation included) "
+        f"{sm['ratio_first_min']:.0f}x-{max(r['ratio_first'] for r in d['rows']):.0f}x, "
+        f"steady {sm['ratio_steady_min']:.0f}x-{max(r['ratio_steady'] for r in d['rows']):.0f}x: "
+        f"{'met' if sm['speed_target_met_first'] else 'NOT met'}. Accuracy "
+        f"({d['targets']['accuracy']}): {sm['accuracy_cells_within_0_03']}/"
+        f"{sm['accuracy_cells']} cells.",
+        "",
+        f"Seeds at once ({d['scaling'][0]['task']}, steady, min of {st['repeats']} interleaved "
+        "repeats):",
+        "",
+        "| bound | mode | 1 seed s (steps) | "
+        f"{d['scaling'][0]['seeds']} seeds s (max steps) | **ratio** |",
+        "|---|---|---|---|---|",
+    ]
+    for r in d["scaling"]:
+        lines.append(
+            f"| {r['bound']} | {r['mode']} | {r['one_seed_s']:.2f} ({r['one_seed_steps']}) "
+            f"| {r['many_seeds_s']:.2f} ({max(r['many_seeds_steps'])}) "
+            f"| **{r['ratio']:.2f}x** |"
+        )
+    lines += [
+        "",
+        f"Target ({d['targets']['seeds']}): {'met' if sm['seeds_target_met'] else 'NOT met'} "
+        f"(worst {sm['seeds_ratio_max']:.2f}x).",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "gmm_em": (gmm_em_table, "gmm_em.json"),
     "gmm_mi_speed": (gmm_mi_speed_table, "gmm_mi_speed.json"),
     "gmm_mi_accuracy": (gmm_mi_accuracy_table, "gmm_mi_accuracy.json"),
     "gmm_mi_integral": (gmm_mi_integral_table, "gmm_mi_integral.json"),
     "gmm_mi_pairwise": (gmm_mi_pairwise_table, "gmm_mi_pairwise.json"),
+    "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
+    "neural_bmi": (neural_bmi_table, "neural_bmi.json"),
 }
 
 
