@@ -121,7 +121,8 @@ def main() -> None:
             path = Path(tmp) / f"{case}.npy"
             np.save(path, make_case(case, args.n))
             row = dict(case=case, n=args.n, truth=TRUTH[case])
-            cache = Path(tmp) / "xla-cache"
+            # a cache of its own per case: "cold" must not reuse programs an earlier case compiled
+            cache = Path(tmp) / f"xla-cache-{case}"
             env = dict(os.environ, JAXMI_CACHE_DIR=str(cache), JAXMI_COMPILATION_CACHE="1")
             cold, cold_wall = run([sys.executable, "-c", _JAXMI_SCRIPT, str(path), "3"], env)
             _, warm_wall = run([sys.executable, "-c", _JAXMI_SCRIPT, str(path), "0"], env)
