@@ -25,6 +25,7 @@ from flax import nnx
 
 from jaxmi._validation import check_finite_scalar, check_int, check_key
 from jaxmi.attribution._protocol import Sampler, check_images, window_arg
+from jaxmi.models._cnn import _INIT, host_init
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["PatchSamplerNet", "fit_patch_sampler"]
@@ -56,13 +57,17 @@ class PatchSamplerNet(nnx.Module):
         chans = (self.channels + 1, *features)
         self.convs = nnx.List(
             [
-                nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", rngs=rngs)
+                nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", kernel_init=_INIT, rngs=rngs)
                 for a, b in itertools.pairwise(chans)
             ]
         )
-        self.context = nnx.Linear(features[-1], features[-1], rngs=rngs)
+        self.context = nnx.Linear(features[-1], features[-1], kernel_init=_INIT, rngs=rngs)
         self.head = nnx.Conv(
-            features[-1], self.channels * self.levels, kernel_size=(1, 1), rngs=rngs
+            features[-1],
+            self.channels * self.levels,
+            kernel_size=(1, 1),
+            kernel_init=_INIT,
+            rngs=rngs,
         )
 
     def __call__(self, crop: jax.Array) -> jax.Array:
@@ -169,12 +174,12 @@ def fit_patch_sampler(
     n_val = min(max(1, round(frac * n)), n - 1)
     k_split, k_init, k_train, k_val = jax.random.split(key, 4)
     perm = np.asarray(jax.random.permutation(k_split, n))
-    net = PatchSamplerNet(win, ring, x.shape[-1], levels, features, rngs=nnx.Rngs(k_init))
-    graphdef, state = nnx.split(net, nnx.Param)
+    arch = (win, ring, int(x.shape[-1]), levels, features)
+    graphdef, state = host_init(lambda: PatchSamplerNet(*arch, rngs=nnx.Rngs(0)), k_init)
     best, curve = _train(
         graphdef, state, k_train, k_val, x[perm[n_val:]], x[perm[:n_val]],
         jnp.float32(lo), jnp.float32(hi), jnp.float32(lr),
-        window=win, ring=ring, levels=levels, steps=steps, batch_size=bs, every=every,
+        arch=arch, steps=steps, batch_size=bs, every=every,
     )  # fmt: skip
     params = {
         "net": best,
@@ -187,12 +192,10 @@ def fit_patch_sampler(
     return Sampler(params, draw, name="learned_categorical")
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("graphdef", "window", "ring", "levels", "steps", "batch_size", "every"),
-)
-def _train(graphdef, state, key, k_val, train, val, lo, hi, lr, *, window, ring, levels, steps,
-           batch_size, every):  # fmt: skip
+@functools.partial(jax.jit, static_argnames=("graphdef", "arch", "steps", "batch_size", "every"))
+def _train(graphdef, state, key, k_val, train, val, lo, hi, lr, *, arch, steps, batch_size,
+           every):  # fmt: skip
+    window, ring, _, levels, _ = arch
     tx = optax.adam(lr)
     kh, kw = window
     _, h, w, _ = train.shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -18,7 +18,32 @@ from jaxmi._validation import check_finite_scalar, check_int, check_key, is_trac
 from jaxmi.neural._train import _chunk_batches
 from jaxmi.nn._mlp import check_hidden
 
-__all__ = ["SmallCNN", "TrainedClassifier", "train_classifier"]
+__all__ = ["SmallCNN", "TrainedClassifier", "host_init", "train_classifier"]
+
+
+# LeCun-scaled uniform weights (variance 1 / fan_in, like Flax's default truncated normal)
+_INIT = nnx.initializers.lecun_uniform()
+
+
+def host_init(make: Callable[[], nnx.Module], key: jax.Array) -> tuple[Any, Any]:
+    """``(graphdef, params)`` of ``make()`` with weights drawn on the host from ``key``.
+
+    Same distribution as :data:`_INIT` (kernels ``U(±sqrt(3 / fan_in))``, fan-in = all but
+    the last axis; biases 0), deterministic given ``key``. Drawing them with NumPy avoids
+    compiling Threefry random-bit programs for every parameter shape, which costs several
+    seconds of XLA compilation per model on a CPU (eagerly or inside the training program).
+    """
+    graphdef, abstract = nnx.split(nnx.eval_shape(make), nnx.Param)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+
+    def one(path, leaf):
+        shape, dtype = leaf.shape, leaf.dtype
+        if getattr(path[-1], "key", None) == "bias" or len(shape) < 2:
+            return jnp.zeros(shape, dtype)
+        bound = np.sqrt(3.0 / np.prod(shape[:-1]))
+        return jnp.asarray(rng.uniform(-bound, bound, shape), dtype)
+
+    return graphdef, jax.tree.map_with_path(one, abstract)
 
 
 class SmallCNN(nnx.Module):
@@ -55,12 +80,15 @@ class SmallCNN(nnx.Module):
         chans = (check_int(in_channels, "in_channels", minimum=1), *features)
         self.convs = nnx.List(
             [
-                nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", rngs=rngs)
+                nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", kernel_init=_INIT, rngs=rngs)
                 for a, b in itertools.pairwise(chans)
             ]
         )
         self.head = nnx.Linear(
-            features[-1], check_int(n_classes, "n_classes", minimum=2), rngs=rngs
+            features[-1],
+            check_int(n_classes, "n_classes", minimum=2),
+            kernel_init=_INIT,
+            rngs=rngs,
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -175,12 +203,12 @@ def train_classifier(
     epochs = check_int(epochs, "epochs", minimum=1)
     lr = check_finite_scalar(learning_rate, "learning_rate", positive=True)
     k_init, k_train = jax.random.split(key)
-    model = SmallCNN(x.shape[-1], k, tuple(features), rngs=nnx.Rngs(k_init))
-    graphdef, params = nnx.split(model, nnx.Param)
+    arch = (int(x.shape[-1]), k, check_hidden(features, "features"))
+    graphdef, params = host_init(lambda: SmallCNN(*arch, rngs=nnx.Rngs(0)), k_init)
     steps = epochs * (n // bs)
     params, losses = _fit(
-        graphdef, params, k_train, jnp.asarray(x, jnp.float32), jnp.asarray(yn, jnp.int32),
-        steps=steps, batch_size=bs, lr=lr,
+        graphdef, params, k_train, jnp.asarray(x, jnp.float32), jnp.asarray(yn, jnp.int32), lr,
+        steps=steps, batch_size=bs,
     )  # fmt: skip
     logits_fn = jax.tree_util.Partial(_Apply(graphdef, False), params)
     predict_fn = jax.tree_util.Partial(_Apply(graphdef, True), params)
@@ -201,7 +229,7 @@ def _predict_labels(logits_fn: Any, x: Any, block: int = 1024) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "steps", "batch_size"))
-def _fit(graphdef, params, key, x, y, *, steps: int, batch_size: int, lr: float):
+def _fit(graphdef, params, k_train, x, y, lr, *, steps: int, batch_size: int):
     tx = optax.adam(lr)
 
     def loss_fn(p, idx):
@@ -214,6 +242,6 @@ def _fit(graphdef, params, key, x, y, *, steps: int, batch_size: int, lr: float)
         updates, opt = tx.update(grads, opt, p)
         return (optax.apply_updates(p, updates), opt), loss
 
-    batches = _chunk_batches(key, x.shape[0], steps, batch_size)
+    batches = _chunk_batches(k_train, x.shape[0], steps, batch_size)
     (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), batches)
     return params, losses
