@@ -28,18 +28,17 @@ def test_protocol_shapes_and_vmapped_draws_equal_single_draws():
     keys = jax.random.split(jax.random.key(1), 3)
     for s in _all_samplers():
         assert isinstance(s, Sampler)
-        src = s.prepare(s.params, img)
-        assert src.shape == img.shape
 
         @jax.jit
-        def many(params, src, keys, s=s):
-            return jax.vmap(lambda k, r, c: s.draw(params, k, src, r, c, window=(2, 2), n=3))(
-                keys, rows, cols
-            )
+        def many(params, image, keys, rows, cols, s=s):
+            src = s.prepare(params, image)
+            draws = jax.vmap(lambda k, r, c: s.draw(params, k, src, r, c, window=(2, 2), n=3))
+            return src, draws(keys, rows, cols), s.draw(params, keys[1], src, rows[1], cols[1],
+                                                          window=(2, 2), n=3)  # fmt: skip
 
-        out = many(s.params, src, keys)
+        src, out, one = many(s.params, img, keys, rows, cols)
+        assert src.shape == img.shape
         assert out.shape == (3, 3, 2, 2, 2) and np.isfinite(out).all(), s.name
-        one = s.draw(s.params, keys[1], src, rows[1], cols[1], window=(2, 2), n=3)
         np.testing.assert_allclose(out[1], one, rtol=1e-6, atol=1e-7)
 
 
