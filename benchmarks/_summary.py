@@ -290,6 +290,63 @@ def neural_bmi_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def attribution_quality_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev = d["device"]
+    lines = [
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}{' (quick run)' if d.get('quick') else ''}. "
+        "AUCs: mean over images of the target-probability curve area (trapezoid over the "
+        "fraction of pixels); ↓ lower is better, ↑ higher is better; bold = best in the column; "
+        "† = the metric's substrate is the method's own in-fill (favoured, spec §5.7).",
+    ]
+    own = {"zero": ("(zero)",), "mean": ("(mean)",)}
+    for name, ds in d["datasets"].items():
+        rows = ds["rows"]
+        loc = "pointing" in rows[0]
+        cols = [
+            ("deletion_zero", "del zero ↓", min),
+            ("insertion_zero", "ins zero ↑", max),
+            ("deletion_mean", "del mean img ↓", min),
+            ("insertion_mean", "ins mean img ↑", max),
+        ]
+        if loc:
+            cols += [
+                ("pointing", "pointing ↑", max),
+                ("top_n_in_mask", "top-n in mask ↑", max),
+                ("ehr", "EHR ↑", max),
+            ]
+        best = {c: pick(r[c] for r in rows) for c, _, pick in cols}
+        shape = "×".join(str(v) for v in ds["image_shape"])
+        lines += [
+            "",
+            f"**{name}** ({shape}, {ds['n_classes']} classes; CNN test accuracy "
+            f"{ds['test_accuracy']:.3f} after {ds['epochs']} epochs on {ds['n_train']} images; "
+            f"{ds['n_eval']} test images explained for their true label; window {ds['window']}, "
+            f"stride 1, N = {ds['n_samples']}; {ds['pixels_per_step']} pixel(s) per step)",
+            "",
+            "| method | " + " | ".join(h for _, h, _ in cols) + " | ms/image |",
+            "|---|" + "---|" * (len(cols) + 1),
+        ]
+        for r in rows:
+            cells = []
+            for c, _, _ in cols:
+                v = f"{r[c]:.3f}"
+                sub = c.split("_")[-1] if c.startswith(("deletion", "insertion")) else None
+                if sub and any(r["method"].endswith(t) for t in own[sub]):
+                    v += "†"
+                cells.append(f"**{v}**" if r[c] == best[c] else v)
+            lines.append(
+                f"| {r['method']} | " + " | ".join(cells) + f" | {1e3 * r['s_per_image']:.0f} |"
+            )
+        winners = []
+        for c, h, _ in cols[:4]:
+            w = [r["method"] for r in rows if r[c] == best[c]]
+            winners.append(f"{h.split(' ↓')[0].split(' ↑')[0]}: {', '.join(w)}")
+        lines += ["", "Best per substrate — " + "; ".join(winners) + "."]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "gmm_em": (gmm_em_table, "gmm_em.json"),
     "gmm_mi_speed": (gmm_mi_speed_table, "gmm_mi_speed.json"),
@@ -299,6 +356,7 @@ SECTIONS = {
     "gmm_mi_pairwise": (gmm_mi_pairwise_table, "gmm_mi_pairwise.json"),
     "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
     "neural_bmi": (neural_bmi_table, "neural_bmi.json"),
+    "attribution_quality": (attribution_quality_table, "attribution_quality.json"),
 }
 
 
