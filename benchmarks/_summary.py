@@ -347,7 +347,31 @@ def attribution_quality_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def attribution_throughput_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev = d["device"]
+    lines = [
+        f"Device: {dev['backend']} ({dev.get('processor', '?')}, {dev['cpu_count']} cores, load "
+        f"{dev.get('load_average', '?')}), jax {d['versions']['jax']}. Steady state; raw = the "
+        "jitted predict_fn on batches of the sweep's batch size.",
+        "",
+        "| images | sampler | B | windows | N | passes | raw passes/s | it_maps passes/s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] >= 0.8 else f"**{r['ratio']:.2f}**"
+        lines.append(
+            f"| {r['config']} | {r['sampler']} | {r['images']} | {r['windows']} "
+            f"| {r['n_samples']} | {r['forward_passes']} | {r['raw_images_per_s']:.0f} "
+            f"| {r['it_maps_passes_per_s']:.0f} | {ratio} |"
+        )
+    met = "met" if d["target_met"] else "NOT met"
+    lines += ["", f"Target: {d['target']} ({met}; bold: below)."]
+    return "\n".join(lines)
+
+
 SECTIONS = {
+    "attribution_throughput": (attribution_throughput_table, "attribution_throughput.json"),
     "gmm_em": (gmm_em_table, "gmm_em.json"),
     "gmm_mi_speed": (gmm_mi_speed_table, "gmm_mi_speed.json"),
     "gmm_mi_accuracy": (gmm_mi_accuracy_table, "gmm_mi_accuracy.json"),
