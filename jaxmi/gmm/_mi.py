@@ -431,6 +431,11 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
     ]
     thetas: list[dict] = [{} for _ in range(d_count)]
     xs_dev = jax.device_put(data.xs)  # one transfer (jnp.asarray would compile a copy)
+    if _COMPACT_FOLDS:
+        # each (dataset, fold)'s training samples packed into a shorter array: EM on a training
+        # fold then costs its own length, not the full padded length with zero weights
+        xs_fit, s_fit = _training_folds(data, train)
+        fit_dev = jax.device_put(xs_fit)
     for k in ks:
         act = [i for i in range(d_count) if not rules[i].done]
         if not act:
@@ -444,10 +449,17 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
             keys = np.repeat(keys.reshape(a * n_init, -1), n_folds, axis=0)
         else:
             keys = jnp.repeat(keys.reshape(a * n_init), n_folds, axis=0)
+        if _COMPACT_FOLDS:
+            fit_idx = (
+                np.asarray(act, np.int32)[:, None, None] * n_folds
+                + np.arange(n_folds, dtype=np.int32)[None, None, :]
+                + np.zeros((1, n_init, 1), np.int32)
+            ).reshape(-1)
+            fit_args = (fit_dev, fit_idx, s_fit[fit_idx])
+        else:
+            fit_args = (xs_dev, idx, s_train.reshape(-1, n_pad))
         res = _em.solve(
-            xs_dev,
-            idx,
-            s_train.reshape(-1, n_pad),
+            *fit_args,
             (keys, np.full(idx.shape, k, np.int32)),
             method=o["init"],
             kc=kc,
@@ -485,6 +497,30 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
         conv = rule.stopped if fixed is None else True
         out.append((k_star, thetas[i][k_star], np.array(rule.scores), conv))
     return out
+
+
+#: pack training folds (see :func:`_training_folds`); False fits on the full padded arrays
+_COMPACT_FOLDS = True
+
+
+def _training_folds(data: _Datasets, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training samples of every (dataset, fold), packed: ``(D * F, d, M_pad)``, weights.
+
+    Row ``i * F + f`` holds dataset ``i``'s samples outside fold ``f``, in their order, padded
+    to the bucket length of the largest training fold (:func:`jaxmi.gmm._em.pad_length`).
+    """
+    d_count, n_folds, _ = train.shape
+    counts = train.sum(-1).astype(np.int64)  # (D, F)
+    m_pad = _em.pad_length(int(counts.max()))
+    xs = np.zeros((d_count * n_folds, data.xs.shape[1], m_pad), data.xs.dtype)
+    real = np.zeros((d_count * n_folds, m_pad), data.xs.dtype)
+    for i in range(d_count):
+        for f in range(n_folds):
+            keep = train[i, f] > 0
+            c = int(counts[i, f])
+            xs[i * n_folds + f, :, :c] = data.xs[i][:, keep]
+            real[i * n_folds + f, :c] = 1
+    return xs, real
 
 
 def _wrap_like(data: np.ndarray, like_key) -> Any:
