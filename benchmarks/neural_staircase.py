@@ -53,8 +53,7 @@ from _common import environment, write_results
 from flax import nnx
 
 from jaxmi import bounds, nn
-from jaxmi.tasks import staircase_schedule
-from jaxmi.tasks._staircase import STAIRCASE_LEVELS
+from jaxmi.tasks import STAIRCASE_LEVELS, staircase_schedule
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "neural_staircase.json"

@@ -6,8 +6,9 @@ with static ``n``, vmappable over keys). Gaussian, Student-t and mixture tasks a
 ``log_prob_xy``, ``log_prob_x``, ``log_prob_y`` and ``pmi``.
 
 Families: the 40 bmi v1 tasks (:data:`BMI_V1`), bmi v2 mixtures (:data:`BMI_V2`), the GMM-MI
-paper's distributions (:data:`GMMMI`), the Gaussian staircase (:data:`STAIRCASE`) and
-discrete–continuous tasks (:data:`DISCRETE`). Constructors build variants with any parameters.
+paper's distributions (:data:`GMMMI`), the Gaussian staircase (:data:`STAIRCASE`, its MI
+levels in :data:`STAIRCASE_LEVELS`) and discrete–continuous tasks (:data:`DISCRETE`).
+Constructors build variants with any parameters.
 
 Example:
     >>> import jax
@@ -59,7 +60,12 @@ from jaxmi.tasks._mixtures import (
     waves,
 )
 from jaxmi.tasks._registry import BMI_V1, BMI_V2, DISCRETE, GMMMI, STAIRCASE, get, names
-from jaxmi.tasks._staircase import staircase, staircase_rho, staircase_schedule
+from jaxmi.tasks._staircase import (
+    STAIRCASE_LEVELS,
+    staircase,
+    staircase_rho,
+    staircase_schedule,
+)
 from jaxmi.tasks._transforms import (
     asinh,
     half_cube,
@@ -77,6 +83,7 @@ __all__ = [
     "DISCRETE",
     "GMMMI",
     "STAIRCASE",
+    "STAIRCASE_LEVELS",
     "Task",
     "additive_uniform",
     "asinh",
