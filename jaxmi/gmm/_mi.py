@@ -904,6 +904,13 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
             and key, each process's devices take their share of the work, and every process
             gets the whole result).
 
+    Note:
+        With the reference's ``patience=1`` the search stops at the first K whose CV score
+        does not improve. On multimodal data an unlucky set of K+1 fits (all ``n_init``
+        starts in a poor local optimum) can end it early: on the bmi task ``1v1-AI``
+        (N = 2,000) 4 of 50 realisations stopped at K = 2 and reported about 0.13 nats
+        instead of 0.78; ``patience=2`` (or a larger ``n_init``) avoided it in all 50.
+
     Returns:
         An :class:`MIResult` (``mi``, ``std``, ``samples``, ``point``, ``n_components``, ...).
 
