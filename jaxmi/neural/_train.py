@@ -29,8 +29,21 @@ import optax
 from flax import nnx
 
 from jaxmi import bounds
-from jaxmi._validation import as_data_matrix, check_finite_scalar, check_int, is_traced
+from jaxmi._validation import (
+    as_data_matrix,
+    check_finite_scalar,
+    check_int,
+    float_dtype,
+    is_traced,
+)
 from jaxmi.bounds._lower import JS_READOUTS, MINE_INITS
+from jaxmi.neural._stream import (
+    STREAM_BYTES,
+    column_stats,
+    gather_rows,
+    host_matrix,
+    standardise_rows,
+)
 from jaxmi.nn import (
     BaselineCritic,
     BilinearCritic,
@@ -290,23 +303,111 @@ def _chunk_batches(key: jax.Array, n: int, steps: int, k: int) -> jax.Array:
     return perms.reshape(n_perm * per_perm, k)[:steps]
 
 
+def _graphdefs(st: _Static) -> list[Any]:
+    return [nnx.split(_make_model(st, b, nnx.Rngs(0)), nnx.Param)[0] for b in st.bounds]
+
+
+def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
+    """One seed's training state of one bound (every bound starts from the seed's ``k_init``)."""
+    params = nnx.state(_make_model(st, bound, nnx.Rngs(k_init)), nnx.Param)
+    return {
+        "params": params,
+        "opt": tx.init(params),
+        "mine": bounds.mine_init(st.mine_init, dtype),
+        "best_params": params,
+        "best_sel": jnp.asarray(-jnp.inf, dtype),
+        "best_test": jnp.asarray(jnp.nan, dtype),
+        "best_test_std": jnp.asarray(jnp.nan, dtype),
+        "best_chunk": jnp.asarray(-1, jnp.int32),
+        "max_val": jnp.asarray(-jnp.inf, dtype),
+        "bad": jnp.asarray(0, jnp.int32),
+        "stopped": jnp.asarray(False),
+        "stop_chunk": jnp.asarray(st.n_chunks - 1, jnp.int32),
+    }
+
+
+def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict, xs, get):
+    """One seed's chunk of optimizer steps fused with ``lax.scan``.
+
+    ``xs`` is scanned over (``eval_every`` items) and ``get(item)`` gives a step's minibatch
+    ``(xb, yb)``. Returns ``((params, opt, mine), train_values (eval_every,))``.
+    """
+
+    def loss(params, xb, yb, mstate):
+        model = nnx.merge(graphdef, params)
+        out, mstate = _bound(st, bound, model, xb, yb, hyper, mstate)
+        return -out.objective, (out.value, mstate)
+
+    def step(inner, item):
+        params, opt, mstate = inner
+        grads, (value, mstate) = jax.grad(loss, has_aux=True)(params, *get(item), mstate)
+        updates, opt = tx.update(grads, opt, params)
+        return (optax.apply_updates(params, updates), opt, mstate), value
+
+    return jax.lax.scan(step, (carry["params"], carry["opt"], carry["mine"]), xs)
+
+
+def _eval_values(st: _Static, bound: str, graphdef, params, xb, yb, hyper: dict):
+    """The bound's value and selection quantity on each evaluation batch ``(n_b, ev, d)``."""
+    model = nnx.merge(graphdef, params)
+
+    def one(b):
+        out, _ = _bound(st, bound, model, *b, hyper, bounds.mine_init(st.mine_init))
+        return out.value, _selection(bound, out)
+
+    return jax.lax.map(one, (xb, yb))
+
+
+def _advance(st: _Static, carry: dict, inner, train_vals, val_vals, val_sel, test_vals, c):
+    """One seed's state after chunk ``c``: early stopping, checkpoint, and the chunk's record.
+
+    ``val_vals``, ``val_sel`` and ``test_vals`` are the per-batch evaluation values
+    (``test_vals`` is None when validation and test are the same split).
+    """
+    params, opt, mstate = inner
+    val, val_std, sel = jnp.mean(val_vals), jnp.std(val_vals), jnp.mean(val_sel)
+    if test_vals is None:
+        test, test_std = val, val_std
+    else:
+        test, test_std = jnp.mean(test_vals), jnp.std(test_vals)
+    active = ~carry["stopped"]
+    improved = active & (sel > carry["best_sel"])
+    bad = jnp.where(improved, 0, carry["bad"] + 1)
+    newly = active & (bad >= st.patience)
+
+    def keep(new, old):
+        return jnp.where(improved, new, old)
+
+    new = {
+        "params": params,
+        "opt": opt,
+        "mine": mstate,
+        "best_params": jax.tree.map(keep, params, carry["best_params"]),
+        "best_sel": keep(sel, carry["best_sel"]),
+        "best_test": keep(test, carry["best_test"]),
+        "best_test_std": keep(test_std, carry["best_test_std"]),
+        "best_chunk": keep(c, carry["best_chunk"]),
+        "max_val": jnp.where(active, jnp.fmax(val, carry["max_val"]), carry["max_val"]),
+        "bad": jnp.where(active, bad, carry["bad"]),
+        "stopped": carry["stopped"] | newly,
+        "stop_chunk": jnp.where(newly, c, carry["stop_chunk"]),
+    }
+    nan = jnp.asarray(jnp.nan, train_vals.dtype)
+    record = tuple(jnp.where(active, v, nan) for v in (train_vals, val, test, sel))
+    return new, record
+
+
 @functools.lru_cache(maxsize=32)
 def _program(st: _Static) -> Callable[..., Any]:
-    graphdefs = [nnx.split(_make_model(st, b, nnx.Rngs(0)), nnx.Param)[0] for b in st.bounds]
+    """The in-memory program: the whole dataset on the device, a ``while_loop`` over chunks."""
+    graphdefs = _graphdefs(st)
     k_b, ev = st.batch_size, st.eval_batch
     n_val_b, n_test_b = st.n_val // ev, st.n_test // ev
 
     def evaluate(bi, params, xe, ye, n_b, hyper):
-        bound, model = st.bounds[bi], nnx.merge(graphdefs[bi], params)
         xb = xe[: n_b * ev].reshape(n_b, ev, -1)
         yb = ye[: n_b * ev].reshape(n_b, ev, -1)
-
-        def one(b):
-            out, _ = _bound(st, bound, model, *b, hyper, bounds.mine_init(st.mine_init))
-            return out.value, _selection(bound, out)
-
-        vals, sel = jax.lax.map(one, (xb, yb))
-        return jnp.mean(vals), jnp.std(vals), jnp.mean(sel)
+        return _eval_values(st, st.bounds[bi], graphdefs[bi], params, xb, yb, hyper)
 
     def run(keys, x, y, hyper):
         _TRACES[0] += 1
@@ -321,80 +422,29 @@ def _program(st: _Static) -> Callable[..., Any]:
             data = {"xtr": xp[:a], "ytr": yp[:a], "xva": xp[a:b], "yva": yp[a:b]}
             if not st.same_val_test:
                 data.update(xte=xp[b:], yte=yp[b:])
-            carries = []
-            for bound in st.bounds:  # every bound starts from the same key (common numbers)
-                params = nnx.state(_make_model(st, bound, nnx.Rngs(k_init)), nnx.Param)
-                carries.append(
-                    {
-                        "params": params,
-                        "opt": tx.init(params),
-                        "mine": bounds.mine_init(st.mine_init, x.dtype),
-                        "best_params": params,
-                        "best_sel": jnp.asarray(-jnp.inf, x.dtype),
-                        "best_test": jnp.asarray(jnp.nan, x.dtype),
-                        "best_test_std": jnp.asarray(jnp.nan, x.dtype),
-                        "best_chunk": jnp.asarray(-1, jnp.int32),
-                        "max_val": jnp.asarray(-jnp.inf, x.dtype),
-                        "bad": jnp.asarray(0, jnp.int32),
-                        "stopped": jnp.asarray(False),
-                        "stop_chunk": jnp.asarray(st.n_chunks - 1, jnp.int32),
-                    }
-                )
-            return data, tuple(carries), k_train
+            carries = tuple(_init_carry(st, bd, tx, k_init, x.dtype) for bd in st.bounds)
+            return data, carries, k_train
 
         data, carries, k_train = jax.vmap(prepare)(keys)
 
         def chunk(bi, carry, data, k_train, c):
-            bound, graphdef = st.bounds[bi], graphdefs[bi]
-
-            def loss(params, xb, yb, mstate):
-                model = nnx.merge(graphdef, params)
-                out, mstate = _bound(st, bound, model, xb, yb, hyper, mstate)
-                return -out.objective, (out.value, mstate)
-
-            def step(inner, idx):
-                params, opt, mstate = inner
-                grads, (value, mstate) = jax.grad(loss, has_aux=True)(
-                    params, data["xtr"][idx], data["ytr"][idx], mstate
-                )
-                updates, opt = tx.update(grads, opt, params)
-                return (optax.apply_updates(params, updates), opt, mstate), value
-
-            (params, opt, mstate), train_vals = jax.lax.scan(
-                step,
-                (carry["params"], carry["opt"], carry["mine"]),
+            bound = st.bounds[bi]
+            inner, train_vals = _train_steps(
+                st,
+                bound,
+                graphdefs[bi],
+                tx,
+                hyper,
+                carry,
                 _chunk_batches(jax.random.fold_in(k_train, c), st.n_train, st.eval_every, k_b),
+                lambda idx: (data["xtr"][idx], data["ytr"][idx]),
             )
-            val, val_std, sel = evaluate(bi, params, data["xva"], data["yva"], n_val_b, hyper)
-            if st.same_val_test:
-                test, test_std = val, val_std
-            else:
-                test, test_std, _ = evaluate(bi, params, data["xte"], data["yte"], n_test_b, hyper)
-            active = ~carry["stopped"]
-            improved = active & (sel > carry["best_sel"])
-            bad = jnp.where(improved, 0, carry["bad"] + 1)
-            newly = active & (bad >= st.patience)
-
-            def keep(new, old):
-                return jnp.where(improved, new, old)
-
-            new = {
-                "params": params,
-                "opt": opt,
-                "mine": mstate,
-                "best_params": jax.tree.map(keep, params, carry["best_params"]),
-                "best_sel": keep(sel, carry["best_sel"]),
-                "best_test": keep(test, carry["best_test"]),
-                "best_test_std": keep(test_std, carry["best_test_std"]),
-                "best_chunk": keep(c, carry["best_chunk"]),
-                "max_val": jnp.where(active, jnp.fmax(val, carry["max_val"]), carry["max_val"]),
-                "bad": jnp.where(active, bad, carry["bad"]),
-                "stopped": carry["stopped"] | newly,
-                "stop_chunk": jnp.where(newly, c, carry["stop_chunk"]),
-            }
-            nan = jnp.asarray(jnp.nan, x.dtype)
-            record = tuple(jnp.where(active, v, nan) for v in (train_vals, val, test, sel))
-            return new, record
+            params = inner[0]
+            val_vals, val_sel = evaluate(bi, params, data["xva"], data["yva"], n_val_b, hyper)
+            test_vals = None
+            if not st.same_val_test:
+                test_vals, _ = evaluate(bi, params, data["xte"], data["yte"], n_test_b, hyper)
+            return _advance(st, carry, inner, train_vals, val_vals, val_sel, test_vals, c)
 
         e = keys.shape[0]
 
@@ -433,6 +483,189 @@ def _program(st: _Static) -> Callable[..., Any]:
         return carries, curves
 
     return jax.jit(run)
+
+
+# --------------------------------------------------------------------------------------------
+# the streamed programs: data on the host, one chunk of minibatches on the device at a time
+# --------------------------------------------------------------------------------------------
+
+
+_STREAM_TRACES = {"init": 0, "train": 0, "eval": 0, "advance": 0}  # traces per program
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _split_plan(keys: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """Per seed: the permutation of the n samples (train, val, test slices) and ``k_train``.
+
+    The same draws as the in-memory program's ``prepare``.
+    """
+
+    def one(key):
+        k_split, _, k_train = jax.random.split(key, 3)
+        return jax.random.permutation(k_split, n), k_train
+
+    return jax.vmap(one)(keys)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _chunk_plan(k_train: jax.Array, c: jax.Array, n: int, steps: int, k: int) -> jax.Array:
+    """Per seed: chunk ``c``'s minibatch indices into the training split, as in memory."""
+    return jax.vmap(lambda kk: _chunk_batches(jax.random.fold_in(kk, c), n, steps, k))(k_train)
+
+
+@functools.lru_cache(maxsize=32)
+def _stream_programs(st: _Static) -> dict[str, Callable[..., Any]]:
+    """The jitted pieces of a streamed run (each traced once per shape signature).
+
+    ``init(keys, hyper)`` → carries; ``train(inners, xb, yb, hyper)`` runs one chunk of steps
+    on minibatches ``(E, eval_every, K, d)`` → (inners, train values); ``evaluate(params, xb,
+    yb, hyper)`` → per-batch values and selection quantities of a group of evaluation batches
+    ``(E, G, ev, d)``; ``advance(carries, inners, train, val, test, c)`` → (carries, records).
+    Every output is a tuple over the bounds, every array has a leading seed axis.
+    """
+    graphdefs = _graphdefs(st)
+
+    def init(keys, hyper):
+        _STREAM_TRACES["init"] += 1
+        tx = _optimizer(st, hyper["learning_rate"])
+        dt = hyper["learning_rate"].dtype
+
+        def one(key):
+            _, k_init, _ = jax.random.split(key, 3)
+            return tuple(_init_carry(st, bd, tx, k_init, dt) for bd in st.bounds)
+
+        return jax.vmap(one)(keys)
+
+    def train(inners, xb, yb, hyper):
+        _STREAM_TRACES["train"] += 1
+        tx = _optimizer(st, hyper["learning_rate"])
+        out = []
+        for bi, inner in enumerate(inners):
+
+            def one(inner, xb, yb, bi=bi):
+                carry = {"params": inner[0], "opt": inner[1], "mine": inner[2]}
+                return _train_steps(
+                    st, st.bounds[bi], graphdefs[bi], tx, hyper, carry, (xb, yb), lambda b: b
+                )
+
+            out.append(jax.vmap(one)(inner, xb, yb))
+        return tuple(out)
+
+    def evaluate(params, xb, yb, hyper):
+        _STREAM_TRACES["eval"] += 1
+        return tuple(
+            jax.vmap(
+                lambda p, xb, yb, bi=bi: _eval_values(
+                    st, st.bounds[bi], graphdefs[bi], p, xb, yb, hyper
+                )
+            )(p, xb, yb)
+            for bi, p in enumerate(params)
+        )
+
+    def advance(carries, inners, train_vals, val_groups, test_groups, c):
+        _STREAM_TRACES["advance"] += 1
+        n_val_b, n_test_b = st.n_val // st.eval_batch, st.n_test // st.eval_batch
+        out = []
+        for bi, carry in enumerate(carries):
+            val_vals = jnp.concatenate([g[bi][0] for g in val_groups], axis=1)[:, :n_val_b]
+            val_sel = jnp.concatenate([g[bi][1] for g in val_groups], axis=1)[:, :n_val_b]
+            test_vals = None
+            if test_groups:
+                test_vals = jnp.concatenate([g[bi][0] for g in test_groups], axis=1)
+                test_vals = test_vals[:, :n_test_b]
+
+            def one(carry, inner, tr, vv, vs, tv):
+                return _advance(st, carry, inner, tr, vv, vs, tv, c)
+
+            out.append(
+                jax.vmap(one)(carry, inners[bi], train_vals[bi], val_vals, val_sel, test_vals)
+            )
+        return tuple(out)
+
+    return {
+        "init": jax.jit(init),
+        "train": jax.jit(train),
+        "evaluate": jax.jit(evaluate),
+        "advance": jax.jit(advance),
+    }
+
+
+def _eval_groups(st: _Static, n_b: int) -> tuple[int, int]:
+    """(batches per transferred group, number of groups) of an evaluation split.
+
+    A group holds about as many rows as a chunk of training minibatches; the last group is
+    padded to the same shape.
+    """
+    group = max(1, min(n_b, (st.eval_every * st.batch_size) // st.eval_batch))
+    return group, -(-n_b // group)
+
+
+def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
+    """The training loop of a streamed run; returns ``(carries, curves)`` like :func:`_program`.
+
+    x and y stay on the host. Each chunk's minibatch indices are drawn with the in-memory
+    program's functions on the CPU backend (so both paths train on the same batches in the same
+    order), the rows gathered and standardised on the host, and the chunk sent to the device;
+    the evaluation splits are sent in groups of batches. The device holds one chunk of
+    minibatches and at most two groups of evaluation batches at a time (plus the parameters).
+    """
+    progs = _stream_programs(st)
+    (xs, x_stats, x_dt), (ys, y_stats, y_dt) = host  # array (N, d), column stats, float dtype
+    dt = hyper["learning_rate"].dtype
+    e, n = keys.shape[0], xs.shape[0]
+    cpu = jax.devices("cpu")[0]
+    perm, k_train = _split_plan(jax.device_put(keys, cpu), n)
+    perm = np.asarray(perm)  # (E, N): train, val, test rows of each seed
+    seeds = np.arange(e)[:, None, None]
+
+    def train_batches(c):
+        idx = _chunk_plan(k_train, np.int32(c), st.n_train, st.eval_every, st.batch_size)
+        rows = perm[seeds, np.asarray(idx)]  # (E, eval_every, K) rows of x and y
+        return gather_rows(xs, rows, x_stats, x_dt), gather_rows(ys, rows, y_stats, y_dt)
+
+    def eval_groups(params, start, n_b):
+        group, n_groups = _eval_groups(st, n_b)
+        ev, outs = st.eval_batch, []
+        for g in range(n_groups):
+            ids = np.arange(g * group, (g + 1) * group) % n_b  # the last group wraps round
+            rows = perm[:, start + ids[:, None] * ev + np.arange(ev)]  # (E, G, ev)
+            xb = gather_rows(xs, rows, x_stats, x_dt)
+            yb = gather_rows(ys, rows, y_stats, y_dt)
+            if outs:
+                jax.block_until_ready(outs[-1])  # at most two groups on the device
+            outs.append(progs["evaluate"](params, xb, yb, hyper))
+        return tuple(outs)
+
+    carries = progs["init"](keys, hyper)
+    curves = [
+        (
+            np.full((e, st.n_chunks * st.eval_every), np.nan, dt),
+            *(np.full((e, st.n_chunks), np.nan, dt) for _ in range(3)),
+        )
+        for _ in st.bounds
+    ]
+    batches = train_batches(0)
+    for c in range(st.n_chunks):
+        inners = tuple((cr["params"], cr["opt"], cr["mine"]) for cr in carries)
+        trained = progs["train"](inners, *batches, hyper)
+        inners = tuple(t[0] for t in trained)
+        params = tuple(i[0] for i in inners)
+        val = eval_groups(params, st.n_train, st.n_val // st.eval_batch)
+        test = ()
+        if not st.same_val_test:
+            test = eval_groups(params, st.n_train + st.n_val, st.n_test // st.eval_batch)
+        train_vals = tuple(t[1] for t in trained)
+        out = progs["advance"](carries, inners, train_vals, val, test, np.int32(c))
+        carries = tuple(o[0] for o in out)
+        if c + 1 < st.n_chunks:
+            batches = train_batches(c + 1)  # on the host while the device works
+        for (tr, va, te, se), (_, rec) in zip(curves, out, strict=True):
+            tr[:, c * st.eval_every : (c + 1) * st.eval_every] = np.asarray(rec[0])
+            for a, v in zip((va, te, se), rec[1:], strict=True):
+                a[:, c] = np.asarray(v)
+        if all(bool(np.all(np.asarray(cr["stopped"]))) for cr in carries):
+            break
+    return carries, tuple(curves)
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,10 +713,28 @@ def _split_sizes(split: Any, n: int) -> tuple[int, int, int, bool]:
 
 
 def _standardise(a: np.ndarray, name: str) -> np.ndarray:
-    sd = a.std(axis=0)
-    if np.any(sd == 0):
-        raise ValueError(f"{name}: column(s) {np.flatnonzero(sd == 0).tolist()} are constant")
-    return ((a - a.mean(axis=0)) / sd).astype(a.dtype)
+    """Per-column standardisation with the statistics a streamed run uses (float64 sums)."""
+    return standardise_rows(a, column_stats(a, name, a.dtype), a.dtype)
+
+
+def _streaming(stream: Any, x: Any, y: Any) -> bool:
+    """Whether to stream the data from the host.
+
+    ``stream`` itself when a bool; for ``"auto"``: x or y is a memmap, or they hold more than
+    ``STREAM_BYTES`` together (in their float dtype).
+    """
+    if isinstance(stream, bool):
+        return stream
+    if not (isinstance(stream, str) and stream == "auto"):
+        raise ValueError(f"stream: expected True, False or 'auto', got {stream!r}")
+    if isinstance(x, np.memmap) or isinstance(y, np.memmap):
+        return True
+    size = 0
+    for a in (x, y):
+        if hasattr(a, "shape") and hasattr(a, "dtype") and not is_traced(a):
+            itemsize = 8 if np.dtype(a.dtype).itemsize == 8 else 4
+            size += math.prod(a.shape) * itemsize
+    return size > STREAM_BYTES
 
 
 def _diagnostics(curve: np.ndarray) -> tuple[bool, bool, bool]:
@@ -565,6 +816,7 @@ def neural_mi(
     alpha_logit: float = 0.0,
     n_seeds: int | None = None,
     preset: str | None = None,
+    stream: bool | str = "auto",
 ) -> NeuralMIResult:
     """Estimate I(X; Y) by training a neural critic with a variational bound.
 
@@ -646,6 +898,18 @@ def neural_mi(
             data (see :data:`PRESETS`). Options passed with a non-default value override it.
             bmi's returned number is ``max_val`` (with the two-way split ``mi`` selects the same
             evaluation).
+        stream: keep x and y on the host and stream them to the device (``True``), copy them to
+            the device whole (``False``), or ``"auto"``: stream when x or y is an ``np.memmap``
+            or they take more than 1 GiB together (``jaxmi.neural._stream.STREAM_BYTES``, in
+            their float dtype). A streamed run checks the values and takes the column
+            statistics in row blocks without copying the data (a memmap larger than the host's
+            memory works), sends one chunk of ``eval_every`` minibatches at a time
+            (``E × eval_every × batch_size × (dx + dy)`` floats for ``E`` seeds) and the
+            validation/test splits in groups of evaluation batches (an evaluation batch must fit
+            on the device). It trains on the same minibatches in the same order as the in-memory
+            program and gives the same result (to float rounding); it is slower for data that
+            fit on the device (a host round trip per chunk). The host keeps each seed's
+            permutation of the N rows (4 bytes per row and seed).
 
     Returns:
         A :class:`NeuralMIResult` (nats); shapes ``([B,] [E,] ...)`` with ``B`` bounds when
@@ -735,11 +999,23 @@ def neural_mi(
     if ev_opt is not None and not isinstance(ev_opt, str):
         ev_opt = check_int(ev_opt, "eval_batch", minimum=2)
 
-    xs = np.asarray(as_data_matrix(x, "x", min_rows=4, host=True))
-    ys = np.asarray(as_data_matrix(y, "y", min_rows=4, host=True))
+    streaming = _streaming(stream, x, y)
+    if streaming:
+        xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
+        for name, a in (("x", xs), ("y", ys)):
+            if a.shape[0] < 4:
+                raise ValueError(f"{name}: needs at least 4 samples, got {a.shape[0]}")
+    else:
+        xs = np.asarray(as_data_matrix(x, "x", min_rows=4, host=True))
+        ys = np.asarray(as_data_matrix(y, "y", min_rows=4, host=True))
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x, y: need the same number of samples, got {xs.shape[0]}, {ys.shape[0]}")
-    if o["standardize"]:
+    if streaming:  # values checked and statistics taken in row blocks; no copy of the data
+        host = tuple(
+            (a, column_stats(a, name, dt, moments=o["standardize"]), dt)
+            for name, a, dt in (("x", xs, float_dtype(like=xs)), ("y", ys, float_dtype(like=ys)))
+        )
+    elif o["standardize"]:
         xs, ys = _standardise(xs, "x"), _standardise(ys, "y")
     n = xs.shape[0]
     n_train, n_val, n_test, same = _split_sizes(o["split"], n)
@@ -777,7 +1053,7 @@ def neural_mi(
         learned_baseline=learned,
         optimizer=opt,
     )
-    dt = xs.dtype
+    dt = host[0][2] if streaming else xs.dtype
     hyper = {
         "learning_rate": jnp.asarray(lr, dt),
         "clip": jnp.asarray(5.0 if tau is None else tau, dt),
@@ -785,7 +1061,10 @@ def neural_mi(
         "log_baseline": jnp.asarray(log_a, dt),
         "alpha_logit": jnp.asarray(logit, dt),
     }
-    carries, curves = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
+    if streaming:
+        carries, curves = _run_streamed(st, keys, host, hyper)
+    else:
+        carries, curves = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
     n_eval_batches = (n_val if same else n_test) // ev
     per_bound = [
         _assemble(st, b, carry, curve, batched)

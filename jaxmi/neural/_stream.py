@@ -1,0 +1,125 @@
+"""Host-side data handling of a streamed :func:`jaxmi.neural_mi` run.
+
+Validation, column statistics and row gathers in row blocks, so that x and y can stay in host
+memory or on disk (``np.memmap``). Nothing here copies a whole data array: values are checked
+and column statistics accumulated (float64) over blocks of rows, and training / evaluation
+batches are gathered row by row from the host array into small float arrays that are then sent
+to the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from jaxmi._validation import _check_numeric_dtype, is_traced
+
+__all__ = ["STREAM_BYTES", "column_stats", "gather_rows", "host_matrix", "standardise_rows"]
+
+STREAM_BYTES = 1 << 30  # stream="auto": stream when x and y together exceed 1 GiB
+_BLOCK_BYTES = 1 << 26  # rows per block of the host passes: about 64 MiB of float64
+
+
+def host_matrix(x: Any, name: str) -> np.ndarray:
+    """``x`` as a 2-D NumPy array ``(N, d)`` without copying it (a memmap stays a memmap).
+
+    Checks rank and dtype only; values are checked by :func:`column_stats` block by block.
+
+    Raises:
+        ValueError: traced, non-array, non-numeric, wrong rank or empty input.
+    """
+    if is_traced(x):
+        raise ValueError(f"{name}: streaming needs concrete host arrays, got a traced value")
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError as err:
+            raise ValueError(f"{name}: ragged or malformed nested sequence") from err
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise ValueError(f"{name}: expected an array, got {type(x).__name__}")
+    _check_numeric_dtype(np.dtype(x.dtype), name)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected shape (N,) or (N, d), got shape {tuple(x.shape)}")
+    a = x if isinstance(x, np.ndarray) else np.asarray(x)  # a jax.Array is copied to the host
+    if a.ndim == 1:
+        a = a.reshape(-1, 1)  # a view, also of a memmap
+    if a.shape[1] < 1:
+        raise ValueError(f"{name}: has zero columns (shape {tuple(a.shape)})")
+    return a
+
+
+def _blocks(a: np.ndarray):
+    rows = max(1, _BLOCK_BYTES // (8 * a.shape[1]))
+    for i in range(0, a.shape[0], rows):
+        yield a[i : i + rows]
+
+
+def column_stats(
+    a: np.ndarray, name: str, dtype: np.dtype, *, moments: bool = True
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Check every value of ``a`` and return its column means and standard deviations.
+
+    Two passes over row blocks with float64 accumulators (mean, then the centred second
+    moment), returned in ``dtype``. With ``moments=False`` only the values are checked (one
+    pass) and None is returned.
+
+    Raises:
+        ValueError: NaN or infinite values, values overflowing ``dtype``, constant columns.
+    """
+    n, d = a.shape
+    total = np.zeros(d)
+    bad = 0
+    for blk in _blocks(a):
+        b = np.asarray(blk)
+        finite = np.isfinite(b)
+        bad += int(finite.size - np.count_nonzero(finite))
+        if bad == 0:
+            with np.errstate(over="ignore"):
+                if not np.isfinite(b.astype(dtype, copy=False)).all():
+                    raise ValueError(
+                        f"{name}: values overflow {dtype} (largest magnitude {np.abs(b).max():.3g})"
+                    )
+            if moments:
+                total += b.astype(dtype, copy=False).sum(axis=0, dtype=np.float64)
+    if bad:
+        raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
+    if not moments:
+        return None
+    mean = total / n
+    sq = np.zeros(d)
+    for blk in _blocks(a):
+        sq += np.square(np.asarray(blk).astype(dtype, copy=False) - mean).sum(axis=0)
+    sd = np.sqrt(sq / n)
+    if np.any(sd == 0):
+        raise ValueError(f"{name}: column(s) {np.flatnonzero(sd == 0).tolist()} are constant")
+    return mean.astype(dtype), sd.astype(dtype)
+
+
+def standardise_rows(
+    a: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None, dtype: np.dtype
+) -> np.ndarray:
+    """``(a − mean) / sd`` in ``dtype`` (the same arithmetic for whole arrays and batches)."""
+    a = np.asarray(a).astype(dtype, copy=False)
+    if stats is None:
+        return a
+    mean, sd = stats
+    return ((a - mean) / sd).astype(dtype, copy=False)
+
+
+def gather_rows(
+    a: np.ndarray,
+    rows: np.ndarray,
+    stats: tuple[np.ndarray, np.ndarray] | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """``a[rows]`` standardised, shape ``rows.shape + (d,)``.
+
+    Rows are read in sorted order (sequential reads of a memmap) and put back in the requested
+    order.
+    """
+    flat = rows.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    out = np.empty((flat.size, a.shape[1]), dtype)
+    out[order] = standardise_rows(a[flat[order]], stats, dtype)
+    return out.reshape(*rows.shape, a.shape[1])
