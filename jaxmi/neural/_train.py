@@ -732,8 +732,7 @@ def _streaming(stream: Any, x: Any, y: Any) -> bool:
     size = 0
     for a in (x, y):
         if hasattr(a, "shape") and hasattr(a, "dtype") and not is_traced(a):
-            itemsize = 8 if np.dtype(a.dtype).itemsize == 8 else 4
-            size += math.prod(a.shape) * itemsize
+            size += math.prod(a.shape) * float_dtype(like=a).itemsize
     return size > STREAM_BYTES
 
 
