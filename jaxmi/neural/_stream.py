@@ -18,7 +18,7 @@ from jaxmi._validation import _check_numeric_dtype, is_traced
 __all__ = ["STREAM_BYTES", "column_stats", "gather_rows", "host_matrix", "standardise_rows"]
 
 STREAM_BYTES = 1 << 30  # stream="auto": stream when x and y together exceed 1 GiB
-_BLOCK_BYTES = 1 << 26  # rows per block of the host passes: about 64 MiB of float64
+_BLOCK_BYTES = 1 << 23  # rows per block of the host passes: about 8 MiB of float64
 
 
 def host_matrix(x: Any, name: str) -> np.ndarray:
@@ -89,7 +89,9 @@ def column_stats(
     mean = total / n
     sq = np.zeros(d)
     for blk in _blocks(a):
-        sq += np.square(np.asarray(blk).astype(dtype, copy=False) - mean).sum(axis=0)
+        dev = np.asarray(blk).astype(dtype, copy=False) - mean  # float64, one block
+        dev *= dev
+        sq += dev.sum(axis=0)
     sd = np.sqrt(sq / n)
     if np.any(sd == 0):
         raise ValueError(f"{name}: column(s) {np.flatnonzero(sd == 0).tolist()} are constant")
