@@ -14,7 +14,7 @@ Measured side by side in one run:
   footprint) of the true class's PMI map and of the IG map for every sampler, and the share of
   positive PMI mass inside the footprint; chance = footprint area / image area.
 
-    python benchmarks/attribution_it_maps.py        # ~15 min on a busy 2-core CPU
+    python benchmarks/attribution_it_maps.py        # > 20 min on a busy 2-core CPU
     python benchmarks/attribution_it_maps.py --parts localisation --out /tmp/loc.json
 
 Writes ``benchmarks/results/attribution_it_maps.json``.
@@ -124,7 +124,7 @@ def digits(args) -> dict:
 
 
 def localisation(args) -> dict:
-    data = jaxmi.data.synthetic_images(jax.random.key(0), 2000 + 200, size=16)
+    data = jaxmi.data.synthetic_images(jax.random.key(0), 2000 + 50, size=16)
     train = jax.tree.map(lambda a: a[:2000], data)
     test = jax.tree.map(lambda a: a[2000:], data)
     clf = jaxmi.models.train_classifier(
