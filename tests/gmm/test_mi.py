@@ -340,13 +340,15 @@ def test_batch_entries_equal_single_calls(rho06):
     z, _ = rho06
     rng = np.random.default_rng(21)
     indep = rng.normal(size=(N, 2))
-    x = np.stack([z[:, 0], indep[:, 0], z[:, 0] ** 3])
-    y = np.stack([z[:, 1], indep[:, 1], z[:, 1]])
+    x = np.stack([z[:, 0], indep[:, 0]])
+    y = np.stack([z[:, 1], indep[:, 1]])
     key = jax.random.key(22)
     with jax.enable_x64(True):
         res = jaxmi.gmm_mi_batch(key, x, y, dtype="float64", **FAST)
-        assert res.mi.shape == (3,) and res.samples.shape == (3, FAST["n_bootstrap"])
-        for i in range(3):
+        assert res.mi.shape == (2,) and res.samples.shape == (2, FAST["n_bootstrap"])
+        # the two datasets left the K search at different candidates: cv_scores is padded
+        assert np.isneginf(np.asarray(res.cv_scores)).any()
+        for i in range(2):
             single = jaxmi.gmm_mi(jax.random.fold_in(key, i), x[i], y[i], dtype="float64", **FAST)
             assert int(res.n_components[i]) == int(single.n_components)
             np.testing.assert_allclose(float(res.mi[i]), float(single.mi), rtol=1e-6)
