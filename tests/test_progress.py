@@ -23,7 +23,9 @@ def test_bar_counts_and_can_be_disabled():
 
 
 def test_gmm_mi_progress_goes_to_stderr(capsys):
-    z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], 512)
-    jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=3, mc_samples=2000, progress=True)
+    # N = 2048 and 16 replicates: the shapes of tests/gmm/test_mi.py, whose compiled programs
+    # the persistent cache then serves
+    z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], 2048)
+    jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=16, progress=True)
     captured = capsys.readouterr()
     assert "choosing K" in captured.err and captured.out == ""
