@@ -128,12 +128,12 @@ def test_cli_benchmark_small(tmp_path, capsys):
         "benchmark",
         "--tasks",
         "1v1-normal-0.75",
-        "--n",
-        "400",
+        "--n",  # the shapes and options of tests/test_benchmark_job.py (shared programs)
+        "512",
         "--n-bootstrap",
-        "4",
+        "6",
         "--mc-samples",
-        "4000",
+        "5000",
         "--out",
         str(tmp_path),
     ]

