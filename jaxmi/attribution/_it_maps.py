@@ -30,10 +30,10 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxmi._progress import Progress
+from jaxmi._sharding import place
 from jaxmi._validation import check_int, check_key, is_traced
 from jaxmi.attribution._protocol import Sampler, window_arg
 from jaxmi.attribution.samplers import blur, constant
-from jaxmi.gmm._em import _place
 
 __all__ = ["EDGE_POLICIES", "OUTPUTS", "ITMaps", "it_maps", "occlusion"]
 
@@ -327,7 +327,7 @@ def _run(
     if mesh is not None:
         split = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
         rep = NamedSharding(mesh, PartitionSpec())
-        pleaves, sampler, key = _place((pleaves, sampler, key), rep)  # also across processes
+        pleaves, sampler, key = place((pleaves, sampler, key), rep)  # also across processes
     outs = []
     with Progress(n_blocks, label, enabled=progress and not traced) as bar:
         for blk in range(n_blocks):

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxmi._sharding import fetch as _fetch
+from jaxmi._sharding import place as _place
 from jaxmi.gmm import _init
 from jaxmi.gmm._mixture import (
     GMM,
@@ -520,39 +522,6 @@ def _placements(mesh) -> tuple:
         NamedSharding(mesh, PartitionSpec(mesh.axis_names)),
         NamedSharding(mesh, PartitionSpec()),
     )
-
-
-def _place(tree: Any, sharding: NamedSharding) -> Any:
-    """Put every leaf of ``tree`` on ``sharding``, also when the mesh spans several processes.
-
-    Within one process this is :func:`jax.device_put`. Across processes (``jax.distributed``)
-    every process holds the same global value, so each builds the global array from its own
-    copy with :func:`jax.make_array_from_callback`, reading only the shards of its devices.
-    """
-    if sharding.is_fully_addressable:
-        return jax.device_put(tree, sharding)
-
-    def one(a):
-        if jnp.issubdtype(jnp.result_type(a), jax.dtypes.prng_key):
-            impl = jax.random.key_impl(a)
-            return jax.random.wrap_key_data(one(jax.random.key_data(a)), impl=impl)
-        host = np.asarray(a)
-        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
-
-    return jax.tree.map(one, tree)
-
-
-def _fetch(tree: Any) -> Any:
-    """Every leaf as NumPy; an array spread over several processes is gathered on each first."""
-
-    def one(a):
-        if isinstance(a, jax.Array) and not a.is_fully_addressable:
-            from jax.experimental import multihost_utils
-
-            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
-        return np.asarray(a)
-
-    return jax.tree.map(one, tree)
 
 
 @functools.lru_cache(maxsize=64)

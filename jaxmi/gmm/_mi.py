@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
+from jaxmi import _sharding
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
@@ -218,8 +219,8 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
         keys = xp.concatenate([keys, keys[first]])
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
     split, _ = _em._placements(mesh)
-    keys, gmms = _em._place((keys, gmms), split)
-    vals, ses = _em._fetch(_sharded_integral(mesh, rule, **mc)(keys, gmms))
+    keys, gmms = _sharding.place((keys, gmms), split)
+    vals, ses = _sharding.fetch(_sharded_integral(mesh, rule, **mc)(keys, gmms))
     return vals[:n], ses[:n]
 
 
