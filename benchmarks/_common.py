@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -36,3 +37,15 @@ def write_results(path: str | os.PathLike, out: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def best_time(fn, reps: int) -> float:
+    """Fastest of ``reps`` calls of ``fn`` (seconds), each waited for with block_until_ready."""
+    import jax
+
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        out.append(time.perf_counter() - t)
+    return min(out)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from _common import environment, write_results
+from _common import best_time, environment, write_results
 
 from jaxmi.attribution import it_maps, samplers
 from jaxmi.attribution._it_maps import positions
@@ -43,15 +43,6 @@ CONFIGS = (
 )
 
 
-def best_of(fn, reps: int) -> float:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        out.append(time.perf_counter() - t)
-    return min(out)
-
-
 def measure(cfg: dict, batch_size: int, reps: int) -> list[dict]:
     rng = np.random.default_rng(0)
     shape = (cfg["size"], cfg["size"], cfg["channels"])
@@ -62,7 +53,7 @@ def measure(cfg: dict, batch_size: int, reps: int) -> list[dict]:
     predict = jax.jit(clf.predict_fn)
     batch = rng.uniform(size=(batch_size, *shape)).astype(np.float32)
     predict(batch).block_until_ready()
-    raw_s = best_of(lambda: predict(batch), reps * 5)
+    raw_s = best_time(lambda: predict(batch), reps * 5)
     raw_fps = batch_size / raw_s
     n_win = len(positions(cfg["size"], cfg["window"], cfg["stride"], "cover")) ** 2
     rows = []
@@ -84,7 +75,7 @@ def measure(cfg: dict, batch_size: int, reps: int) -> list[dict]:
         t0 = time.perf_counter()
         run()
         first = time.perf_counter() - t0
-        sweep_s = best_of(run, reps)
+        sweep_s = best_time(run, reps)
         passes = cfg["images"] * (n_win * n + 1)
         fps = passes / sweep_s
         row = dict(

@@ -34,7 +34,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import environment, write_results
+from _common import best_time, environment, write_results
 
 import jaxmi
 from jaxmi.gmm import _integrate, _mi
@@ -167,15 +167,6 @@ def replicates(n_mix: int = 51, kc: int = 4, seed: int = 0) -> GMM:
         m = np.where(act[:, None], mu + 0.02 * rng.normal(size=mu.shape), 0)
         out.append(GMM.create(w, m, cov, act, dtype=jnp.float32))
     return jax.tree.map(lambda *a: jnp.stack(a), *out)
-
-
-def best_time(fn, reps: int) -> float:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        out.append(time.perf_counter() - t)
-    return min(out)
 
 
 def timing(default: int, rounds: int = 5) -> dict:
