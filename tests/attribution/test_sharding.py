@@ -7,15 +7,11 @@
   they must equal one process's maps of all 6 images.
 """
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from _multiprocess import JOIN, run_script, run_two_processes
 
 _SETUP = textwrap.dedent(
     """
@@ -54,14 +50,7 @@ _SINGLE = _SETUP + textwrap.dedent(
 )
 
 _WORKER = (
-    textwrap.dedent(
-        """
-    import sys
-    import jax
-    pid, port = int(sys.argv[1]), sys.argv[2]
-    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
-    """
-    )
+    JOIN
     + _SETUP
     + textwrap.dedent(
         """
@@ -77,25 +66,9 @@ _WORKER = (
 )
 
 
-def _env(devices: int) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    env["JAXMI_COMPILATION_CACHE"] = "0"
-    return env
-
-
 @pytest.fixture(scope="module")
 def single():
-    proc = subprocess.run(
-        [sys.executable, "-c", _SINGLE], env=_env(8), capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {k: np.asarray(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return {k: np.asarray(v) for k, v in run_script(_SINGLE, devices=8, timeout=600).items()}
 
 
 def test_eight_devices_give_the_single_device_maps(single):
@@ -107,26 +80,7 @@ def test_eight_devices_give_the_single_device_maps(single):
 
 
 def test_two_processes_give_the_one_process_maps(single):
-    port = str(_free_port())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(i), port],
-            env=_env(2),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outs = []
-    try:
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=600)
-            assert p.returncode == 0, stderr[-3000:]
-            outs.append(json.loads(stdout.strip().splitlines()[-1]))
-    finally:
-        for p in procs:
-            p.kill()
+    outs = run_two_processes(_WORKER, devices=2, timeout=600)
     for pid, r in enumerate(outs):
         rows = slice(3 * pid, 3 * pid + 3)
         np.testing.assert_allclose(r["ig"], single["plain_ig"][rows], rtol=1e-5, atol=1e-6)

@@ -6,15 +6,11 @@
   placement code and is checked on the 8 devices only, to keep the test short).
 """
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from _multiprocess import JOIN, run_script, run_two_processes
 
 # the same data and options in every script; max_components=2 keeps the compiled capacities
 # to 1 and 2 (the tests are about placement)
@@ -70,13 +66,7 @@ _SCRIPT = (
 
 @pytest.fixture(scope="module")
 def run():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    env["JAXMI_COMPILATION_CACHE"] = "0"
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script(_SCRIPT, devices=8, timeout=900)
 
 
 def test_pairs_spread_over_eight_devices_give_the_single_device_matrix(run):
@@ -102,11 +92,14 @@ def test_categorical_pairs_over_the_mesh(run):
 _WORKER = (
     textwrap.dedent(
         """
-    import json, sys
+    import json
     import jax
     jax.config.update("jax_enable_x64", True)
-    pid, port = int(sys.argv[1]), sys.argv[2]
-    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    """
+    )
+    + JOIN
+    + textwrap.dedent(
+        """
     import jaxmi
 
     assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
@@ -135,34 +128,9 @@ _WORKER = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_processes():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    env["JAXMI_COMPILATION_CACHE"] = "0"
-    port = str(_free_port())
-    cmd = [sys.executable, "-c", _WORKER]
-    procs = [
-        subprocess.Popen(
-            [*cmd, str(i), port], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for i in range(2)
-    ]
-    outs = []
-    try:
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=600)
-            assert p.returncode == 0, stderr[-3000:]
-            outs.append(json.loads(stdout.strip().splitlines()[-1]))
-    finally:
-        for p in procs:
-            p.kill()
-    return outs
+    return run_two_processes(_WORKER, devices=2, timeout=600)
 
 
 def test_mesh_over_two_processes_gives_the_single_process_matrix(run, two_processes):
