@@ -14,8 +14,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxmi._batches import chunk_batches
 from jaxmi._validation import check_finite_scalar, check_int, check_key, is_traced
-from jaxmi.neural._train import _chunk_batches
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["SmallCNN", "TrainedClassifier", "host_init", "train_classifier"]
@@ -242,6 +242,6 @@ def _fit(graphdef, params, k_train, x, y, lr, *, steps: int, batch_size: int):
         updates, opt = tx.update(grads, opt, p)
         return (optax.apply_updates(p, updates), opt), loss
 
-    batches = _chunk_batches(k_train, x.shape[0], steps, batch_size)
+    batches = chunk_batches(k_train, x.shape[0], steps, batch_size)
     (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), batches)
     return params, losses

@@ -29,6 +29,7 @@ import optax
 from flax import nnx
 
 from jaxmi import bounds
+from jaxmi._batches import chunk_batches
 from jaxmi._validation import (
     as_data_matrix,
     check_finite_scalar,
@@ -288,21 +289,6 @@ def _optimizer(st: _Static, lr: jax.Array) -> optax.GradientTransformation:
     return st.optimizer
 
 
-def _chunk_batches(key: jax.Array, n: int, steps: int, k: int) -> jax.Array:
-    """Minibatch indices ``(steps, k)`` for one chunk: consecutive slices of fresh permutations.
-
-    Within a batch the indices are distinct (drawn without replacement); across the chunk every
-    training sample is used once before any is reused (epochs), one permutation per ``n``
-    samples. Per-step ``jax.random.choice(..., replace=False)`` sorts all n indices at every
-    step instead (~20 ms for n = 32,000 on a CPU, far more than a small critic's step).
-    """
-    per_perm = n // k  # whole batches per permutation
-    n_perm = -(-steps // per_perm)
-    keys = jax.random.split(key, n_perm)
-    perms = jax.vmap(lambda kk: jax.random.permutation(kk, n)[: per_perm * k])(keys)
-    return perms.reshape(n_perm * per_perm, k)[:steps]
-
-
 def _graphdefs(st: _Static) -> list[Any]:
     return [nnx.split(_make_model(st, b, nnx.Rngs(0)), nnx.Param)[0] for b in st.bounds]
 
@@ -436,7 +422,7 @@ def _program(st: _Static) -> Callable[..., Any]:
                 tx,
                 hyper,
                 carry,
-                _chunk_batches(jax.random.fold_in(k_train, c), st.n_train, st.eval_every, k_b),
+                chunk_batches(jax.random.fold_in(k_train, c), st.n_train, st.eval_every, k_b),
                 lambda idx: (data["xtr"][idx], data["ytr"][idx]),
             )
             params = inner[0]
@@ -510,7 +496,7 @@ def _split_plan(keys: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _chunk_plan(k_train: jax.Array, c: jax.Array, n: int, steps: int, k: int) -> jax.Array:
     """Per seed: chunk ``c``'s minibatch indices into the training split, as in memory."""
-    return jax.vmap(lambda kk: _chunk_batches(jax.random.fold_in(kk, c), n, steps, k))(k_train)
+    return jax.vmap(lambda kk: chunk_batches(jax.random.fold_in(kk, c), n, steps, k))(k_train)
 
 
 @functools.lru_cache(maxsize=32)
