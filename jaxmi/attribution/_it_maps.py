@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxmi._progress import Progress
 from jaxmi._sharding import place
 from jaxmi._validation import check_int, check_key, is_traced
-from jaxmi.attribution._protocol import Sampler, window_arg
+from jaxmi.attribution._protocol import Sampler, check_predict_fn, window_arg
 from jaxmi.attribution.samplers import blur, constant
 
 __all__ = ["EDGE_POLICIES", "OUTPUTS", "ITMaps", "it_maps", "occlusion"]
@@ -231,25 +231,6 @@ def _check_images(images: Any) -> Any:
     if not np.isfinite(x).all():
         raise ValueError("images: contains NaN or infinite values")
     return x
-
-
-def _check_predict(predict_fn: Any, images: Any) -> int:
-    """Trace ``predict_fn`` on two images: it must return ``(2, n_classes)`` floats."""
-    if not callable(predict_fn):
-        raise ValueError(f"predict_fn: expected a callable, got {type(predict_fn).__name__}")
-    probe = jax.ShapeDtypeStruct((2, *images.shape[1:]), jnp.float32)
-    try:
-        out = jax.eval_shape(predict_fn, probe)
-    except Exception as err:
-        raise ValueError(
-            f"predict_fn: failed on a (2, H, W, C) float32 batch: {type(err).__name__}: {err}"
-        ) from err
-    if not hasattr(out, "shape") or len(out.shape) != 2 or out.shape[0] != 2:
-        shape = getattr(out, "shape", type(out).__name__)
-        raise ValueError(f"predict_fn: must map (B, H, W, C) to (B, n_classes), got {shape}")
-    if not jnp.issubdtype(out.dtype, jnp.floating):
-        raise ValueError(f"predict_fn: must return floats, got {out.dtype}")
-    return int(out.shape[1])
 
 
 def _stride_arg(stride: Any) -> tuple[int, int]:
@@ -464,7 +445,7 @@ def it_maps(
     """
     key = check_key(key)
     x, win, bs, rows, cols = _common(images, window, stride, batch_size, mesh, edge_policy)
-    n_classes = _check_predict(predict_fn, x)
+    n_classes = check_predict_fn(predict_fn, x.shape)
     if outputs not in OUTPUTS:
         raise ValueError(f"outputs: must be one of {OUTPUTS}, got {outputs!r}")
     n = check_int(n_samples, "n_samples", minimum=1)
@@ -560,7 +541,7 @@ def occlusion(
         [[[4.0, 4.0, 4.0], [4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]]
     """
     x, win, bs, rows, cols = _common(images, window, stride, batch_size, mesh, "captum")
-    n_out = _check_predict(predict_fn, x)
+    n_out = check_predict_fn(predict_fn, x.shape)
     b = x.shape[0]
     sampler = constant(baseline)
     v = sampler.params["value"]

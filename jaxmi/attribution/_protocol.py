@@ -1,4 +1,4 @@
-"""The sampler protocol shared by every marginalisation model, and window geometry helpers."""
+"""The sampler protocol shared by every marginalisation model, window geometry, input checks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import numpy as np
 
 from jaxmi._validation import check_int, is_traced
 
-__all__ = ["Sampler", "check_images", "identity_prepare", "window_arg", "window_gather"]
+__all__ = [
+    "Sampler",
+    "check_images",
+    "check_predict_fn",
+    "identity_prepare",
+    "window_arg",
+    "window_gather",
+]
 
 
 def identity_prepare(params: Any, image: jax.Array) -> jax.Array:
@@ -95,6 +102,49 @@ def check_images(x: Any, name: str = "images", *, min_n: int = 1) -> jax.Array:
     if not is_traced(x) and not np.isfinite(np.asarray(x)).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return jnp.asarray(x, jnp.float32)
+
+
+def check_predict_fn(
+    predict_fn: Any, image_shape: tuple[int, ...], *, probe: int = 2, floats: bool = True
+) -> int:
+    """Trace ``predict_fn`` on a ``(probe, H, W, C)`` float32 batch; its number of classes.
+
+    It must be callable and map the batch to a ``(probe, n_classes)`` array (of floats when
+    ``floats``); only shapes are traced (:func:`jax.eval_shape`), nothing is computed.
+
+    Args:
+        predict_fn: the classifier, ``(B, H, W, C) -> (B, n_classes)``.
+        image_shape: shape of the image batch, ``(B, H, W, C)`` (only ``H, W, C`` are used).
+        probe: batch size of the traced call.
+        floats: also require a floating-point output.
+
+    Returns:
+        ``n_classes``.
+
+    Raises:
+        ValueError: naming ``predict_fn``: not callable, fails on the batch, or returns the
+            wrong shape or dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> check_predict_fn(lambda x: jnp.zeros((x.shape[0], 3)), (5, 4, 4, 1))
+        3
+    """
+    if not callable(predict_fn):
+        raise ValueError(f"predict_fn: expected a callable, got {type(predict_fn).__name__}")
+    batch = jax.ShapeDtypeStruct((probe, *image_shape[1:]), jnp.float32)
+    try:
+        out = jax.eval_shape(predict_fn, batch)
+    except Exception as err:
+        raise ValueError(
+            f"predict_fn: failed on a ({probe}, H, W, C) float32 batch: {type(err).__name__}: {err}"
+        ) from err
+    if not hasattr(out, "shape") or len(out.shape) != 2 or out.shape[0] != probe:
+        shape = getattr(out, "shape", type(out).__name__)
+        raise ValueError(f"predict_fn: must map (B, H, W, C) to (B, n_classes), got {shape}")
+    if floats and not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"predict_fn: must return floats, got {out.dtype}")
+    return int(out.shape[1])
 
 
 def window_arg(window: Any, hw: tuple[int, int], name: str = "window") -> tuple[int, int]:

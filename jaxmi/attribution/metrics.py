@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmi._validation import check_finite_scalar, check_int, check_key, is_traced
+from jaxmi.attribution._protocol import check_predict_fn
 
 __all__ = [
     "CurveResult",
@@ -247,23 +248,6 @@ def _as_masks(masks: Any, shape: tuple) -> jax.Array:
     if not is_traced(masks) and not np.asarray(m).reshape(shape[0], -1).any(-1).all():
         raise ValueError("masks: every image needs at least one True pixel")
     return m
-
-
-def _check_predict_fn(predict_fn: Any, images: jax.Array) -> int:
-    """Number of classes from the output shape of ``predict_fn`` on a 1-image batch."""
-    if not callable(predict_fn):
-        raise ValueError(f"predict_fn: expected a callable, got {type(predict_fn).__name__}")
-    probe = jax.ShapeDtypeStruct((1, *images.shape[1:]), images.dtype)
-    try:
-        out = jax.eval_shape(predict_fn, probe)
-    except Exception as err:
-        raise ValueError(
-            f"predict_fn: failed on a (1, H, W, C) float32 batch ({type(err).__name__}: {err})"
-        ) from err
-    if not hasattr(out, "shape") or len(out.shape) != 2 or out.shape[0] != 1:
-        shape = getattr(out, "shape", type(out).__name__)
-        raise ValueError(f"predict_fn: must return (batch, n_classes) scores, got {shape}")
-    return int(out.shape[1])
 
 
 def _as_target(target: Any, n_images: int, n_classes: int) -> jax.Array | None:
@@ -584,7 +568,7 @@ def _deletion_insertion(
 ):
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = _check_predict_fn(predict_fn, x)
+    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     hw = x.shape[1] * x.shape[2]
     if pixels_per_step is None:
@@ -826,7 +810,7 @@ def morf_lerf(
     """
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = _check_predict_fn(predict_fn, x)
+    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     tile_size = check_int(tile_size, "tile_size", minimum=1)
     if tile_size > max(x.shape[1], x.shape[2]):
@@ -958,7 +942,7 @@ def sensitivity_n(
     key = check_key(key)
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = _check_predict_fn(predict_fn, x)
+    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     h, w = x.shape[1:3]
     if tile_size is None:
@@ -1169,7 +1153,7 @@ def road(
     key = check_key(key)
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = _check_predict_fn(predict_fn, x)
+    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     pct = np.asarray(percentages, np.float64)
     if pct.ndim != 1 or pct.size == 0 or not np.isfinite(pct).all():
