@@ -640,19 +640,10 @@ def deletion(
         ([[1.0, 0.75, 0.5, 0.25, 0.0]], 0.5)
     """
     return _deletion_insertion(
-        predict_fn,
-        images,
-        attributions,
-        target,
-        insert=False,
-        substrate=substrate,
-        pixels_per_step=pixels_per_step,
-        reduce=reduce,
-        convention=convention,
-        batch_size=batch_size,
-        blur_sigma=blur_sigma,
-        blur_size=blur_size,
-    )
+        predict_fn, images, attributions, target, insert=False, substrate=substrate,
+        pixels_per_step=pixels_per_step, reduce=reduce, convention=convention,
+        batch_size=batch_size, blur_sigma=blur_sigma, blur_size=blur_size,
+    )  # fmt: skip
 
 
 def insertion(
@@ -688,19 +679,10 @@ def insertion(
         [[0.0, 0.5, 1.0]]
     """
     return _deletion_insertion(
-        predict_fn,
-        images,
-        attributions,
-        target,
-        insert=True,
-        substrate=substrate,
-        pixels_per_step=pixels_per_step,
-        reduce=reduce,
-        convention=convention,
-        batch_size=batch_size,
-        blur_sigma=blur_sigma,
-        blur_size=blur_size,
-    )
+        predict_fn, images, attributions, target, insert=True, substrate=substrate,
+        pixels_per_step=pixels_per_step, reduce=reduce, convention=convention,
+        batch_size=batch_size, blur_sigma=blur_sigma, blur_size=blur_size,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
