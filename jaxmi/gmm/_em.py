@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxmi import _compile
 from jaxmi._sharding import fetch as _fetch
 from jaxmi._sharding import place as _place
 from jaxmi.gmm import _init
@@ -421,7 +422,9 @@ def _solve_chunk(
     return jax.lax.map(fn, args, batch_size=batch_size)
 
 
-_solve_chunk_jit = jax.jit(_solve_chunk, static_argnames=("method", "kc", "strategy", "batch_size"))
+_solve_chunk_jit = _compile.jit(
+    _solve_chunk, kind="hot", static_argnames=("method", "kc", "strategy", "batch_size")
+)
 
 
 def as_keys(keys: Any) -> jax.Array:
@@ -455,7 +458,9 @@ def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_siz
     return jax.lax.map(one, (xs[data_index], s, keys, n_active), batch_size=batch_size)
 
 
-_init_chunk_jit = jax.jit(_init_chunk, static_argnames=("method", "kc", "batch_size"))
+_init_chunk_jit = _compile.jit(
+    _init_chunk, kind="light", static_argnames=("method", "kc", "batch_size")
+)
 
 
 def _single_gaussian(xt, s, gmm0: GMM, max_iter, reg_covar) -> EMResult:
@@ -513,7 +518,7 @@ def _single_chunk(xs, data_index, s, init_arg, tol, max_iter, reg_covar, *, meth
 
 
 _STATIC = ("method", "kc", "strategy", "batch_size")
-_single_chunk_jit = jax.jit(_single_chunk, static_argnames=_STATIC)
+_single_chunk_jit = _compile.jit(_single_chunk, kind="light", static_argnames=_STATIC)
 
 
 def _placements(mesh) -> tuple:
@@ -534,14 +539,15 @@ def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int)
     body = _single_chunk if kc == 1 else _solve_chunk
     fn = functools.partial(body, method=method, kc=kc, strategy=strategy, batch_size=batch_size)
     rep = PartitionSpec()
-    return jax.jit(
+    return _compile.jit(
         jax.shard_map(
             fn,
             mesh=mesh,
             in_specs=(rep, spec, spec, spec, rep, rep, rep),
             out_specs=spec,
             check_vma=False,
-        )
+        ),
+        kind="light" if kc == 1 else "hot",
     )
 
 

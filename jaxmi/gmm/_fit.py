@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmi import _compile
 from jaxmi._validation import (
     as_data_matrix,
     check_finite_scalar,
@@ -470,7 +471,8 @@ def initialize(
     return g
 
 
-_initialize_jit = jax.jit(
+_initialize_jit = _compile.jit(
     lambda key, xt, s, k, reg, *, kc, method: _init.initialize_t(key, xt, s, k, kc, method, reg),
+    kind="light",
     static_argnames=("kc", "method"),
 )

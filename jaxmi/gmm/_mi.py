@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jaxmi import _sharding
+from jaxmi import _compile, _sharding
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
@@ -103,7 +103,7 @@ class MIResult(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-@jax.jit
+@_compile.jit(kind="light")
 def _score(gmms: GMM, xs: jax.Array, data_index: jax.Array, s_valid: jax.Array) -> jax.Array:
     """Held-out mean log-likelihood of each fitted mixture ``(P,)`` (-inf for non-finite)."""
     tot = jnp.sum(s_valid, axis=1)
@@ -175,7 +175,9 @@ def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple)
     return jax.lax.map(dataset, (keys, gmms))
 
 
-_mc_functional_jit = jax.jit(_mc_functional, static_argnames=("n_samples", "kind", "blocks"))
+_mc_functional_jit = _compile.jit(
+    _mc_functional, kind="hot", static_argnames=("n_samples", "kind", "blocks")
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -190,7 +192,7 @@ def _rqmc(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
     )
 
 
-_rqmc_jit = jax.jit(_rqmc, static_argnames=("n_samples", "kind", "blocks"))
+_rqmc_jit = _compile.jit(_rqmc, kind="hot", static_argnames=("n_samples", "kind", "blocks"))
 
 
 @functools.lru_cache(maxsize=32)
@@ -199,7 +201,9 @@ def _sharded_integral(mesh, rule: str, n_samples: int, kind: str, blocks: tuple)
     spec = PartitionSpec(mesh.axis_names)
     body = _rqmc if rule == "rqmc" else _mc_functional
     fn = functools.partial(body, n_samples=n_samples, kind=kind, blocks=blocks)
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+    return _compile.jit(
+        jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False), kind="hot"
+    )
 
 
 def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.ndarray, np.ndarray]:
@@ -964,7 +968,7 @@ def _stack_batch(arr: Any, name: str, dtype: Any, shape: tuple | None = None) ->
     return np.stack(cols)
 
 
-@jax.jit
+@_compile.jit(kind="light")
 def _fold_keys(key: jax.Array, i: jax.Array) -> jax.Array:
     """``fold_in(key, i)`` for every ``i``, in one program."""
     return jax.vmap(lambda a: jax.random.fold_in(key, a))(i)
@@ -1168,10 +1172,11 @@ def _categorical_mi(key, gmms: GMM, log_prior, *, n_samples: int):
     return jnp.sum(prior * jnp.stack(means)), jnp.sqrt(jnp.sum(prior**2 * jnp.stack(variances)))
 
 
-_categorical_mi_batch = jax.jit(
+_categorical_mi_batch = _compile.jit(
     lambda key, gmms, log_prior, n_samples: jax.lax.map(
         lambda g: _categorical_mi(_em.as_keys(key), g, log_prior, n_samples=n_samples), gmms
     ),
+    kind="hot",
     static_argnames=("n_samples",),
 )
 
@@ -1353,7 +1358,7 @@ def _kl_pairs(key, ps: GMM, qs: GMM, n_samples: int):
     return jax.lax.map(one, (ps, qs))
 
 
-_kl_pairs_jit = jax.jit(_kl_pairs, static_argnames=("n_samples",))
+_kl_pairs_jit = _compile.jit(_kl_pairs, kind="hot", static_argnames=("n_samples",))
 
 
 def gmm_kl(
@@ -1496,7 +1501,7 @@ class PairwiseMIResult(NamedTuple):
     converged: jax.Array
 
 
-@jax.jit
+@_compile.jit(kind="light")
 def _pair_keys(key: jax.Array, i: jax.Array, j: jax.Array) -> jax.Array:
     """``fold_in(fold_in(key, i), j)`` for every pair, in one program."""
     return jax.vmap(lambda a, b: jax.random.fold_in(jax.random.fold_in(key, a), b))(i, j)
