@@ -1,4 +1,6 @@
-"""Make the shared test helpers in this folder (``_multiprocess``) importable by test files.
+"""Test-session set-up: shared helpers importable, jaxmi's export cache off.
+
+The shared test helpers in this folder (``_multiprocess``) become importable by test files.
 
 Under ``--import-mode=importlib`` pytest puts no test folder on ``sys.path``, so test files
 cannot import a sibling module; this conftest (loaded before any test file below it, in every
@@ -11,3 +13,7 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+# Programs exported by one xdist worker (or an earlier run) would let another skip tracing, so
+# trace-count assertions would depend on test order. tests/test_compile.py turns it on itself.
+os.environ.setdefault("JAXMI_EXPORT_CACHE", "0")

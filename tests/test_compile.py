@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxmi import _compile
+from jaxmi.gmm import GMM
 
 
 def test_options_by_kind_and_backend():
@@ -32,3 +33,64 @@ def test_tuned_program_agrees_and_nests_under_user_transforms():
     np.testing.assert_allclose(jax.jit(lambda a: f(a, p=2))(x), want)
     np.testing.assert_allclose(jax.vmap(lambda a: f(a, p=2))(x), want)
     assert f.__name__ == "<lambda>"
+
+
+def _exporting(monkeypatch, tmp_path):
+    monkeypatch.setattr(_compile, "EXPORT_CACHE", True)
+    monkeypatch.setattr(_compile, "_cache_base", lambda: str(tmp_path))
+    if not _compile._can_serialize():
+        pytest.skip("flatbuffers (the fast-start extra) is not installed")
+    return tmp_path / "jaxmi-exported"
+
+
+TRACES = {"n": 0}
+
+
+def _fit_like(x, w, *, k):
+    """A stand-in program returning a GMM pytree (static k), counting its traces."""
+    TRACES["n"] += 1
+    d = x.shape[-1]
+    means = jnp.broadcast_to(jnp.average(x, axis=0, weights=w), (k, d))
+    cov = jnp.broadcast_to(jnp.eye(d, dtype=x.dtype), (k, d, d))
+    return GMM(jnp.full((k,), 1 / k, x.dtype), means, cov, cov, jnp.ones((k,), bool))
+
+
+def test_export_cache_skips_tracing_in_a_fresh_program(monkeypatch, tmp_path):
+    where = _exporting(monkeypatch, tmp_path)
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    w = np.linspace(0.5, 1.5, 50, dtype=np.float32)
+    first = _compile.jit(_fit_like, kind="light", static_argnames="k")
+    before = TRACES["n"]
+    g1 = first(x, w, k=3)
+    assert TRACES["n"] == before + 1
+    files = sorted(where.glob("*.jaxexp"))
+    assert len(files) == 1
+    # a new wrapper of the same function (as in a fresh process) loads the exported program
+    second = _compile.jit(_fit_like, kind="light", static_argnames="k")
+    g2 = second(x, w, k=3)
+    assert TRACES["n"] == before + 1
+    assert isinstance(g2, GMM)
+    for a, b in zip(g1, g2, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(g2.means[0], np.average(x, axis=0, weights=w), rtol=1e-6)
+    # another static argument or shape is another program
+    second(x, w, k=2)
+    second(x[:40], w[:40], k=3)
+    assert TRACES["n"] == before + 3
+    assert len(list(where.glob("*.jaxexp"))) == 3
+    # a damaged file is exported again, not trusted
+    files[0].write_bytes(b"not a program")
+    third = _compile.jit(_fit_like, kind="light", static_argnames="k")
+    g3 = third(x, w, k=3)
+    assert TRACES["n"] == before + 4
+    np.testing.assert_array_equal(g3.means, g1.means)
+
+
+def test_export_cache_leaves_user_transforms_and_keyword_arrays_alone(monkeypatch, tmp_path):
+    where = _exporting(monkeypatch, tmp_path)
+    f = _compile.jit(_fit_like, kind="hot", static_argnames="k")
+    x = np.ones((8, 2), np.float32)
+    w = np.ones(8, np.float32)
+    jax.jit(lambda a: f(a, w, k=2).means)(x)
+    f(x, w=w, k=2)  # an array by keyword: the plain path
+    assert not where.exists()

@@ -548,6 +548,7 @@ def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int)
             check_vma=False,
         ),
         kind="light" if kc == 1 else "hot",
+        export=False,
     )
 
 

@@ -202,7 +202,9 @@ def _sharded_integral(mesh, rule: str, n_samples: int, kind: str, blocks: tuple)
     body = _rqmc if rule == "rqmc" else _mc_functional
     fn = functools.partial(body, n_samples=n_samples, kind=kind, blocks=blocks)
     return _compile.jit(
-        jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False), kind="hot"
+        jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False),
+        kind="hot",
+        export=False,
     )
 
 
