@@ -438,11 +438,12 @@ def as_keys(keys: Any) -> jax.Array:
     return jax.random.wrap_key_data(keys)
 
 
-def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_size):
+def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_size, rows=None):
     """Named initialisation of a chunk's problems, as its own program.
 
     The EM program that follows is the ``"given"`` one, shared by every initialisation and by
-    bootstrap refits.
+    bootstrap refits. ``rows`` (static): pad the output to this many problems with copies of
+    the first, so a chunk with few real problems initialises only those.
     """
     TRACE_COUNT["init"] += 1
     keys, n_active = init_arg
@@ -454,12 +455,17 @@ def _init_chunk(xs, data_index, s, init_arg, reg_covar, *, method, kc, batch_siz
 
     if xs.shape[0] == 1:
         shared = xs[0]
-        return jax.lax.map(lambda a: one((shared, *a)), (s, keys, n_active), batch_size=batch_size)
-    return jax.lax.map(one, (xs[data_index], s, keys, n_active), batch_size=batch_size)
+        out = jax.lax.map(lambda a: one((shared, *a)), (s, keys, n_active), batch_size=batch_size)
+    else:
+        out = jax.lax.map(one, (xs[data_index], s, keys, n_active), batch_size=batch_size)
+    extra = 0 if rows is None else rows - s.shape[0]
+    if extra > 0:
+        out = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], extra, axis=0)]), out)
+    return out
 
 
 _init_chunk_jit = _compile.jit(
-    _init_chunk, kind="light", static_argnames=("method", "kc", "batch_size")
+    _init_chunk, kind="light", static_argnames=("method", "kc", "batch_size", "rows")
 )
 
 
@@ -688,8 +694,19 @@ def solve(
         args = (data_index[sl], weights(sl.start, sl.stop), _take(init_arg, sl))
         reseeded = None
         if separate_init:
+            # a chunk padded with empty problems initialises its real ones only (CV calls keep
+            # a fixed chunk to share the EM program, and often hold a few problems)
+            real = min(chunk, p - sl.start)
+            rows = chunk if real == chunk else min(chunk, 1 << (real - 1).bit_length())
+            first = _take(args, slice(0, rows))
             gmm0, reseeded = _init_chunk_jit(
-                xs_init, *args, reg_covar, method=method, kc=kc, batch_size=min(chunk, 16)
+                xs_init,
+                *first,
+                reg_covar,
+                method=method,
+                kc=kc,
+                batch_size=min(rows, 16),
+                rows=chunk,
             )
             args = (args[0], args[1], gmm0)
         if mesh is not None:
