@@ -30,7 +30,6 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,8 @@ def _flag(name: str) -> bool:
 ENABLED = _flag("JAXMI_COMPILER_OPTIONS")
 #: reuse exported programs across processes (see :class:`_Jit`); ``JAXMI_EXPORT_CACHE=0`` off
 EXPORT_CACHE = _flag("JAXMI_EXPORT_CACHE")
+#: programs that took the plain path because exporting them failed: name -> the error
+EXPORT_FAILURES: dict[str, str] = {}
 
 
 def options(kind: str, backend: str | None = None) -> dict[str, Any] | None:
@@ -231,11 +232,8 @@ class _Jit:
             try:
                 program = self._exported(sig, args, kwargs, where)
             except Exception as err:  # export cannot take this program: the plain path
-                warnings.warn(
-                    f"jaxmi: export cache off for {self._fn.__qualname__}: {err!r}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                # (a user error raises again there, with JAX's own message)
+                EXPORT_FAILURES[self._fn.__qualname__] = repr(err)
                 program = functools.partial(self._pick(), **kwargs)
                 self._programs[sig] = program
                 return program(*args)
