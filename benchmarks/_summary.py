@@ -40,7 +40,10 @@ def gmm_mi_speed_table(path: Path) -> str:
     lines = [
         f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
         f"jax {d['versions']['jax']}; {d['settings']['defaults']}; reference: "
-        f"{d['settings']['reference']}.",
+        f"{d['settings']['reference']}. Export cache (fast-start extra): "
+        f"{'on' if all(r.get('export_cache') for r in d['rows']) else 'off'}; load average "
+        f"(1/5/15 min) at the end {dev.get('load_average', 'n/a')}; each process figure "
+        f"the best of {d['settings'].get('process_runs', 1)} fresh processes.",
         "",
         "| case | N | truth | jaxmi | reference | steady jaxmi / ref s | **steady ratio** "
         "| process cold jaxmi / ref s | ratio | process warm jaxmi s | ratio |",
