@@ -54,12 +54,17 @@ class ITMaps(NamedTuple):
         classes: ``(B, k)`` int32, the classes of ``pmi`` (top-k predicted, highest first,
             unless given).
         probs: ``(B, n_classes)`` classifier probabilities of the clean images.
+        binary_ig: ``(B, k, H, W)`` binary information gain (nats) of the explained classes,
+            with ``binary=True`` (else None): per window the KL divergence between the
+            Bernoulli distributions of ``{y, not y}`` under ``p(Y|x)`` and ``p_hat(Y|x_-w)``.
+            Never above ``ig`` (coarsening Y cannot increase a KL divergence).
     """
 
     ig: Any
     pmi: Any
     classes: Any
     probs: Any
+    binary_ig: Any = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,6 +114,8 @@ class _Cfg(NamedTuple):
     mode: str  # "it" | "occlusion"
     top_k: int
     given_classes: bool
+    parity: bool = False  # the reference's epsilon-guarded ratio instead of log space
+    binary: bool = False  # also the binary (y vs not y) information gain
 
 
 def _split_callable(fn: Callable) -> tuple[Any, list | None]:
@@ -187,14 +194,43 @@ def _sweep(cfg: _Cfg, predict, sampler: Sampler, key, images, index, classes, ta
     logp = _log_probs(raw_clean, cfg.outputs)
     probs = jnp.exp(logp)
     cls = classes if cfg.given_classes else jax.lax.top_k(logp, cfg.top_k)[1].astype(jnp.int32)
+    if cfg.parity:
+        # the reference's guard: log(eps + p / (p_hat + eps sign(p_hat))), eps = 1e-13
+        p_hat = jnp.exp(per)
+        eps = jnp.asarray(_PARITY_EPS, per.dtype)
+        diff = jnp.log(eps + probs[:, None, :] / (p_hat + eps * jnp.sign(p_hat)))
+    else:
+        diff = logp[:, None, :] - per
     # KL(p || p_hat) per window; classes with p = 0 contribute nothing
-    diff = logp[:, None, :] - per
     ig = jnp.sum(jnp.where(probs[:, None, :] > 0, probs[:, None, :] * diff, 0.0), axis=-1)
     pmi = jnp.take_along_axis(diff, cls[:, None, :], axis=-1)  # (b, n_pos, k)
     pmi = jnp.moveaxis(pmi, -1, 1)
     ig_map = _assemble(ig, rows, cols, cfg.window, (h, w))
     pmi_map = _assemble(pmi, rows, cols, cfg.window, (h, w))
-    return ig_map, pmi_map, cls, probs
+    if not cfg.binary:
+        return ig_map, pmi_map, cls, probs
+    lp = jnp.take_along_axis(logp, cls, axis=-1)[:, None, :]  # (b, 1, k)
+    lq = jnp.take_along_axis(per, cls[:, None, :], axis=-1)  # (b, n_pos, k)
+    bin_ig = jnp.moveaxis(_bernoulli_kl(lp, lq), -1, 1)
+    return ig_map, pmi_map, cls, probs, _assemble(bin_ig, rows, cols, cfg.window, (h, w))
+
+
+_PARITY_EPS = 1e-13
+
+
+def _log1mexp(a: jax.Array) -> jax.Array:
+    """``log(1 - exp(a))`` for ``a <= 0``, accurate at both ends (-inf at ``a = 0``)."""
+    a = jnp.minimum(a, 0.0)
+    return jnp.where(a > -math.log(2), jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
+
+
+def _bernoulli_kl(lp: jax.Array, lq: jax.Array) -> jax.Array:
+    """``KL(Bern(p) || Bern(q))`` from ``log p`` and ``log q`` (nats; 0 log 0 = 0)."""
+    l1p, l1q = _log1mexp(lp), _log1mexp(lq)
+    p = jnp.exp(lp)
+    first = jnp.where(p > 0, p * (lp - lq), 0.0)
+    second = jnp.where(p < 1, (1 - p) * (l1p - l1q), 0.0)
+    return first + second
 
 
 @functools.lru_cache(maxsize=32)
@@ -379,6 +415,8 @@ def it_maps(
     batch_size: int = 256,
     edge_policy: str = "cover",
     outputs: str = "probs",
+    binary: bool = False,
+    parity: bool = False,
     mesh: Any = None,
     progress: bool = False,
 ) -> ITMaps:
@@ -423,14 +461,21 @@ def it_maps(
             ``"captum"`` (``ceil((H - K) / S) + 1`` positions, the last truncated at the border).
         outputs: what ``predict_fn`` returns: ``"probs"`` (default), ``"log_probs"`` or
             ``"logits"`` (log-softmax is applied; better precision for tiny probabilities).
+        binary: also return ``binary_ig``, the reference's binary information gain of each
+            explained class (``{y, not y}`` collapsed; a KL of two Bernoulli distributions).
+        parity: compute the log-ratio as the reference does,
+            ``log(eps + p / (p_hat + eps sign(p_hat)))`` with ``eps = 1e-13``, instead of
+            ``log p - log p_hat`` in log space (they differ only for probabilities near
+            ``eps``, where the reference's guard caps the ratio).
         mesh: a :class:`jax.sharding.Mesh`: images are split over all of its devices
             (``jax.shard_map``). With several processes (``jax.distributed``) every process
             passes its own images (the same number on every process) and gets its own maps.
         progress: show a progress bar over blocks of images on stderr.
 
     Returns:
-        :class:`ITMaps` with ``ig (B, H, W)``, ``pmi (B, k, H, W)`` (nats), ``classes (B, k)``
-        and ``probs (B, n_classes)``: NumPy arrays for concrete inputs, JAX arrays under a trace.
+        :class:`ITMaps` with ``ig (B, H, W)``, ``pmi (B, k, H, W)`` (nats), ``classes (B, k)``,
+        ``probs (B, n_classes)`` and ``binary_ig (B, k, H, W)`` (with ``binary=True``): NumPy
+        arrays for concrete inputs, JAX arrays under a trace.
 
     Raises:
         ValueError: malformed images (rank, dtype, NaN), window larger than the image,
@@ -483,9 +528,11 @@ def it_maps(
         mode="it",
         top_k=k,
         given_classes=classes is not None,
+        parity=bool(parity),
+        binary=bool(binary),
     )
     target = np.zeros((b,), np.int32)
-    ig, pmi, cls_out, probs = _run(
+    ig, pmi, cls_out, probs, *bin_ig = _run(
         cfg, predict_fn, sampler, key, x, cls, target,
         mesh=mesh, progress=progress, batch_size=bs, label="it_maps",
     )  # fmt: skip
@@ -498,7 +545,9 @@ def it_maps(
                 f"[0, 1] and sum to 1, got row sums {sums.min():.4g}..{sums.max():.4g} "
                 "(logits? pass outputs='logits')"
             )
-    return ITMaps(ig=ig, pmi=pmi, classes=cls_out, probs=probs)
+    return ITMaps(
+        ig=ig, pmi=pmi, classes=cls_out, probs=probs, binary_ig=bin_ig[0] if binary else None
+    )
 
 
 def occlusion(

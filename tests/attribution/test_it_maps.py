@@ -72,6 +72,56 @@ def test_probabilities_are_averaged_before_the_log():
     np.testing.assert_allclose(m.probs[0], p, rtol=1e-6)
 
 
+def test_binary_ig_and_parity_on_the_hand_computable_case():
+    # the same one-pixel classifier: p_hat = (0.5, 0.5) exactly
+    def predict(x):
+        z = 4.0 * x[:, 0, 0, 0] - 2.0
+        return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
+
+    v = 0.7
+    x = np.full((1, 1, 1, 1), v, np.float32)
+    kw = dict(window=1, n_samples=2, sampler=_two_values_sampler(0.0, 1.0), classes=[[1, 0]])
+    m = it_maps(jax.random.key(0), predict, x, binary=True, **kw)
+    q = it_maps(jax.random.key(0), predict, x, parity=True, **kw)
+    sig = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    p1 = sig(4 * v - 2)
+    # two classes: {y, not y} is Y itself, so the binary IG of either class equals IG
+    bern = p1 * math.log(p1 / 0.5) + (1 - p1) * math.log((1 - p1) / 0.5)
+    np.testing.assert_allclose(m.binary_ig[0, :, 0, 0], [bern, bern], rtol=1e-5)
+    np.testing.assert_allclose(m.ig[0, 0, 0], bern, rtol=1e-5)
+    assert it_maps(jax.random.key(0), predict, x, **kw).binary_ig is None
+    # the reference's guarded ratio, restated: log(eps + p / (p_hat + eps sign(p_hat)))
+    eps, p = 1e-13, np.array([p1, 1 - p1])
+    want = np.log(eps + p / (0.5 + eps))
+    np.testing.assert_allclose(q.pmi[0, :, 0, 0], want, rtol=1e-5)
+    np.testing.assert_allclose(q.ig[0, 0, 0], np.sum(p[::-1] * want[::-1]), rtol=1e-5)
+
+
+def test_binary_ig_matches_a_numpy_restatement_and_never_exceeds_ig():
+    # non-overlapping 2x2 windows with a constant in-fill: every pixel's value is its window's
+    x = _images(2, seed=5)[:, :4, :4, :]
+    w = _W[: 4 * 4 * 2]
+    predict = lambda a: jax.nn.softmax(a.reshape(a.shape[0], -1) @ w, axis=-1)  # noqa: E731
+    m = it_maps(
+        jax.random.key(0), predict, x, window=2, stride=2, sampler=samplers.constant(0.3),
+        edge_policy="reference", binary=True, top_k=3,
+    )  # fmt: skip
+    p = np.asarray(predict(x), np.float64)
+    for b in range(2):
+        for r in (0, 2):
+            for c in (0, 2):
+                xf = np.array(x[b])
+                xf[r : r + 2, c : c + 2] = 0.3
+                q = np.asarray(predict(xf[None]), np.float64)[0]
+                for j, y in enumerate(m.classes[b]):
+                    a, e = p[b, y], q[y]
+                    want = a * np.log(a / e) + (1 - a) * np.log((1 - a) / (1 - e))
+                    np.testing.assert_allclose(m.binary_ig[b, j, r, c], want, rtol=2e-3, atol=1e-6)
+    # coarsening Y to {y, not y} cannot increase a KL divergence
+    assert np.all(m.binary_ig <= m.ig[:, None] + 1e-6)
+    assert np.all(m.binary_ig >= -1e-7)
+
+
 def test_pixel_value_is_the_mean_over_covering_windows():
     # 1 x 3 image, window (1, 2), stride 1: windows at columns 0 and 1
     x = np.array([[[[0.2], [0.9], [0.4]]]], np.float32)
