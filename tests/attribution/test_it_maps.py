@@ -49,12 +49,15 @@ def _two_values_sampler(lo, hi):
     return Sampler({}, draw, name="two_values")
 
 
-def test_probabilities_are_averaged_before_the_log():
-    # one pixel, one window: p(y=1 | v) = sigmoid(4 v - 2); in-fills 0 and 1
-    def predict(x):
-        z = 4.0 * x[:, 0, 0, 0] - 2.0
-        return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
+def _one_pixel(x):
+    """Two classes from one pixel v: p(y=1 | v) = sigmoid(4 v - 2)."""
+    z = 4.0 * x[:, 0, 0, 0] - 2.0
+    return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
 
+
+def test_probabilities_are_averaged_before_the_log():
+    # one pixel, one window; in-fills 0 and 1
+    predict = _one_pixel
     v = 0.7
     x = np.full((1, 1, 1, 1), v, np.float32)
     m = it_maps(
@@ -73,11 +76,8 @@ def test_probabilities_are_averaged_before_the_log():
 
 
 def test_binary_ig_and_parity_on_the_hand_computable_case():
-    # the same one-pixel classifier: p_hat = (0.5, 0.5) exactly
-    def predict(x):
-        z = 4.0 * x[:, 0, 0, 0] - 2.0
-        return jnp.stack([jax.nn.sigmoid(-z), jax.nn.sigmoid(z)], axis=1)
-
+    # the same one-pixel classifier and in-fills: p_hat = (0.5, 0.5) exactly
+    predict = _one_pixel
     v = 0.7
     x = np.full((1, 1, 1, 1), v, np.float32)
     kw = dict(window=1, n_samples=2, sampler=_two_values_sampler(0.0, 1.0), classes=[[1, 0]])
