@@ -212,10 +212,13 @@ class _Jit:
         if exp is None:
             fn = functools.partial(self._fn, **kwargs)
             exp = jax.export.export(jax.jit(fn))(*args)
-            where.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=where, delete=False, suffix=".tmp") as f:
-                f.write(exp.serialize())
-            os.replace(f.name, path)  # atomic: concurrent processes never read half a file
+            try:
+                where.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=where, delete=False, suffix=".tmp") as f:
+                    f.write(exp.serialize())
+                os.replace(f.name, path)  # atomic: concurrent processes never read half a file
+            except OSError:  # a read-only cache: this process still runs the exported program
+                pass
         if opts is None:
             return jax.jit(exp.call)
         return jax.jit(exp.call, compiler_options=opts)
