@@ -1,4 +1,8 @@
-"""``jax.jit`` with XLA options chosen per program, on the CPU backend.
+"""``jax.jit`` for jaxmi's programs: XLA options per program kind, and an export cache.
+
+Both serve a fresh process, which otherwise traces, lowers and compiles every program anew.
+:class:`_Jit` (below) also stores each program's export beside JAX's persistent compilation
+cache, so a later process skips tracing and lowering (see its docstring).
 
 A fresh process spends most of a first GMM-MI estimate compiling (XLA:CPU took 6.5 s of an
 8.4 s first call for a bivariate Gaussian). Two XLA:CPU options shorten it:
