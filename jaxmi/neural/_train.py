@@ -60,6 +60,7 @@ UPPER_BOUNDS = ("club", "l1out")
 BASELINE_BOUNDS = ("tuba", "interpolated")
 BOUNDS = ("infonce", "nwj", "dv", "js", "smile", "mine", *BASELINE_BOUNDS, *UPPER_BOUNDS)
 CRITICS = ("separable", "concat", "bilinear")
+MINE_NEGATIVES = ("all_pairs", "shuffled")
 OPTIMIZERS = {
     "adam": optax.adam,
     "adamw": optax.adamw,
@@ -200,6 +201,7 @@ class _Static(NamedTuple):
     readout: str
     clip_none: bool
     mine_init: str
+    mine_negatives: str
     learned_baseline: bool
     optimizer: Any
 
@@ -251,6 +253,12 @@ def _matrix(st: _Static, bound: str, model: nnx.Module, x: jax.Array, y: jax.Arr
 def _bound(
     st: _Static, bound: str, model: nnx.Module, x: jax.Array, y: jax.Array, hyper: dict, mstate
 ) -> tuple[bounds.BoundOut, Any]:
+    if bound == "mine" and st.mine_negatives == "shuffled":
+        # bmi's MINE: K joint pairs and one independent pairing (x_i, y_{i+1}) as negatives;
+        # the batch is a random draw, so a fixed derangement pairs independent samples
+        joint = model.pointwise(x, y)
+        marginal = model.pointwise(x, jnp.roll(y, -1, axis=0))  # row i: y_{i+1}
+        return bounds.mine((joint, marginal), mstate, hyper["momentum"])
     s = _matrix(st, bound, model, x, y)
     if bound == "infonce":
         return bounds.infonce(s), mstate
@@ -797,6 +805,7 @@ def neural_mi(
     readout: str = "tuba1",
     momentum: float = 0.9,
     mine_init: str = "jaxmi",
+    mine_negatives: str = "all_pairs",
     baseline: str | float = "learned",
     alpha_logit: float = 0.0,
     n_seeds: int | None = None,
@@ -874,6 +883,9 @@ def neural_mi(
         readout: the JS read-out, ``"tuba1"`` (tight), ``"nwj"`` or ``"dv"``.
         momentum: MINE's moving-average weight β.
         mine_init: MINE's moving-average start, ``"jaxmi"`` or ``"bmi"``.
+        mine_negatives: MINE's negatives: ``"all_pairs"`` (the K(K-1) off-diagonal scores) or
+            ``"shuffled"`` (bmi's: one independent pairing per batch, ``(x_i, y_{i+1})``, 2K
+            critic evaluations instead of K²). Other bounds always use all pairs.
         baseline: TUBA / I_α baseline: ``"learned"`` or a constant ``log a`` (nats).
         alpha_logit: I_α's ``logit(α)``.
         n_seeds: train this many seeds at once (keys ``jax.random.split(key, n_seeds)``).
@@ -945,6 +957,8 @@ def neural_mi(
         raise ValueError(f"readout: must be one of {JS_READOUTS}, got {readout!r}")
     if mine_init not in MINE_INITS:
         raise ValueError(f"mine_init: must be one of {MINE_INITS}, got {mine_init!r}")
+    if mine_negatives not in MINE_NEGATIVES:
+        raise ValueError(f"mine_negatives: must be one of {MINE_NEGATIVES}, got {mine_negatives!r}")
     if not isinstance(marginal_terms, bool):
         raise ValueError(f"marginal_terms: expected a bool, got {marginal_terms!r}")
     if marginal_terms and o["critic"] != "separable":
@@ -1035,6 +1049,7 @@ def neural_mi(
         readout=readout,
         clip_none=tau is None,
         mine_init=mine_init,
+        mine_negatives=mine_negatives,
         learned_baseline=learned,
         optimizer=opt,
     )

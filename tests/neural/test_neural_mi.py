@@ -188,6 +188,7 @@ GOOD_X = np.random.default_rng(0).normal(size=(200, 2))
         ({"clip": -1.0}, "clip:"),
         ({"readout": "x"}, "readout:"),
         ({"mine_init": "x"}, "mine_init:"),
+        ({"mine_negatives": "shuffle"}, "mine_negatives:"),
         ({"marginal_terms": True, "critic": "concat"}, "marginal_terms:"),
         ({"patience": 0}, "patience:"),
         ({"max_steps": 0}, "max_steps:"),
@@ -222,3 +223,27 @@ def test_bad_data_and_keys():
         jaxmi.neural_mi(0, GOOD_X, y)
     with pytest.raises(ValueError, match="n_seeds: 2 disagrees"):
         jaxmi.neural_mi(jax.random.split(k, 3), GOOD_X, y, n_seeds=2)
+
+
+def test_mine_shuffled_negatives_pair_each_x_with_the_next_y():
+    """bmi's MINE: joint pairs (x_i, y_i), negatives (x_i, y_{i+1}) of the same critic."""
+    from types import SimpleNamespace
+
+    from flax import nnx
+
+    critic = jaxmi.nn.ConcatCritic(2, 1, (8,), rngs=nnx.Rngs(0))
+    x, y = (np.asarray(a) for a in tasks.staircase(1, 0.5).sample(jax.random.key(1), 6))
+    x = np.concatenate([x, x**2], axis=1)
+    state = bounds.mine_init("jaxmi")
+    st = SimpleNamespace(mine_negatives="shuffled")
+    out, new = _train._bound(st, "mine", critic, x, y, {"momentum": 0.9}, state)
+    s = np.asarray(critic.scores(x, y))
+    k = np.arange(6)
+    want, want_state = bounds.mine((np.diag(s), s[k, (k + 1) % 6]), state, 0.9)
+    np.testing.assert_allclose(out.value, want.value, rtol=1e-6)
+    np.testing.assert_allclose(out.objective, want.objective, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(want_state), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # not the all-pairs estimate (which averages over every off-diagonal entry)
+    all_pairs, _ = bounds.mine(s, state, 0.9)
+    assert abs(float(all_pairs.value) - float(out.value)) > 1e-4
