@@ -695,9 +695,11 @@ def solve(
         reseeded = None
         if separate_init:
             # a chunk padded with empty problems initialises its real ones only (CV calls keep
-            # a fixed chunk to share the EM program, and often hold a few problems)
+            # a fixed chunk to share the EM program, and often hold a few problems: 6 for one
+            # data set with the defaults). Two sizes only, SMALL_ROWS or the chunk, so a
+            # sweep whose problem count varies compiles at most one more program per capacity.
             real = min(chunk, p - sl.start)
-            rows = chunk if real == chunk else min(chunk, 1 << (real - 1).bit_length())
+            rows = SMALL_ROWS if real <= SMALL_ROWS < chunk else chunk
             first = _take(args, slice(0, rows))
             gmm0, reseeded = _init_chunk_jit(
                 xs_init,
@@ -723,6 +725,10 @@ def solve(
     # concrete: gather on the host and transfer once, instead of one dispatch per leaf
     res = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a])[:p], *outs)
     return jax.device_put(res)
+
+
+#: the short program size for chunks with few real problems (initialisation, CV scores)
+SMALL_ROWS = 8
 
 
 def _take(tree: Any, index: Any) -> Any:

@@ -118,11 +118,12 @@ def _score(gmms: GMM, xs: jax.Array, data_index: jax.Array, s_valid: jax.Array) 
 def _score_padded(gmms: GMM, xs, idx: np.ndarray, s_valid: np.ndarray, chunk: int) -> np.ndarray:
     """:func:`_score` with the problem count padded to a multiple of ``chunk`` (one program).
 
-    Fewer than ``chunk`` problems are padded to the next power of two instead.
+    At most :data:`jaxmi.gmm._em.SMALL_ROWS` problems are padded to that many instead (one
+    short program, as for the initialisation).
     """
     p = idx.shape[0]
-    if p < chunk:
-        chunk = 1 << max(p - 1, 0).bit_length()
+    if p <= _em.SMALL_ROWS < chunk:
+        chunk = _em.SMALL_ROWS
     pad = -p % chunk
     if pad:
         first = np.zeros(pad, np.int64)
