@@ -69,6 +69,30 @@ def _check_numeric_dtype(dt: np.dtype, name: str) -> None:
         raise ValueError(f"{name}: expected a real numeric array, got dtype {dt}")
 
 
+def check_samples_array(x: Any, name: str) -> Any:
+    """``x`` as an array of shape ``(N,)`` or ``(N, d)`` with a numeric dtype (not copied).
+
+    Nested sequences become NumPy arrays; arrays (NumPy, memmaps, JAX) are returned as they
+    are. Only the rank and the dtype are checked, not the values.
+
+    Raises:
+        ValueError: a ragged sequence, a scalar or non-array, a non-numeric dtype, another rank.
+    """
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError as err:
+            raise ValueError(f"{name}: ragged or malformed nested sequence") from err
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        if isinstance(x, numbers.Number):
+            raise ValueError(f"{name}: expected an array of shape (N,) or (N, d), got a scalar")
+        raise ValueError(f"{name}: expected an array, got {type(x).__name__}")
+    _check_numeric_dtype(np.dtype(x.dtype), name)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected shape (N,) or (N, d), got shape {tuple(x.shape)}")
+    return x
+
+
 def as_data_matrix(
     x: Any,
     name: str = "x",
@@ -95,18 +119,7 @@ def as_data_matrix(
     Raises:
         ValueError: wrong rank, non-numeric dtype, empty, too few rows, NaN or inf values.
     """
-    if isinstance(x, (list, tuple)):
-        try:
-            x = np.asarray(x)
-        except ValueError as err:
-            raise ValueError(f"{name}: ragged or malformed nested sequence") from err
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        if isinstance(x, numbers.Number):
-            raise ValueError(f"{name}: expected an array of shape (N,) or (N, d), got a scalar")
-        raise ValueError(f"{name}: expected an array, got {type(x).__name__}")
-    _check_numeric_dtype(np.dtype(x.dtype), name)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name}: expected shape (N,) or (N, d), got shape {tuple(x.shape)}")
+    x = check_samples_array(x, name)
     n = x.shape[0]
     d = 1 if x.ndim == 1 else x.shape[1]
     if n < max(min_rows, 1):

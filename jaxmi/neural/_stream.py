@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxmi._validation import _check_numeric_dtype, is_traced
+from jaxmi._validation import check_samples_array, is_traced
 
 __all__ = ["STREAM_BYTES", "column_stats", "gather_rows", "host_matrix", "standardise_rows"]
 
@@ -31,16 +31,7 @@ def host_matrix(x: Any, name: str) -> np.ndarray:
     """
     if is_traced(x):
         raise ValueError(f"{name}: streaming needs concrete host arrays, got a traced value")
-    if isinstance(x, (list, tuple)):
-        try:
-            x = np.asarray(x)
-        except ValueError as err:
-            raise ValueError(f"{name}: ragged or malformed nested sequence") from err
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise ValueError(f"{name}: expected an array, got {type(x).__name__}")
-    _check_numeric_dtype(np.dtype(x.dtype), name)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name}: expected shape (N,) or (N, d), got shape {tuple(x.shape)}")
+    x = check_samples_array(x, name)
     a = x if isinstance(x, np.ndarray) else np.asarray(x)  # a jax.Array is copied to the host
     if a.ndim == 1:
         a = a.reshape(-1, 1)  # a view, also of a memmap
