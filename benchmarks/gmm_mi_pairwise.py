@@ -75,6 +75,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
+    # "first call" must compile: an empty compilation cache of this run's own (the user cache
+    # may hold the programs of an earlier run; an earlier figure of 24 s was partly warm)
+    cache = tempfile.TemporaryDirectory(prefix="jaxmi-pairwise-cache-")
+    os.environ["JAXMI_CACHE_DIR"] = cache.name
     import jax
 
     import jaxmi
