@@ -242,13 +242,8 @@ class _Jit:
                 # (a user error raises again there, with JAX's own message)
                 EXPORT_FAILURES[self._fn.__qualname__] = repr(err)
                 program = functools.partial(self._pick(), **kwargs)
-                self._programs[sig] = program
-                return program(*args)
             self._programs[sig] = program
         return program(*args)
-
-    def lower(self, *args: Any, **kwargs: Any) -> Any:
-        return self._pick().lower(*args, **kwargs)
 
 
 def jit(fn: Callable | None = None, *, kind: str, export: bool = True, **jit_kw: Any) -> Any:
