@@ -34,6 +34,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,7 @@ class _Jit:
         self._static = {static} if isinstance(static, str) else set(static)
         self._export = export and not jit_kw.get("static_argnums")
         self._programs: dict[tuple, Callable] = {}
+        self._lock = threading.Lock()  # host threads (gmm's solve) may ask for a program at once
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -236,13 +238,16 @@ class _Jit:
             return self._pick()(*args, **kwargs)
         program = self._programs.get(sig)
         if program is None:
-            try:
-                program = self._exported(sig, args, kwargs, where)
-            except Exception as err:  # export cannot take this program: the plain path
-                # (a user error raises again there, with JAX's own message)
-                EXPORT_FAILURES[self._fn.__qualname__] = repr(err)
-                program = functools.partial(self._pick(), **kwargs)
-            self._programs[sig] = program
+            with self._lock:
+                program = self._programs.get(sig)
+                if program is None:
+                    try:
+                        program = self._exported(sig, args, kwargs, where)
+                    except Exception as err:  # export cannot take this program: the plain path
+                        # (a user error raises again there, with JAX's own message)
+                        EXPORT_FAILURES[self._fn.__qualname__] = repr(err)
+                        program = functools.partial(self._pick(), **kwargs)
+                    self._programs[sig] = program
         return program(*args)
 
 

@@ -17,3 +17,7 @@ if _HERE not in sys.path:
 # Programs exported by one xdist worker (or an earlier run) would let another skip tracing, so
 # trace-count assertions would depend on test order. tests/test_compile.py turns it on itself.
 os.environ.setdefault("JAXMI_EXPORT_CACHE", "0")
+
+# pytest -n 2 already keeps both cores busy: EM parts on host threads would only contend with the
+# other worker. tests/gmm/test_em.py turns the threads on where it checks them.
+os.environ.setdefault("JAXMI_HOST_THREADS", "1")

@@ -8,7 +8,11 @@ traced values, so changing them never recompiles.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import itertools
+import os
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -642,35 +646,29 @@ def solve(
         chunk = max(1, min(chunk, 1 << (p - 1).bit_length()))
     if mesh is not None:
         chunk = -(-chunk // mesh.size) * mesh.size
-    n_chunks = -(-p // chunk)
-    pad = n_chunks * chunk - p
     # prepare on the host with NumPy when everything is concrete (one transfer per chunk instead
     # of a dispatch per slice); under a user's trace, the same steps run in jax.numpy
     init_arg = jax.tree.map(_host, init_arg)
     data_index = _host(data_index)
     if not lazy:
         s = _host(s)
+    traced = any(
+        isinstance(a, jax.core.Tracer)
+        for a in jax.tree.leaves((xs, data_index, None if lazy else s, init_arg))
+    )
 
-    def cat(a, b):
-        xp = np if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) else jnp
-        return xp.concatenate([a, b])
-
-    n_pad = xs.shape[-1]
-    if pad:
-        data_index = cat(data_index, np.zeros((pad,), data_index.dtype))
-        if not lazy:
-            s = cat(s, np.zeros((pad, s.shape[1]), s.dtype))
-        first = np.zeros(pad, np.int32)  # pad with copies of the first problem
-        init_arg = jax.tree.map(lambda a: cat(a, a[first]), init_arg)
-
-    def weights(lo, hi):
-        if not lazy:
-            return s[lo:hi]
-        real = min(hi, p) - lo
-        w = np.asarray(s(lo, lo + real)) if real > 0 else np.zeros((0, n_pad))
-        if real < hi - lo:
-            w = np.concatenate([w, np.zeros((hi - lo - real, n_pad), w.dtype)])
-        return w.astype(xs.dtype, copy=False)
+    def rows_of(lo: int, hi: int) -> tuple:
+        """Problems ``lo..hi-1`` padded to ``chunk`` rows with empty copies of problem ``lo``."""
+        pad = chunk - (hi - lo)
+        take = np.concatenate([np.arange(lo, hi), np.full(pad, lo)]).astype(np.int32)
+        if lazy:
+            w = np.asarray(s(lo, hi)).astype(xs.dtype, copy=False)
+        else:
+            w = s[lo:hi]
+        if pad:
+            xp = np if isinstance(w, np.ndarray) else jnp
+            w = xp.concatenate([w, xp.zeros((pad, w.shape[1]), w.dtype)])
+        return data_index[take], w, _take(init_arg, take)
 
     # a named initialisation runs as its own program, so every capacity has one EM program
     # ("given") whatever the start; capacity 1 needs no start at all
@@ -688,18 +686,16 @@ def solve(
         static = dict(method=em_method, kc=kc, strategy=strategy, batch_size=batch_size)
     xs = jnp.asarray(xs) if mesh is None else xs
     multi = mesh is not None and not split.is_fully_addressable
-    outs = []
-    for c in range(n_chunks):
-        sl = slice(c * chunk, (c + 1) * chunk)
-        args = (data_index[sl], weights(sl.start, sl.stop), _take(init_arg, sl))
+
+    def run(lo: int, hi: int) -> tuple:
+        args = rows_of(lo, hi)
         reseeded = None
         if separate_init:
             # a chunk padded with empty problems initialises its real ones only (CV calls keep
             # a fixed chunk to share the EM program, and often hold a few problems: 6 for one
             # data set with the defaults). Two sizes only, SMALL_ROWS or the chunk, so a
             # sweep whose problem count varies compiles at most one more program per capacity.
-            real = min(chunk, p - sl.start)
-            rows = SMALL_ROWS if real <= SMALL_ROWS < chunk else chunk
+            rows = SMALL_ROWS if hi - lo <= SMALL_ROWS < chunk else chunk
             first = _take(args, slice(0, rows))
             gmm0, reseeded = _init_chunk_jit(
                 xs_init,
@@ -716,15 +712,80 @@ def solve(
         res = program(xs, *args, tol, max_iter, reg_covar, **static)
         if multi:  # the chunk's results, spread over processes, gathered on every process
             res = jax.device_put(_fetch(res))
-        outs.append(res if reseeded is None else res._replace(reseeded=reseeded))
-    if n_chunks == 1 and not pad:
-        return outs[0]
-    if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(outs)):
-        res = jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
-        return jax.tree.map(lambda a: a[:p], res)
+        res = res if reseeded is None else res._replace(reseeded=reseeded)
+        return res, hi - lo
+
+    threads = 1
+    if mesh is None and kc > 1 and not traced and jax.default_backend() == "cpu":
+        threads = min(host_threads(), max(1, p // SMALL_ROWS))
+    n_chunks = -(-p // chunk)
+    if threads > 1 and n_chunks < threads:
+        # fewer chunks than host threads: split the problems into equal parts, each padded to
+        # the chunk (the same compiled program); the parts run at once, one per core
+        bounds = np.linspace(0, p, threads + 1).round().astype(int)
+    else:
+        bounds = np.minimum(np.arange(n_chunks + 1) * chunk, p)
+    ranges = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    sig = (program, kc, strategy, batch_size, chunk, xs.shape, str(xs.dtype))
+    outs = _run_ranges(run, ranges, threads, sig)
+    if len(outs) == 1 and outs[0][1] == chunk:
+        return outs[0][0]
+    if traced or any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(outs)):
+        parts = [_take(r, slice(0, n)) for r, n in outs]
+        return jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
     # concrete: gather on the host and transfer once, instead of one dispatch per leaf
-    res = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a])[:p], *outs)
-    return jax.device_put(res)
+    host = [jax.tree.map(lambda a, n=n: np.asarray(a)[:n], r) for r, n in outs]
+    return jax.device_put(jax.tree.map(lambda *a: np.concatenate(a), *host))
+
+
+def host_threads() -> int:
+    """Host threads that may run independent CPU programs at once.
+
+    ``JAXMI_HOST_THREADS`` if set (1 runs everything in the calling thread), else the usable
+    cores, at most 8. XLA:CPU runs one small program on one core, so on a 2-core machine two
+    parts of a batch of EM problems run in about the time of one.
+    """
+    env = os.environ.get("JAXMI_HOST_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"JAXMI_HOST_THREADS: expected an integer, got {env!r}") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+#: program signatures that have run once in this process (their first run compiles)
+_RAN: set = set()
+
+
+def _run_ranges(run: Callable, ranges: list, threads: int, signature: tuple) -> list:
+    """``[run(lo, hi) for (lo, hi) in ranges]``, on up to ``threads`` host threads.
+
+    A signature's first range runs alone (it compiles the program, once), the rest at once.
+    """
+    if threads <= 1 or len(ranges) <= 1:
+        return [run(lo, hi) for lo, hi in ranges]
+
+    def blocked(r):
+        out = run(*r)
+        return jax.block_until_ready(out[0]), out[1]
+
+    outs = []
+    todo = list(ranges)
+    if signature not in _RAN:
+        outs.append(blocked(todo.pop(0)))
+        _RAN.add(signature)
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0]._max_workers < threads:
+            _POOL[:] = [concurrent.futures.ThreadPoolExecutor(threads, "jaxmi-em")]
+        pool = _POOL[0]
+    return outs + list(pool.map(blocked, todo))
 
 
 #: the short program size for chunks with few real problems (initialisation, CV scores)

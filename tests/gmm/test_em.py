@@ -475,3 +475,60 @@ def test_lazy_weights_equal_eager_weights():
     assert calls == [(0, 4), (4, 8), (8, 11)]
     np.testing.assert_array_equal(lazy.n_iter, eager.n_iter)
     np.testing.assert_array_equal(lazy.gmm.means, eager.gmm.means)
+
+
+# ----------------------------------------------------------------------------------------------
+# host threads
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p, chunk", [(40, 64), (40, 8)])  # one chunk split in parts; 5 chunks
+def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
+    x = overlapping(300).astype(np.float32)
+    xs = _pad_data(x)[None]
+    w = np.random.default_rng(0).integers(0, 3, (p, xs.shape[-1])).astype(np.float32)
+    w[:, 300:] = 0
+    arg = (jax.random.split(jax.random.key(1), p), np.full(p, 3, np.int32))
+    kw = dict(tol=1e-5, max_iter=300, reg_covar=1e-6, method="random_responsibilities", kc=3)
+    kw.update(strategy="queue", batch_size=4, chunk=chunk, shrink=False)
+    idx = np.zeros(p, np.int32)
+    calls = []
+
+    def lazy_w(lo, hi):
+        calls.append((lo, hi))
+        return w[lo:hi]
+
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "1")
+    one = _em.solve(xs, idx, w, arg, **kw)
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "2")
+    two = _em.solve(xs, idx, lazy_w, arg, **kw)
+    # every problem was computed once, in parts of the batch
+    assert sorted(calls) == (
+        [(0, 20), (20, 40)] if chunk == 64 else [(i, i + 8) for i in (0, 8, 16, 24, 32)]
+    )
+    assert np.ptp(np.asarray(one.n_iter)) > 5  # problems of different lengths
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_host_threads_give_the_same_estimate(monkeypatch):
+    x, _, _, _ = planted(400, seed=3)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("JAXMI_HOST_THREADS", threads)
+        out.append(jaxmi.gmm_mi(jax.random.key(0), x[:, 0], x[:, 1], n_bootstrap=24))
+    assert int(out[0].n_components) > 1
+    for a, b in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1]), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_host_threads_setting(monkeypatch):
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "3")
+    assert _em.host_threads() == 3
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "0")
+    assert _em.host_threads() == 1
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "many")
+    with pytest.raises(ValueError, match="JAXMI_HOST_THREADS"):
+        _em.host_threads()
+    monkeypatch.delenv("JAXMI_HOST_THREADS")
+    assert 1 <= _em.host_threads() <= 8
