@@ -87,9 +87,8 @@ def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, 
     strategy = _em.default_strategy(kc) if strategy is None else strategy
     if strategy not in ("map", "vmap", "queue"):
         raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {strategy!r}")
-    if batch_size is None:
-        batch_size = _em.default_batch_size(strategy)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size is not None:  # None: solve() picks one for the padded sample count
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     chunk = _em.default_chunk() if chunk is None else check_int(chunk, "chunk", minimum=1)
     return (  # NumPy scalars: passed to the programs as arguments, with no conversion program
         np.asarray(tol, dt),
@@ -228,8 +227,8 @@ def fit(
             workers that each take the next problem when theirs stops), ``"map"`` (``lax.map``;
             each group of ``batch_size`` problems stops on its own) or ``"vmap"`` (lockstep;
             default on accelerators and for one component).
-        batch_size: workers for ``"queue"`` (default 4) or ``lax.map`` batch size for ``"map"``
-            (default 1).
+        batch_size: workers for ``"queue"`` (default 4, 3 or 2 as N grows, see
+            ``jaxmi.gmm._em.default_batch_size``) or ``lax.map`` batch size for ``"map"`` (1).
         chunk: problems per compiled call (default 64 on CPU, 256 on accelerators).
         dtype: float32 (default) or float64 (needs x64; default for float64 input when enabled).
 
@@ -353,8 +352,8 @@ def fit_batch(
             next problem when its own stops), ``"map"`` (``lax.map``; each group of
             ``batch_size`` problems stops on its own) or ``"vmap"`` (all problems in lockstep;
             converged members are frozen; default on accelerators and for one component).
-        batch_size: workers for ``"queue"`` (default 4), ``lax.map`` batch size for ``"map"``
-            (default 1).
+        batch_size: workers for ``"queue"`` (default 4, 3 or 2 as N grows), ``lax.map`` batch
+            size for ``"map"`` (1).
         chunk: problems per compiled call.
         dtype: float dtype (see :func:`fit`).
 
