@@ -222,7 +222,7 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     """
     if mesh is None:
         program = _rqmc_jit if rule == "rqmc" else _mc_functional_jit
-        return jax.device_get(program(keys, gmms, **mc))
+        return _integrate_on_threads(program, keys, gmms, mc)
     n = keys.shape[0]
     pad = -n % mesh.size
     if pad:
@@ -234,6 +234,37 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     keys, gmms = _sharding.place((keys, gmms), split)
     vals, ses = _sharding.fetch(_sharded_integral(mesh, rule, **mc)(keys, gmms))
     return vals[:n], ses[:n]
+
+
+def _integrate_on_threads(program, keys, gmms: GMM, mc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``program(keys, gmms)`` for ``(D, R)`` mixtures, in equal parts on the host's threads.
+
+    On a CPU with several host threads (:func:`jaxmi.gmm._em.host_threads`) and several data
+    sets (a pairwise matrix), the data sets are split in equal parts of one program shape that
+    run at once; a data set's mixtures keep their key (common random numbers), so the values do
+    not depend on the split. The replicates of a single data set are not split: for one
+    estimate (51 mixtures) the gain was within the noise of the extra calls.
+    """
+    concrete = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((keys, gmms)))
+    n_d = gmms.weights.shape[0]
+    threads = 1
+    if concrete and jax.default_backend() == "cpu":
+        threads = min(_em.host_threads(), n_d)
+    if threads <= 1:
+        return jax.device_get(program(keys, gmms, **mc))
+    keys = _em._host(keys)
+    gmms = jax.tree.map(np.asarray, gmms)
+    size = -(-n_d // threads)
+
+    def run(lo: int, hi: int):
+        take = np.concatenate([np.arange(lo, hi), np.full(size - (hi - lo), lo)])
+        return program(keys[take], jax.tree.map(lambda a: a[take], gmms), **mc), hi - lo
+
+    ranges = [(lo, min(lo + size, n_d)) for lo in range(0, n_d, size)]
+    sig = (program, size, tuple(sorted(mc.items())), gmms.weights.shape[1:], gmms.means.dtype)
+    outs = _em._run_ranges(run, ranges, threads, sig)
+    parts = [(jax.device_get(vals), m) for vals, m in outs]
+    return tuple(np.concatenate([v[i][:m] for v, m in parts]) for i in range(2))
 
 
 # --------------------------------------------------------------------------------------------
