@@ -241,9 +241,10 @@ def _integrate_on_threads(program, keys, gmms: GMM, mc: dict) -> tuple[np.ndarra
 
     On a CPU with several host threads (:func:`jaxmi.gmm._em.host_threads`) and several data
     sets (a pairwise matrix), the data sets are split in equal parts of one program shape that
-    run at once; a data set's mixtures keep their key (common random numbers), so the values do
-    not depend on the split. The replicates of a single data set are not split: for one
-    estimate (51 mixtures) the gain was within the noise of the extra calls.
+    run at once. A data set's mixtures keep their key (common random numbers), so the values
+    agree with one call up to float32 rounding (a batch of another size may vectorise the same
+    sums differently: last-bit differences). The replicates of a single data set are not split:
+    for one estimate (51 mixtures) the gain was within the noise of the extra calls.
     """
     concrete = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((keys, gmms)))
     n_d = gmms.weights.shape[0]

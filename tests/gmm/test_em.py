@@ -511,22 +511,6 @@ def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("integral", ["auto", "mc"])
-def test_host_threads_give_the_same_estimate(monkeypatch, integral):
-    # EM parts run on two threads; the integral of one data set is not split
-    x, _, _, _ = planted(400, seed=3)
-    kw = dict(n_bootstrap=24, integral=integral)
-    if integral == "mc":
-        kw["mc_samples"] = 2000
-    out = []
-    for threads in ("1", "2"):
-        monkeypatch.setenv("JAXMI_HOST_THREADS", threads)
-        out.append(jaxmi.gmm_mi(jax.random.key(0), x[:, 0], x[:, 1], **kw))
-    assert int(out[0].n_components) > 1
-    for a, b in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1]), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
 def test_host_threads_setting(monkeypatch):
     monkeypatch.setenv("JAXMI_HOST_THREADS", "3")
     assert _em.host_threads() == 3
@@ -540,14 +524,17 @@ def test_host_threads_setting(monkeypatch):
 
 
 def test_host_threads_give_the_same_pairwise_matrix(monkeypatch):
-    # several data sets: EM chunks and the integral's data sets run in parts on two threads
+    # a whole estimate: the bootstrap batch split in parts, and the integral's data sets
     rng = np.random.default_rng(4)
-    f = rng.uniform(-2, 2, (300, 2))
-    a = np.stack([np.tanh(f[:, 0]), f[:, 1] ** 3], 1) + 0.3 * rng.normal(size=(300, 2))
+    f = rng.uniform(-2, 2, (300, 1))
+    a = np.stack([np.tanh(f[:, 0]), rng.normal(size=300)], 1) + 0.3 * rng.normal(size=(300, 2))
     out = []
     for threads in ("1", "2"):
         monkeypatch.setenv("JAXMI_HOST_THREADS", threads)
-        out.append(jaxmi.gmm_mi_pairwise(jax.random.key(2), a, f, n_bootstrap=6))
-    assert np.asarray(out[0].mi)[0, 0] > 0.1
-    for x, y in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1]), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        out.append(jaxmi.gmm_mi_pairwise(jax.random.key(2), a, f, n_bootstrap=16))
+    assert np.asarray(out[0].mi)[0, 0] > 0.1 and np.asarray(out[0].n_components).max() > 1
+    # the EM fits are bit-identical; the integral of a smaller batch may round the last bit
+    np.testing.assert_array_equal(out[0].n_components, out[1].n_components)
+    np.testing.assert_array_equal(out[0].converged, out[1].converged)
+    for name in ("mi", "std", "point"):
+        np.testing.assert_allclose(getattr(out[0], name), getattr(out[1], name), rtol=1e-6)
