@@ -775,7 +775,7 @@ def host_threads() -> int:
     return max(1, min(cores, 8))
 
 
-_POOL: list = []
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}  # one per thread count
 _POOL_LOCK = threading.Lock()
 #: program signatures that have run once in this process (their first run compiles)
 _RAN: set = set()
@@ -798,10 +798,10 @@ def _run_ranges(run: Callable, ranges: list, threads: int, signature: tuple) -> 
     if signature not in _RAN:
         outs.append(blocked(todo.pop(0)))
         _RAN.add(signature)
-    with _POOL_LOCK:
-        if not _POOL or _POOL[0]._max_workers < threads:
-            _POOL[:] = [concurrent.futures.ThreadPoolExecutor(threads, "jaxmi-em")]
-        pool = _POOL[0]
+    with _POOL_LOCK:  # a pool of exactly ``threads`` workers: at most that many parts at once
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(threads, "jaxmi-em")
     return outs + list(pool.map(blocked, todo))
 
 
