@@ -387,6 +387,52 @@ def attribution_throughput_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def attribution_it_maps_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    dev = d["device"]
+    lines = [
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}; learned sampler: {d['learned_steps']} Adam steps.",
+    ]
+    if "digits" in d:
+        g = d["digits"]
+        proto = g["prototype"]
+        lines += [
+            "",
+            f"**digits**: CNN test accuracy {g['test_accuracy']:.3f} (prototype "
+            f"{proto['test_accuracy']:.3f}), trained in {g['train_s']:.1f} s (prototype "
+            f"{proto['train_s']:.1f} s); 100 test images, window 2, stride 1, N = 8.",
+            "",
+            "| sampler | ms/image | prototype ms/image | fit s | in-fill abs error |",
+            "|---|---|---|---|---|",
+        ]
+        for r in g["rows"]:
+            occ = r["sampler"].startswith("occlusion")
+            ref = proto["occ"] if occ else proto["pmi_s_per_image"]
+            fit = "" if r.get("fit_s") is None else f"{r['fit_s']:.1f}"
+            err = "" if r.get("infill_abs_error") is None else f"{r['infill_abs_error']:.3f}"
+            lines.append(
+                f"| {r['sampler']} | {r['s_per_image'] * 1e3:.1f} | {ref * 1e3:.0f} "
+                f"| {fit} | {err} |"
+            )
+    if "localisation" in d:
+        g = d["localisation"]
+        lines += [
+            "",
+            f"**localisation** (synthetic 16x16, window 3, N = 8, 50 test images; CNN test "
+            f"accuracy {g['test_accuracy']:.3f}; chance = footprint share {g['chance']:.3f})",
+            "",
+            "| sampler | pointing PMI | pointing IG | positive PMI mass in the object |",
+            "|---|---|---|---|",
+        ]
+        for r in g["rows"]:
+            lines.append(
+                f"| {r['sampler']} | {r['pointing_pmi']:.3f} | {r['pointing_ig']:.3f} "
+                f"| {r['positive_pmi_share_in_mask']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "attribution_throughput": (attribution_throughput_table, "attribution_throughput.json"),
     "gmm_em": (gmm_em_table, "gmm_em.json"),
@@ -398,6 +444,7 @@ SECTIONS = {
     "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
     "neural_bmi": (neural_bmi_table, "neural_bmi.json"),
     "attribution_quality": (attribution_quality_table, "attribution_quality.json"),
+    "attribution_it_maps": (attribution_it_maps_table, "attribution_it_maps.json"),
 }
 
 
