@@ -667,9 +667,12 @@ def solve(
     data_index = _host(data_index)
     if not lazy:
         s = _host(s)
+    # under a user's transform everything stays in the calling thread (traces are per thread)
     traced = any(
         isinstance(a, jax.core.Tracer)
-        for a in jax.tree.leaves((xs, data_index, None if lazy else s, init_arg))
+        for a in jax.tree.leaves(
+            (xs, data_index, None if lazy else s, init_arg, tol, max_iter, reg_covar)
+        )
     )
 
     def rows_of(lo: int, hi: int) -> tuple:

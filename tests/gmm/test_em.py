@@ -511,6 +511,22 @@ def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_host_threads_stay_off_under_a_users_jit(monkeypatch):
+    # a traced tol: the parts must not leave the calling thread (traces are per thread)
+    x = overlapping(300).astype(np.float32)
+    xs = _pad_data(x)[None]
+    w = np.random.default_rng(0).integers(0, 3, (40, xs.shape[-1])).astype(np.float32)
+    w[:, 300:] = 0
+    arg = (jax.random.split(jax.random.key(1), 40), np.full(40, 3, np.int32))
+    kw = dict(max_iter=300, reg_covar=1e-6, method="random_responsibilities", kc=3)
+    kw.update(strategy="queue", batch_size=4, chunk=64, shrink=False)
+    idx = np.zeros(40, np.int32)
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "2")
+    traced = jax.jit(lambda tol: _em.solve(xs, idx, w, arg, tol=tol, **kw).n_iter)(1e-5)
+    concrete = _em.solve(xs, idx, w, arg, tol=1e-5, **kw).n_iter
+    np.testing.assert_array_equal(traced, concrete)
+
+
 def test_host_threads_setting(monkeypatch):
     monkeypatch.setenv("JAXMI_HOST_THREADS", "3")
     assert _em.host_threads() == 3
