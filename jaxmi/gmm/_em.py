@@ -9,6 +9,7 @@ traced values, so changing them never recompiles.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import os
@@ -792,9 +793,18 @@ def _run_ranges(run: Callable, ranges: list, threads: int, signature: tuple) -> 
     if threads <= 1 or len(ranges) <= 1:
         return [run(lo, hi) for lo, hi in ranges]
 
+    # JAX's x64 switch and default device may be set for the calling thread only (context
+    # managers): the workers take the caller's, or they would trace float64 work in float32
+    x64 = bool(jax.config.jax_enable_x64)
+    device = jax.config.jax_default_device
+
     def blocked(r):
-        out = run(*r)
-        return jax.block_until_ready(out[0]), out[1]
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(jax.enable_x64(x64))
+            if device is not None:
+                stack.enter_context(jax.default_device(device))
+            out = run(*r)
+            return jax.block_until_ready(out[0]), out[1]
 
     outs = []
     todo = list(ranges)

@@ -527,6 +527,22 @@ def test_host_threads_stay_off_under_a_users_jit(monkeypatch):
     np.testing.assert_array_equal(traced, concrete)
 
 
+def test_host_threads_keep_the_callers_x64(monkeypatch):
+    # x64 switched on for the calling thread only: the workers must run float64 too
+    x = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], 300)
+    a, f = np.stack([x[:, 0], x[:, 0] ** 3], 1), x[:, 1:]
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("JAXMI_HOST_THREADS", threads)
+        with jax.enable_x64(True), warnings.catch_warnings():
+            warnings.simplefilter("error")  # JAX warns when it truncates float64 to float32
+            r = jaxmi.gmm_mi_pairwise(jax.random.key(0), a, f, n_components=2, n_bootstrap=16)
+            out.append(r)
+    assert out[1].mi.dtype == np.float64
+    np.testing.assert_allclose(out[0].mi, out[1].mi, rtol=1e-12)
+    np.testing.assert_allclose(out[0].std, out[1].std, rtol=1e-12)
+
+
 def test_host_threads_setting(monkeypatch):
     monkeypatch.setenv("JAXMI_HOST_THREADS", "3")
     assert _em.host_threads() == 3

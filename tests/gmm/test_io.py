@@ -640,7 +640,9 @@ def test_pairwise_round_trip_any_values(tmp_path_factory, mi, ext):
     save_result(path, res)
     back = load_result(path)
     assert_same(res, back)
-    np.testing.assert_array_equal(np.signbit(back.point), np.signbit(res.point))  # -0.0 kept
+    # -0.0 kept (a NaN's sign bit carries no value, and JSON has no signed NaN)
+    num = ~np.isnan(res.point)
+    np.testing.assert_array_equal(np.signbit(back.point)[num], np.signbit(res.point)[num])
 
 
 JSON_VALUES = st.recursive(
