@@ -529,18 +529,22 @@ def test_host_threads_stay_off_under_a_users_jit(monkeypatch):
 
 def test_host_threads_keep_the_callers_x64(monkeypatch):
     # x64 switched on for the calling thread only: the workers must run float64 too
-    x = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], 300)
-    a, f = np.stack([x[:, 0], x[:, 0] ** 3], 1), x[:, 1:]
+    x = overlapping(300)
+    xs = _pad_data(x)[None]
+    w = np.random.default_rng(0).integers(0, 3, (40, xs.shape[-1])).astype(np.float64)
+    w[:, 300:] = 0
+    arg = (jax.random.split(jax.random.key(1), 40), np.full(40, 3, np.int32))
+    kw = dict(tol=1e-5, max_iter=300, reg_covar=1e-6, method="random_responsibilities", kc=3)
+    kw.update(strategy="queue", batch_size=4, chunk=64, shrink=False)
     out = []
     for threads in ("1", "2"):
         monkeypatch.setenv("JAXMI_HOST_THREADS", threads)
         with jax.enable_x64(True), warnings.catch_warnings():
             warnings.simplefilter("error")  # JAX warns when it truncates float64 to float32
-            r = jaxmi.gmm_mi_pairwise(jax.random.key(0), a, f, n_components=2, n_bootstrap=16)
-            out.append(r)
-    assert out[1].mi.dtype == np.float64
-    np.testing.assert_allclose(out[0].mi, out[1].mi, rtol=1e-12)
-    np.testing.assert_allclose(out[0].std, out[1].std, rtol=1e-12)
+            out.append(_em.solve(xs, np.zeros(40, np.int32), w, arg, **kw))
+    assert out[1].gmm.means.dtype == np.float64
+    for a, b in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1]), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_host_threads_setting(monkeypatch):
