@@ -297,8 +297,18 @@ def _optimizer(st: _Static, lr: jax.Array) -> optax.GradientTransformation:
     return st.optimizer
 
 
+@functools.lru_cache(maxsize=64)
+def _graphdef(st: _Static, bound: str) -> Any:
+    """The module structure of one bound, from an abstract model.
+
+    No initialiser runs: an eager init compiled every initialiser of every new layer shape
+    (about 1 s of a first call).
+    """
+    return nnx.split(nnx.eval_shape(lambda: _make_model(st, bound, nnx.Rngs(0))), nnx.Param)[0]
+
+
 def _graphdefs(st: _Static) -> list[Any]:
-    return [nnx.split(_make_model(st, b, nnx.Rngs(0)), nnx.Param)[0] for b in st.bounds]
+    return [_graphdef(st, b) for b in st.bounds]
 
 
 def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
@@ -1105,7 +1115,7 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
     params = carry["best_params"]
     if not batched:
         params = jax.tree.map(lambda a: a[0], params)
-    graphdef, _ = nnx.split(_make_model(st, bound, nnx.Rngs(0)), nnx.Param)
+    graphdef = _graphdef(st, bound)
     return {
         "mi": out(carry["best_test"]),
         "mi_batch_std": out(carry["best_test_std"]),

@@ -15,19 +15,26 @@ from jaxmi import bounds, nn
 DX, DY = 3, 2
 
 
-def _critics(dx=DX, dy=DY, seed=0):
-    r = lambda: nnx.Rngs(seed)  # noqa: E731
-    return {
-        "concat": nn.ConcatCritic(dx, dy, (16, 8), rngs=r()),
-        "concat_linear": nn.ConcatCritic(dx, dy, (), rngs=r()),
-        "separable": nn.SeparableCritic(dx, dy, (16,), embed_dim=4, rngs=r()),
-        "separable_marginal": nn.SeparableCritic(
-            dx, dy, (16,), embed_dim=4, marginal_terms=True, activation="tanh", rngs=r()
-        ),
-        "bilinear": nn.BilinearCritic(dx, dy, rngs=r()),
-        "bilinear_features": nn.BilinearCritic(dx, dy, (8,), embed_dim=5, rngs=r()),
-        "with_baseline": nn.BaselineCritic(nn.ConcatCritic(dx, dy, (8,), rngs=r()), rngs=r()),
-    }
+_MAKERS = {
+    "concat": lambda dx, dy, r: nn.ConcatCritic(dx, dy, (16, 8), rngs=r()),
+    "concat_linear": lambda dx, dy, r: nn.ConcatCritic(dx, dy, (), rngs=r()),
+    "separable": lambda dx, dy, r: nn.SeparableCritic(dx, dy, (16,), embed_dim=4, rngs=r()),
+    "separable_marginal": lambda dx, dy, r: nn.SeparableCritic(
+        dx, dy, (16,), embed_dim=4, marginal_terms=True, activation="tanh", rngs=r()
+    ),
+    "bilinear": lambda dx, dy, r: nn.BilinearCritic(dx, dy, rngs=r()),
+    "bilinear_features": lambda dx, dy, r: nn.BilinearCritic(dx, dy, (8,), embed_dim=5, rngs=r()),
+    "with_baseline": lambda dx, dy, r: nn.BaselineCritic(
+        nn.ConcatCritic(dx, dy, (8,), rngs=r()), rngs=r()
+    ),
+}
+CRITICS = list(_MAKERS)
+
+
+def _critic(name, dx=DX, dy=DY, seed=0):
+    """One critic of each kind (built on demand: building all of them at collection time
+    compiled every initialiser in every xdist worker)."""
+    return _MAKERS[name](dx, dy, lambda: nnx.Rngs(seed))
 
 
 def _data(kx, ky, dx=DX, dy=DY, seed=1):
@@ -41,9 +48,9 @@ def _all_pairs(critic, x, y):
     return critic.pointwise(jnp.repeat(x, ky, axis=0), jnp.tile(y, (kx, 1))).reshape(kx, ky)
 
 
-@pytest.mark.parametrize("name", list(_critics()))
+@pytest.mark.parametrize("name", CRITICS)
 def test_scores_rows_are_x_and_columns_are_y(name):
-    critic = _critics()[name]
+    critic = _critic(name)
     x, y = _data(7, 5)
     s = critic.scores(x, y)
     assert s.shape == (7, 5)
@@ -55,10 +62,10 @@ def test_scores_rows_are_x_and_columns_are_y(name):
     np.testing.assert_allclose(critic(x, y), s)  # calling the critic gives the scores
 
 
-@pytest.mark.parametrize("name", list(_critics(4, 4)))
+@pytest.mark.parametrize("name", CRITICS)
 def test_square_batch_would_expose_a_transposed_implementation(name):
     """dx = dy and Kx = Ky: a transposed matrix has the right shape but the wrong entries."""
-    critic = _critics(4, 4)[name]
+    critic = _critic(name, 4, 4)
     x, y = _data(6, 6, 4, 4)
     s = critic.scores(x, y)
     pairs = _all_pairs(critic, x, y)
@@ -107,7 +114,7 @@ def test_critics_feed_the_bounds_in_one_convention():
 
 @pytest.mark.parametrize("name", ["concat", "separable", "bilinear_features"])
 def test_tree_mode_and_split_merge(name):
-    critic = _critics()[name]
+    critic = _critic(name)
     x, y = _data(6, 6)
     eager = critic.scores(x, y)
     np.testing.assert_allclose(jax.jit(lambda c, a, b: c(a, b))(critic, x, y), eager, rtol=1e-6)
@@ -230,9 +237,9 @@ def test_bad_construction(make, match):
         make(nnx.Rngs(0))
 
 
-@pytest.mark.parametrize("name", list(_critics()))
+@pytest.mark.parametrize("name", CRITICS)
 def test_bad_inputs(name):
-    critic = _critics()[name]
+    critic = _critic(name)
     x, y = _data(4, 4)
     with pytest.raises(ValueError, match="x: expected shape"):
         critic.scores(x[:, :2], y)
