@@ -6,6 +6,7 @@ quantities of shape ``(K, N)``. Public functions take the usual ``(N, d)`` and t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -16,6 +17,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
+from jaxmi import _compile
 from jaxmi._validation import as_data_matrix, check_int, check_key, is_traced
 
 __all__ = [
@@ -345,16 +347,40 @@ def log_prob(gmm: GMM, x: Any) -> jax.Array:
     """
     gmm = _check_gmm(gmm)
     xm, single = _points(gmm, x)
-    out = log_prob_t(gmm, xm.T)
+    out = _log_prob_program(gmm, xm)
     return out[0] if single else out
+
+
+# The public functions below run their arithmetic as one compiled program per shape signature:
+# op by op, a first call compiled each of its ~30-180 small operations separately (~1 s).
+
+
+@functools.partial(_compile.jit, kind="light")
+def _log_prob_program(gmm: GMM, xm: jax.Array) -> jax.Array:
+    return log_prob_t(gmm, xm.T)
+
+
+@functools.partial(_compile.jit, kind="light")
+def _responsibilities_program(gmm: GMM, xm: jax.Array) -> jax.Array:
+    lj = log_joint(gmm, xm.T)
+    return jnp.exp(lj - component_logsumexp(lj)[None]).T
+
+
+@functools.partial(_compile.jit, kind="light", static_argnames=("n",))
+def _sample_program(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
+    return sample_t(key, gmm, n).T
+
+
+@functools.partial(_compile.jit, kind="light", static_argnames=("idx",))
+def _marginal_program(gmm: GMM, idx: tuple) -> GMM:
+    return _slice(gmm, np.asarray(idx))
 
 
 def responsibilities(gmm: GMM, x: Any) -> jax.Array:
     """Posterior component probabilities ``p(k | x)`` as ``(N, Kc)`` (0 for inactive components)."""
     gmm = _check_gmm(gmm)
     xm, single = _points(gmm, x)
-    lj = log_joint(gmm, xm.T)
-    r = jnp.exp(lj - component_logsumexp(lj)[None]).T
+    r = _responsibilities_program(gmm, xm)
     return r[0] if single else r
 
 
@@ -382,7 +408,7 @@ def sample(key: jax.Array, gmm: GMM, n: int) -> jax.Array:
     key = check_key(key)
     gmm = _check_gmm(gmm)
     n = check_int(n, "n", minimum=1)
-    return sample_t(key, gmm, n).T
+    return _sample_program(key, gmm, n=n)
 
 
 def marginal(gmm: GMM, dims: Sequence[int] | int) -> GMM:
@@ -405,7 +431,7 @@ def marginal(gmm: GMM, dims: Sequence[int] | int) -> GMM:
     if not isinstance(gmm, GMM):
         raise ValueError(f"gmm: expected a jaxmi.gmm.GMM, got {type(gmm).__name__}")
     idx = _check_dims(dims, gmm.dim)
-    return _slice(gmm, idx)
+    return _marginal_program(gmm, idx=tuple(int(i) for i in idx))
 
 
 def conditional(gmm: GMM, dims: Sequence[int] | int, x_given: Any) -> GMM:
@@ -442,6 +468,14 @@ def conditional(gmm: GMM, dims: Sequence[int] | int, x_given: Any) -> GMM:
         raise ValueError(f"x_given: expected shape ({idx_j.size},), got {tuple(xg.shape)}")
     if not is_traced(x_given) and not np.all(np.isfinite(np.asarray(xg))):
         raise ValueError("x_given: contains NaN or infinite values")
+    return _conditional_program(
+        gmm, xg, idx_i=tuple(int(i) for i in idx_i), idx_j=tuple(int(j) for j in idx_j)
+    )
+
+
+@functools.partial(_compile.jit, kind="light", static_argnames=("idx_i", "idx_j"))
+def _conditional_program(gmm: GMM, xg: jax.Array, idx_i: tuple, idx_j: tuple) -> GMM:
+    idx_i, idx_j = np.asarray(idx_i), np.asarray(idx_j)
     cov = gmm.covariances
     s_ii = cov[:, idx_i[:, None], idx_i[None, :]]
     s_ij = cov[:, idx_i[:, None], idx_j[None, :]]
