@@ -37,16 +37,22 @@ def small_data():
     return np.asarray(x), np.asarray(y)
 
 
-@pytest.mark.parametrize("bound", ["infonce", "nwj", "smile", "dv"])
-def test_recovers_one_nat_within_ten_percent(big_data, bound):
+RECOVERING = ("infonce", "nwj", "smile", "dv")
+
+
+def test_recovers_one_nat_within_ten_percent(big_data):
+    # the four bounds train as one program (each exactly as a separate run with the same key,
+    # tests/neural/test_many_bounds.py); one program compiles in 6.6 s against 18 s for four
     x, y = big_data
-    r = jaxmi.neural_mi(jax.random.key(7), x, y, bound=bound, **ACCURATE)
-    assert abs(float(r.mi) - TASK.mi) < 0.1 * TASK.mi, (bound, float(r.mi))
-    assert r.train_curve.shape == (2000,) and r.val_curve.shape == (8,)
+    r = jaxmi.neural_mi(jax.random.key(7), x, y, bound=list(RECOVERING), **ACCURATE)
+    assert r.mi.shape == (len(RECOVERING),)
+    mi = dict(zip(RECOVERING, r.mi.tolist(), strict=True))
+    errors = {b: m for b, m in mi.items() if abs(m - TASK.mi) >= 0.1 * TASK.mi}
+    assert not errors, f"off by 10% or more of {TASK.mi:.3f} nats: {errors}"
+    assert r.train_curve.shape == (len(RECOVERING), 2000) and r.val_curve.shape[-1] == 8
     assert r.n_eval_batches == 10_000 // 256
-    assert 0 < float(r.mi_batch_std) < 0.3
-    if bound == "infonce":
-        assert np.nanmax(r.train_curve) <= math.log(256) + 1e-5
+    assert np.all((r.mi_batch_std > 0) & (r.mi_batch_std < 0.3)), r.mi_batch_std
+    assert np.nanmax(r.train_curve[RECOVERING.index("infonce")]) <= math.log(256) + 1e-5
 
 
 KEYS = jax.random.split(jax.random.key(3), 3)
