@@ -86,7 +86,8 @@ def test_em_step_matches_numpy(d):
     w, mu, cov = random_start(x, 3, seed=d)
     with jax.enable_x64(True):
         g = GMM.create(w, mu, cov, dtype=np.float64)
-        ll, new = _em.em_step(g, jnp.asarray(x.T), jnp.asarray(s), 1 / s.sum(), 1e-6)
+        # one program (as in the EM loop) rather than ~150 eagerly compiled operations
+        ll, new = jax.jit(_em.em_step)(g, jnp.asarray(x.T), jnp.asarray(s), 1 / s.sum(), 1e-6)
     ll_ref, w_ref, mu_ref, cov_ref = numpy_em_step(x, s, w, mu, cov, 1e-6)
     np.testing.assert_allclose(float(ll), ll_ref, rtol=1e-12)
     np.testing.assert_allclose(new.weights, w_ref, rtol=1e-12)
@@ -380,7 +381,7 @@ def test_convergence_semantics():
 def test_empty_problem_returns_its_start():
     x = jnp.asarray(overlapping(64).T, jnp.float32)
     g0 = jaxmi.gmm.initialize(jax.random.key(0), np.asarray(x.T), 2)
-    res = _em.em(x, jnp.zeros(64), g0, 1e-5, 100, 1e-6)
+    res = jax.jit(_em.em)(x, jnp.zeros(64), g0, 1e-5, 100, 1e-6)
     assert int(res.n_iter) == 0 and not bool(res.converged)
     np.testing.assert_array_equal(res.gmm.means, g0.means)
 
@@ -426,7 +427,7 @@ def _check_closed_form():
     far = jaxmi.gmm.GMM.create(
         np.ones(1), np.array([[5.0, -4.0]]), np.array([[[3.0, 0.5], [0.5, 2.0]]]), dtype="float64"
     )
-    loop = _em.em(x, s, far, 1e-12, 100, 1e-6)
+    loop = jax.jit(_em.em)(x, s, far, 1e-12, 100, 1e-6)
     closed = _em.solve(
         x[None],
         np.zeros(1, np.int32),
