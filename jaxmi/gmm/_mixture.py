@@ -351,8 +351,8 @@ def log_prob(gmm: GMM, x: Any) -> jax.Array:
     return out[0] if single else out
 
 
-# The public functions below run their arithmetic as one compiled program per shape signature:
-# op by op, a first call compiled each of its ~30-180 small operations separately (~1 s).
+# The public functions of this module run their arithmetic as one compiled program per shape
+# signature: op by op, a first call compiled each of its ~30-180 small operations separately.
 
 
 @functools.partial(_compile.jit, kind="light")
