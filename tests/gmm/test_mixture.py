@@ -158,3 +158,40 @@ def test_create_rejects_bad_parameters(args, match):
 def test_create_rejects_non_prefix_mask():
     with pytest.raises(ValueError, match="prefix"):
         GMM.create(W, MU, A, active=np.array([True, False, True]))
+
+
+def test_public_functions_compile_once_per_shape():
+    """log_prob, responsibilities, sample, marginal and conditional each run one compiled
+    program per shape signature: new values of the same shapes reuse it (no op-by-op work)."""
+    from jaxmi.gmm import _mixture as M
+
+    programs = (
+        M._log_prob_program,
+        M._responsibilities_program,
+        M._sample_program,
+        M._marginal_program,
+        M._conditional_program,
+    )
+
+    def compiled():
+        return [p._plain._cache_size() + p._tuned._cache_size() for p in programs]
+
+    def call_all(seed):
+        rng = np.random.default_rng(seed)
+        cov = np.eye(3) + 0.3
+        g = GMM.create(rng.dirichlet(np.ones(2)), rng.normal(size=(2, 3)), np.stack([cov, cov]))
+        x = rng.normal(size=(7, 3))
+        jaxmi.gmm.log_prob(g, x)
+        jaxmi.gmm.responsibilities(g, x)
+        jaxmi.gmm.sample(jax.random.key(seed), g, 5)
+        jaxmi.gmm.marginal(g, [0, 2])
+        jaxmi.gmm.conditional(g, [1], rng.normal(size=2))
+
+    call_all(0)
+    first = compiled()
+    assert all(c >= 1 for c in first), first
+    call_all(1)  # other values, same shapes and dims: nothing new
+    assert compiled() == first
+    g = GMM.create(np.ones(1), np.zeros((1, 3)), np.eye(3)[None])
+    jaxmi.gmm.marginal(g, [1])  # another shape: one more marginal program
+    assert compiled()[3] == first[3] + 1
