@@ -1,7 +1,7 @@
 """it_maps/occlusion over a device mesh and across processes give the single-device maps.
 
 - 8 virtual CPU devices in a subprocess (XLA_FLAGS before JAX starts): 5 images (padded to the
-  mesh) with and without ``mesh=``.
+  mesh) with and without ``mesh=``, for ``it_maps`` and ``occlusion``.
 - Two processes (``jax.distributed`` on 127.0.0.1, 2 virtual devices each): every process
   feeds its own 3 images (``jax.make_array_from_process_local_data``) and gets their maps back;
   they must equal one process's maps of all 6 images.
@@ -34,7 +34,7 @@ _SETUP = textwrap.dedent(
 
 _SINGLE = _SETUP + textwrap.dedent(
     """
-    from jaxmi.attribution import it_maps, samplers
+    from jaxmi.attribution import it_maps, occlusion, samplers
 
     assert jax.device_count() == 8, jax.devices()
     mesh = jax.make_mesh((8,), ("images",), axis_types=(jax.sharding.AxisType.Explicit,))
@@ -45,6 +45,10 @@ _SINGLE = _SETUP + textwrap.dedent(
     out = {f"{name}_{f}": np.asarray(getattr(r, f)).tolist()
            for name, r in (("plain", plain), ("sharded", sharded))
            for f in ("ig", "pmi", "classes", "probs")}
+    # occlusion (Captum semantics) through the same placement code, stride 2 and 5 images
+    occ = dict(window=2, stride=2, baseline=0.5, target=[0, 1, 2, 3, 0], batch_size=4)
+    out["occ_plain"] = np.asarray(occlusion(predict, images[:5], **occ)).tolist()
+    out["occ_sharded"] = np.asarray(occlusion(predict, images[:5], mesh=mesh, **occ)).tolist()
     print(json.dumps(out))
     """
 )
@@ -77,6 +81,13 @@ def test_eight_devices_give_the_single_device_maps(single):
         np.testing.assert_allclose(single[f"sharded_{f}"], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(single["sharded_classes"], single["plain_classes"][:5])
     assert single["plain_ig"].shape == (6, 6, 6) and (single["plain_ig"] > 0).any()
+
+
+def test_occlusion_over_eight_devices_gives_the_single_device_map(single):
+    plain, sharded = single["occ_plain"], single["occ_sharded"]
+    assert plain.shape == (5, 6, 6) and np.abs(plain).max() > 1e-3
+    # a difference of two float32 probabilities: other batch sizes may move it by an ulp of 1
+    np.testing.assert_allclose(sharded, plain, rtol=1e-5, atol=1e-6)
 
 
 def test_two_processes_give_the_one_process_maps(single):
