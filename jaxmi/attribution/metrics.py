@@ -568,7 +568,7 @@ def _deletion_insertion(
 ):
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
+    n_classes = check_predict_fn(predict_fn, x.shape, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     hw = x.shape[1] * x.shape[2]
     if pixels_per_step is None:
@@ -792,7 +792,7 @@ def morf_lerf(
     """
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
+    n_classes = check_predict_fn(predict_fn, x.shape, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     tile_size = check_int(tile_size, "tile_size", minimum=1)
     if tile_size > max(x.shape[1], x.shape[2]):
@@ -924,7 +924,7 @@ def sensitivity_n(
     key = check_key(key)
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
+    n_classes = check_predict_fn(predict_fn, x.shape, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     h, w = x.shape[1:3]
     if tile_size is None:
@@ -1135,7 +1135,7 @@ def road(
     key = check_key(key)
     x = _as_images(images)
     amap = _as_map(attributions, x.shape, reduce)
-    n_classes = check_predict_fn(predict_fn, x.shape, probe=1, floats=False)
+    n_classes = check_predict_fn(predict_fn, x.shape, floats=False)
     t = _as_target(target, x.shape[0], n_classes)
     pct = np.asarray(percentages, np.float64)
     if pct.ndim != 1 or pct.size == 0 or not np.isfinite(pct).all():

@@ -319,6 +319,12 @@ def test_perfect_beats_random_beats_inverted():
         (lambda x, a: M.deletion(linear, x, a, 0, substrate="grey"), "substrate"),
         (lambda x, a: M.deletion(linear, x, a, 0, convention="auc"), "convention"),
         (lambda x, a: M.deletion(lambda b: b.sum((1, 2, 3)), x, a, 0), "predict_fn"),
+        # a batch collapsed to one row: caught by a probe batch of 2 (one row would pass)
+        (
+            lambda x, a: M.deletion(lambda b: linear(b).mean(0, keepdims=True), x, a, 0),
+            "predict_fn",
+        ),
+        (lambda x, a: M.morf_lerf(lambda b: linear(b)[:1], x, a, 0), "predict_fn"),
         (lambda x, a: M.deletion(linear, x * np.nan, a, 0), "images"),
         (lambda x, a: M.insertion(linear, x, a, 0, blur_size=4), "blur_size"),
         (lambda x, a: M.morf_lerf(linear, x, a, 0, tile_size=9), "tile_size"),
