@@ -25,7 +25,7 @@ true label; IG is class-free. Maps are compared raw (no clipping) except for the
 scores, which only use the order (pointing, top-n) or min-max normalise (EHR).
 
     python benchmarks/attribution_quality.py            # ~13 min on the shared 2-core CPU (load ~8)
-    python benchmarks/attribution_quality.py --learned-steps 1000   # ~21 min, quiet 2-core CPU
+    python benchmarks/attribution_quality.py --learned-steps 2000   # ~22 min (the default steps)
     python benchmarks/attribution_quality.py --quick    # smaller run for smoke testing
 
 Writes ``benchmarks/results/attribution_quality.json`` and example map images
@@ -248,8 +248,8 @@ def main() -> None:
         "--learned-steps",
         type=int,
         default=0,
-        help="Adam steps of the learned patch sampler (0: no learned-sampler rows; 1000 steps "
-        "fit in 490 s on synthetic and 104 s on digits on a quiet 2-core CPU)",
+        help="Adam steps of the learned patch sampler (0: no learned-sampler rows; its default, "
+        "2000 steps, fit in 940 s on synthetic and 242 s on digits on a 2-core CPU)",
     )
     args = ap.parse_args()
     n_eval = args.n_eval or (20 if args.quick else 100)
