@@ -29,7 +29,7 @@ import optax
 from flax import nnx
 
 from jaxmi import bounds
-from jaxmi._batches import chunk_batches
+from jaxmi._batches import chunk_batches, permutation
 from jaxmi._validation import (
     as_data_matrix,
     check_finite_scalar,
@@ -427,7 +427,7 @@ def _program(st: _Static) -> Callable[..., Any]:
 
         def prepare(key):
             k_split, k_init, k_train = jax.random.split(key, 3)
-            perm = jax.random.permutation(k_split, n)
+            perm = permutation(k_split, n)
             xp, yp = x[perm], y[perm]
             a, b = st.n_train, st.n_train + st.n_val
             data = {"xtr": xp[:a], "ytr": yp[:a], "xva": xp[a:b], "yva": yp[a:b]}
@@ -513,7 +513,7 @@ def _split_plan(keys: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
 
     def one(key):
         k_split, _, k_train = jax.random.split(key, 3)
-        return jax.random.permutation(k_split, n), k_train
+        return permutation(k_split, n), k_train
 
     return jax.vmap(one)(keys)
 
