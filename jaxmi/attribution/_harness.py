@@ -209,6 +209,8 @@ def evaluate_faithfulness(
 
     columns, lower, per_image = [], [], {m: [] for m in maps}
     for sname, sub in specs:
+        # the substrate images once per substrate, shared by every method and both curves
+        sub = _m.substrate_images(x, sub)
         for kind, fn in (("deletion", _m.deletion), ("insertion", _m.insertion)):
             columns.append(f"{kind} ({sname})")
             lower.append(kind == "deletion")
