@@ -312,16 +312,18 @@ def _sobol_digits(j: jax.Array, mats: jax.Array, shift: jax.Array) -> jax.Array:
     return x
 
 
-def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
-    """Per-randomisation estimates ``(n_shifts,)`` for one mixture."""
-    d, kc = g.dim, g.capacity
-    dt = g.means.dtype
+def _component_pick(g: GMM, n: int):
+    """Allocation of ``n`` points to components and a per-point reader of component tables.
+
+    Points ``[start_k, end_k)`` belong to component ``k`` (contiguous blocks). Returns
+    ``(pi, counts, start, ends, i, pick)`` where ``pick(table (Kc, ...)) -> (..., n)`` reads a
+    per-component table per point: a select chain over the capacity (XLA:CPU's gather was
+    slower) or, for a large capacity, a gather.
+    """
+    kc = g.capacity
     pi, counts, ends = _allocate(g, n)
     start = ends - counts
     i = jnp.arange(n, dtype=jnp.int32)
-    # points [start_k, end_k) belong to component k (contiguous blocks); a per-component table is
-    # read per point by a select chain over the capacity (XLA:CPU's gather was slower) or, for a
-    # large capacity, by a gather
     if kc <= _SELECT_MAX_K:
         mask = [(i >= start[k]) & (i < ends[k]) for k in range(kc)]
 
@@ -337,15 +339,25 @@ def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
         def pick(table):
             return jnp.moveaxis(table[comp], 0, -1)
 
-    j = (i - pick(start)).astype(jnp.uint32)  # index of the point in its component's sequence
-    eps = ndtri(_unit(_sobol_digits(j, mats, pick(shifts)), dt))  # (d, n_shifts, n), finite
+    return pi, counts, start, ends, i, pick
+
+
+def _affine_points(g: GMM, start, ends, i, normals_of) -> jax.Array:
+    """The points ``(d, n_shifts, n)``: component ``k``'s affine map on its block's normals.
+
+    ``normals_of(k, like)`` gives the standard normals ``(d, n_shifts, n)`` read by component
+    ``k`` (only its block ``[start_k, end_k)`` is used).
+    """
+    kc = g.capacity
+    d = g.dim
     chol = jnp.linalg.cholesky(g.covariances)  # (Kc, d, d)
 
-    # the affine maps, one component at a time, in a loop whose trip count (up to the last active
-    # slot) is not static: XLA:CPU then materialises the normals and the points once. Fused
-    # elementwise, it recomputed the point pipeline inside every use by the integrand (measured
-    # 5-30x slower); an optimization barrier does not survive to fusion on the CPU
+    # one component at a time, in a loop whose trip count (up to the last active slot) is not
+    # static: XLA:CPU then materialises the normals and the points once. Fused elementwise, it
+    # recomputed the point pipeline inside every use by the integrand (measured 5-30x slower);
+    # an optimization barrier does not survive to fusion on the CPU
     def affine(k, z):
+        eps = normals_of(k, z)
         zk = g.means[k][:, None, None] + sum(
             chol[k][:, c, None, None] * eps[c][None] for c in range(d)
         )
@@ -353,12 +365,67 @@ def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
         return jnp.where(inside, zk, z)
 
     last = jnp.max(jnp.where(g.active, jnp.arange(kc, dtype=jnp.int32), 0))
-    zt = jax.lax.fori_loop(0, last + 1, affine, jnp.zeros_like(eps)).reshape(d, n_shifts * n)
-    f = integrand(g, zt).reshape(n_shifts, n)
+    return jax.lax.fori_loop(0, last + 1, affine, normals_of(0, None))
+
+
+def _weighted_sum(g: GMM, zt, integrand, pi, counts, pick, n: int, n_shifts: int):
+    """Per-randomisation estimates ``(n_shifts,)`` from the points ``(d, n_shifts, n)``."""
+    dt = g.means.dtype
+    f = integrand(g, zt.reshape(g.dim, n_shifts * n)).reshape(n_shifts, n)
     wpt = pick(pi / jnp.maximum(counts, 1).astype(dt))  # pi_k / n_k
     # a zero-weight component contributes exactly 0 (even where the integrand is not finite); a
     # NaN weight (a failed fit) stays NaN
     return jnp.sum(jnp.where(wpt == 0, 0, f * wpt), axis=1)
+
+
+def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
+    """Per-randomisation estimates ``(n_shifts,)`` for one mixture, its normals computed here."""
+    dt = g.means.dtype
+    pi, counts, start, ends, i, pick = _component_pick(g, n)
+    j = (i - pick(start)).astype(jnp.uint32)  # index of the point in its component's sequence
+    eps = ndtri(_unit(_sobol_digits(j, mats, pick(shifts)), dt))  # (d, n_shifts, n), finite
+
+    def normals_of(k, like):
+        return jnp.zeros_like(eps) if like is None else eps
+
+    zt = _affine_points(g, start, ends, i, normals_of)
+    return _weighted_sum(g, zt, integrand, pi, counts, pick, n, n_shifts)
+
+
+def _normal_tables(mats, shifts, n: int, dt) -> jax.Array:
+    """Each component slot's normals for sequence indices ``0..n-1``: ``(Kc, d, n_shifts, 2n)``.
+
+    Left-padded with ``n`` zeros for :func:`_one_from_tables`'s slices. The same numbers as
+    :func:`_one` computes per point (the digital shift is a final XOR), made once per key: the
+    mixtures that share a key (a data set's full fit and its bootstrap replicates) differ only
+    in how many points of each sequence they read.
+    """
+    j = jnp.arange(n, dtype=jnp.uint32)
+    base = _sobol_digits(j, mats, jnp.uint32(0))  # (d, n_shifts, n)
+    eps = ndtri(_unit(base[None] ^ shifts[..., None], dt))  # (Kc, d, n_shifts, n)
+    return jnp.concatenate([jnp.zeros_like(eps), eps], axis=-1)
+
+
+def _one_from_tables(g: GMM, tables, integrand, n: int, n_shifts: int):
+    """:func:`_one` reading the normals from :func:`_normal_tables` of the mixture's key."""
+    d = g.dim
+    pi, counts, start, ends, i, pick = _component_pick(g, n)
+
+    def normals_of(k, like):
+        if like is None:
+            return jnp.zeros((d, n_shifts, n), tables.dtype)
+        # sequence index i - start_k of point i sits at padded position n - start_k + i
+        zero = jnp.int32(0)
+        at = (jnp.asarray(k, jnp.int32), zero, zero, (n - start[k]).astype(jnp.int32))
+        return jax.lax.dynamic_slice(tables, at, (1, d, n_shifts, n))[0]
+
+    zt = _affine_points(g, start, ends, i, normals_of)
+    return _weighted_sum(g, zt, integrand, pi, counts, pick, n, n_shifts)
+
+
+#: Normals from per-key tables (:func:`_normal_tables`) when at least this many mixtures per
+#: component slot share a key; else each mixture computes its own (one key per mixture).
+_TABLES_MIN_SHARE = 1
 
 
 def rqmc_functional(
@@ -426,22 +493,40 @@ def rqmc_functional(
     n_bits = max(1, (n - 1).bit_length())
     rand = functools.partial(_randomisations, d=d, kc=kc, n_bits=n_bits, n_shifts=n_shifts)
     mats, shifts = jax.vmap(rand)(key.reshape(n_keys))
-    owner = np.repeat(np.arange(n_keys), n_mix // n_keys)  # the key of each mixture
+    share = n_mix // n_keys  # mixtures per key, stored key-major
     flat = jax.tree.map(lambda a: a.reshape(n_mix, *a.shape[len(bshape) :]), gmms)
 
-    def one(args):
-        g, m, s = args
-        est = _one(g, m, s, integrand, n, n_shifts)
+    def summary(est):
         return jnp.mean(est), jnp.std(est, ddof=1) / math.sqrt(n_shifts)
 
-    args = (flat, mats[owner], shifts[owner])
-    if batch == "auto":
-        batch = "vmap" if n_mix * n_points <= _VMAP_MAX_POINTS else "chunks"
-    if batch == "vmap":
-        mean, se = jax.vmap(one)(args)
+    def batched(fn, args, n_items: int, points_per_item: int):
+        """``fn`` over the leading axis of ``args``: vmapped, or mapped in chunks (memory)."""
+        if batch == "vmap" or (batch == "auto" and n_items * points_per_item <= _VMAP_MAX_POINTS):
+            return jax.vmap(fn)(args)
+        size = 1 if batch == "map" else max(1, _VMAP_MAX_POINTS // points_per_item)
+        return jax.lax.map(fn, args, batch_size=size)
+
+    if share >= _TABLES_MIN_SHARE * kc:  # the normals once per key
+        per_key = jax.tree.map(lambda a: a.reshape(n_keys, share, *a.shape[1:]), flat)
+
+        def key_block(args):
+            m, s, gs = args
+            tables = _normal_tables(m, s, n, gmms.means.dtype)
+
+            def one(g):
+                return summary(_one_from_tables(g, tables, integrand, n, n_shifts))
+
+            return batched(one, gs, share, n_points)
+
+        mean, se = batched(key_block, (mats, shifts, per_key), n_keys, share * n_points)
     else:
-        size = 1 if batch == "map" else max(1, _VMAP_MAX_POINTS // n_points)
-        mean, se = jax.lax.map(one, args, batch_size=size)
+        owner = np.repeat(np.arange(n_keys), share)  # the key of each mixture
+
+        def one(args):
+            g, m, s = args
+            return summary(_one(g, m, s, integrand, n, n_shifts))
+
+        mean, se = batched(one, (flat, mats[owner], shifts[owner]), n_mix, n_points)
     return mean.reshape(bshape), se.reshape(bshape)
 
 

@@ -345,6 +345,48 @@ def test_common_random_numbers_and_key_layouts():
     np.testing.assert_allclose(np.asarray(m_map), m, rtol=1e-6)
 
 
+@pytest.mark.parametrize("batch", ["vmap", "map", "chunks"])
+def test_per_key_normal_tables_give_the_per_point_numbers(monkeypatch, batch):
+    """Mixtures sharing a key read their normals from per-key tables: the same numbers as
+    each mixture computing its own, in every batching (a data set's replicates, (D, R))."""
+    g, dx, _ = truth_mixture("gmmmi-D3", jnp.float32)
+    rng = np.random.default_rng(1)
+    mixes = []
+    for _ in range(3 * 6):  # D = 3 data sets of R = 6 perturbed mixtures (R >= capacity 4)
+        w = np.asarray(g.weights) * rng.uniform(0.5, 1.5, 3)
+        mixes.append(
+            pad(
+                g._replace(
+                    weights=jnp.asarray(w / w.sum(), jnp.float32),
+                    means=g.means + jnp.asarray(0.1 * rng.normal(size=g.means.shape), jnp.float32),
+                ),
+                4,
+            )
+        )
+    mixes[4] = mixes[4]._replace(weights=mixes[4].weights.at[0].set(jnp.nan))  # a failed fit
+    mix = jax.tree.map(lambda *a: jnp.stack(a).reshape(3, 6, *a[0].shape), *mixes)
+    keys = jax.random.split(jax.random.key(7), 3)
+    f = pmi(dx, 2)
+    if batch == "chunks":  # lax.map over keys, and over chunks of mixtures within a key
+        monkeypatch.setattr(integ, "_VMAP_MAX_POINTS", 2 * 2048)
+    kw = dict(n_points=2048, batch="auto" if batch == "chunks" else batch)
+    tables = integ.rqmc_functional(keys, mix, f, **kw)
+    monkeypatch.setattr(integ, "_TABLES_MIN_SHARE", 10**6)  # each mixture its own normals
+    direct = integ.rqmc_functional(keys, mix, f, **kw)
+    for a, b in zip(tables, direct, strict=True):
+        assert a.shape == (3, 6)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    m = np.asarray(tables[0])
+    assert np.isnan(m[0, 4]) and np.isfinite(np.delete(m.ravel(), 4)).all()
+    assert (
+        np.nanmax(m) - np.nanmin(m) > 1e-3
+    )  # the mixtures differ, so a shared table did not merge them
+    # one data set alone (a scalar key) gives its numbers within the batch
+    monkeypatch.setattr(integ, "_TABLES_MIN_SHARE", 1)
+    one = integ.rqmc_functional(keys[1], jax.tree.map(lambda a: a[1], mix), f, n_points=2048)
+    np.testing.assert_allclose(np.asarray(one[0]), m[1], rtol=1e-6, atol=1e-7)
+
+
 def test_failed_fits_give_nan():
     g, dx, _ = truth_mixture("gmmmi-D3", jnp.float32)
     bad_w = g._replace(weights=g.weights.at[1].set(jnp.nan))
