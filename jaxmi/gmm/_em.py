@@ -260,6 +260,8 @@ def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMRes
     loads the next pending problem. This keeps ``vmap``'s per-iteration efficiency without its
     lockstep waste (members waiting for the slowest one); only the tail of the queue idles.
     Every problem follows exactly its own EM trajectory, so results equal individual fits.
+    Trailing empty problems (a chunk's padding) are not run: their rows hold ``gmm0``, a
+    log-likelihood of 0 and ``suspicious`` set, what :func:`em` gives an empty problem.
 
     Args:
         x_chunk: ``(C, d, N)`` data of each problem, or ``(1, d, N)`` shared by all.
@@ -284,32 +286,38 @@ def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMRes
     totals = jnp.sum(s, axis=1)
     empty = totals <= 0
     inv_w_all = jnp.where(empty, 0, 1 / jnp.where(empty, 1, totals))
+    # trailing empty problems are a chunk's padding: no slot runs them (each would cost a worker
+    # step); their rows keep the values below, what em() returns for an empty problem whose
+    # start has finite log-densities
+    pos = jnp.arange(n_prob, dtype=jnp.int32)
+    n_live = jnp.max(jnp.where(empty, 0, pos + 1))
 
     def take(tree, idx):
         return jax.tree.map(lambda a: a[idx], tree)
 
     # slot state: problem index, data, weights, parameters, loop variables, phase
-    idx = jnp.arange(b, dtype=jnp.int32)
+    first = jnp.arange(b, dtype=jnp.int32)
+    idx = jnp.where(first < n_live, first, n_prob)  # n_prob: no problem
     slot = dict(
         idx=idx,
-        x=jnp.zeros((b, 0), dt) if shared else x_chunk[idx],  # shared data: a placeholder
-        s=s[idx],
-        inv_w=inv_w_all[idx],
-        gmm=take(gmm0, idx),
+        x=jnp.zeros((b, 0), dt) if shared else x_chunk[first],  # shared data: a placeholder
+        s=s[first],
+        inv_w=inv_w_all[first],
+        gmm=take(gmm0, first),
         ll_prev=jnp.full((b,), neg_inf),
         t=jnp.zeros((b,), jnp.int32),
         conv=jnp.zeros((b,), bool),
         failed=jnp.zeros((b,), bool),
-        final=empty[idx],  # empty problems go straight to finalisation
+        final=empty[first],  # empty problems go straight to finalisation
     )
     out = EMResult(
         gmm=gmm0,
         log_likelihood=jnp.zeros((n_prob,), dt),
-        lower_bound=jnp.zeros((n_prob,), dt),
+        lower_bound=jnp.full((n_prob,), neg_inf),
         n_iter=jnp.zeros((n_prob,), jnp.int32),
         converged=jnp.zeros((n_prob,), bool),
         failed=jnp.zeros((n_prob,), bool),
-        suspicious=jnp.zeros((n_prob,), bool),
+        suspicious=pos >= n_live,
         reseeded=jnp.zeros((n_prob,), bool),
     )
     xs_fixed = x_chunk[0]
@@ -366,7 +374,7 @@ def em_queue(x_chunk, s, gmm0, tol, max_iter, reg_covar, *, slots: int) -> EMRes
                 reseeded=out.reseeded,
             )
             new_idx = jnp.where(fin, nxt + jnp.cumsum(fin, dtype=jnp.int32) - 1, slot["idx"])
-            new_idx = jnp.where(fin & (new_idx >= n_prob), n_prob, new_idx)
+            new_idx = jnp.where(fin & (new_idx >= n_live), n_prob, new_idx)
             src = jnp.minimum(new_idx, n_prob - 1)
 
             def pick(cur, all_):
@@ -623,6 +631,7 @@ def solve(
     chunk: int,
     shrink: bool = True,
     mesh: Any = None,
+    host: bool = False,
 ) -> EMResult:
     """Run P problems in chunks of a fixed size through one compiled program.
 
@@ -650,6 +659,8 @@ def solve(
             given chunk, so calls with different P share one compiled program.
         mesh: a :class:`jax.sharding.Mesh`: every chunk's problems are split over all of its
             devices (the chunk is rounded up to a multiple of the device count).
+        host: return NumPy arrays (for a caller that reads the results on the host; saves a
+            transfer to the device and back). Ignored under a user's trace.
 
     Returns:
         The batched :class:`EMResult` for the P problems.
@@ -749,14 +760,17 @@ def solve(
     ranges = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
     sig = (program, kc, strategy, batch_size, chunk, xs.shape, str(xs.dtype))
     outs = _run_ranges(run, ranges, threads, sig)
-    if len(outs) == 1 and outs[0][1] == chunk:
-        return outs[0][0]
     if traced or any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(outs)):
+        if len(outs) == 1 and outs[0][1] == chunk:
+            return outs[0][0]
         parts = [_take(r, slice(0, n)) for r, n in outs]
         return jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
+    if len(outs) == 1 and outs[0][1] == chunk:
+        return jax.device_get(outs[0][0]) if host else outs[0][0]
     # concrete: gather on the host and transfer once, instead of one dispatch per leaf
-    host = [jax.tree.map(lambda a, n=n: np.asarray(a)[:n], r) for r, n in outs]
-    return jax.device_put(jax.tree.map(lambda *a: np.concatenate(a), *host))
+    parts = [jax.tree.map(lambda a, n=n: np.asarray(a)[:n], r) for r, n in outs]
+    result = jax.tree.map(lambda *a: np.concatenate(a), *parts)
+    return result if host else jax.device_put(result)
 
 
 def host_threads() -> int:

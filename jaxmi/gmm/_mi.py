@@ -509,6 +509,7 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
             method=o["init"],
             kc=kc,
             mesh=mesh,
+            host=True,
             **dict(em_kw, shrink=False),  # the chunk of the bootstrap: one EM program for both
         )
         s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
@@ -619,6 +620,7 @@ def _refit_full(xs_dev, data: _Datasets, members: list, starts: list, kc: int, m
             method="given",
             kc=kc,
             mesh=mesh,
+            host=True,
             **em_kw,
         )
     )
@@ -697,6 +699,7 @@ def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=No
                     method="given",
                     kc=kc,
                     mesh=mesh,
+                    host=True,
                     **kw,
                 )
             )

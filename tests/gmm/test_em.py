@@ -1,5 +1,6 @@
 """EM engine: steps vs NumPy, parity with scikit-learn, batching, masking, compilation, failures."""
 
+import functools
 import warnings
 
 import jax
@@ -11,6 +12,7 @@ from sklearn.mixture import GaussianMixture
 
 import jaxmi
 from jaxmi.gmm import GMM, _em
+from jaxmi.gmm._em import EMResult
 from jaxmi.gmm._fit import _pad_data
 
 # ----------------------------------------------------------------------------------------------
@@ -384,6 +386,29 @@ def test_empty_problem_returns_its_start():
     res = jax.jit(_em.em)(x, jnp.zeros(64), g0, 1e-5, 100, 1e-6)
     assert int(res.n_iter) == 0 and not bool(res.converged)
     np.testing.assert_array_equal(res.gmm.means, g0.means)
+
+
+@pytest.mark.parametrize("trailing", [0, 5])
+def test_queue_rows_equal_single_fits_with_empty_problems(trailing):
+    """The queue (3 workers) on problems with an empty one in the middle and ``trailing`` empty
+    padding problems at the end: every row, padding included, is what em() gives alone."""
+    with jax.enable_x64(True):
+        x = jnp.asarray(overlapping(200).T)
+        g0, counts = _batch_problems(np.asarray(x.T), 6, 2, 2, "float64")
+        counts = np.concatenate([counts, np.zeros((trailing, counts.shape[1]))])
+        counts[2] = 0  # an empty problem between real ones
+        g0 = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], trailing, 0)]), g0)
+        args = (x[None], jnp.asarray(counts), g0, 1e-5, 300, 1e-6)
+        queue = jax.jit(functools.partial(_em.em_queue, slots=3))(*args)
+        one = jax.jit(_em.em)
+        for i in range(counts.shape[0]):
+            g_i = jax.tree.map(lambda a, i=i: a[i], g0)
+            single = one(x, jnp.asarray(counts[i]), g_i, *args[3:])
+            for name, a, b in zip(EMResult._fields, queue, single, strict=True):
+                for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+                    np.testing.assert_allclose(np.asarray(u)[i], v, rtol=1e-12, err_msg=name)
+        assert int(queue.n_iter[2]) == 0 and bool(queue.suspicious[2])
+        assert np.all(np.asarray(queue.n_iter)[[0, 1, 3, 4, 5]] > 2)
 
 
 def _assert_finite(res):
