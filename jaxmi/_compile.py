@@ -113,18 +113,40 @@ def _export_dir() -> Path | None:
 
 
 def _leaf_signature(leaf: Any) -> tuple | None:
-    """Shape, dtype and weak type of one argument; None for one export cannot take here."""
+    """Shape, dtype and weak type of one argument; None for one export cannot take here.
+
+    Hashable objects, not text: this runs on every call (text only for a new program's key,
+    :func:`_signature_text`).
+    """
     if isinstance(leaf, (bool, int, float)):
-        return ("py", type(leaf).__name__)
+        return ("py", type(leaf))
     if isinstance(leaf, jax.Array):
-        if isinstance(leaf, jax.core.Tracer) or len(leaf.sharding.device_set) != 1:
+        if isinstance(leaf, jax.core.Tracer):
             return None
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        sharding = leaf.sharding
+        if not isinstance(sharding, jax.sharding.SingleDeviceSharding) and (
+            len(sharding.device_set) != 1
+        ):
             return None
-        return (tuple(leaf.shape), str(leaf.dtype), bool(getattr(leaf, "weak_type", False)))
+        dtype = leaf.dtype
+        if not isinstance(dtype, np.dtype):  # PRNG keys and other extended dtypes
+            return None
+        return (leaf.shape, dtype, bool(getattr(leaf, "weak_type", False)))
     if isinstance(leaf, (np.ndarray, np.generic)):
-        return (tuple(leaf.shape), str(leaf.dtype), False)
+        return (leaf.shape, leaf.dtype, False)
     return None
+
+
+def _signature_text(sig: tuple) -> tuple:
+    """A call signature with text in place of objects (stable across processes)."""
+    tree, leaves, static, x64 = sig
+
+    def text(one):
+        if one[0] == "py":
+            return ("py", one[1].__name__)
+        return (tuple(one[0]), str(one[1]), one[2])
+
+    return (str(tree), tuple(text(one) for one in leaves), static, x64)
 
 
 @functools.cache
@@ -190,7 +212,7 @@ class _Jit:
                 return None
             sig.append(one)
         static = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
-        return (str(tree), tuple(sig), static, bool(jax.config.jax_enable_x64))
+        return (tree, tuple(sig), static, bool(jax.config.jax_enable_x64))
 
     def _exported(self, sig: tuple, args: tuple, kwargs: dict, where: Path) -> Callable:
         """The program of ``sig``: from the export cache, or exported now and stored."""
@@ -199,7 +221,7 @@ class _Jit:
         key = repr(
             (
                 f"{self._fn.__module__}.{self._fn.__qualname__}",
-                sig,
+                _signature_text(sig),
                 opts,
                 device.platform,
                 device.device_kind,
