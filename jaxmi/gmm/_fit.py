@@ -33,7 +33,9 @@ def resolve_capacity(k_cap: Any, n_components: int) -> int:
 
     Args:
         k_cap: ``None`` (exactly ``n_components``), ``"bucket"`` (next power of two),
-            ``"grow"`` (8, 16, 32, ...: the smallest that fits) or an integer cap.
+            ``"steps"`` (1, 2, 3, 4, 6, 8, 12, 16, ...: powers of two and 1.5 times them, fewer
+            than 1.5x the components), ``"grow"`` (8, 16, 32, ...: the smallest that fits)
+            or an integer cap.
         n_components: the number of active components K.
 
     Returns:
@@ -43,13 +45,20 @@ def resolve_capacity(k_cap: Any, n_components: int) -> int:
         return n_components
     if k_cap == "bucket":
         return 1 << (n_components - 1).bit_length()
+    if k_cap == "steps":
+        kc = 1
+        while kc < n_components:  # 1 -> 2, 2^j -> 3 * 2^(j-1), 3 * 2^(j-1) -> 2^(j+1)
+            kc = 2 if kc == 1 else (kc // 2 * 3 if kc & (kc - 1) == 0 else kc // 3 * 4)
+        return kc
     if k_cap == "grow":
         kc = 8
         while kc < n_components:
             kc *= 2
         return kc
     if isinstance(k_cap, str):
-        raise ValueError(f"k_cap: expected None, 'bucket', 'grow' or an integer, got {k_cap!r}")
+        raise ValueError(
+            f"k_cap: expected None, 'bucket', 'steps', 'grow' or an integer, got {k_cap!r}"
+        )
     kc = check_int(k_cap, "k_cap", minimum=1)
     if kc < n_components:
         raise ValueError(f"k_cap: {kc} is smaller than n_components={n_components}")

@@ -453,8 +453,9 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
     """Cross-validated choice of K for every dataset, all datasets batched per K.
 
     For each K the problems of every dataset still searching (``n_init`` starts x ``n_folds``
-    folds each) run as one batched EM call at the power-of-two capacity of K; a dataset leaves
-    when its stopping rule fires. Returns per dataset ``(K*, theta_cv, metrics, converged)``.
+    folds each) run as one batched EM call at the capacity of K (``k_cap``, by default
+    ``"steps"``: 1, 2, 3, 4, 6, 8, ..., the capacities of the refit and bootstrap, so the
+    selected fit's program serves them too); a dataset leaves when its stopping rule fires. Returns per dataset ``(K*, theta_cv, metrics, converged)``.
     """
     d_count, d, n_pad = data.xs.shape
     n_folds, n_init = o["n_folds"], o["n_init"]
@@ -548,14 +549,12 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
 def _fit_capacity(k: int) -> int:
     """Capacity of the refit, bootstrap and integral after selection: 1, 2, 3, 4, 6, 8, 12, ...
 
-    Powers of two and 1.5x them: at most 1.33x the active components (the power-of-two bucket
+    Powers of two and 1.5x them (``k_cap="steps"``, also the default of the selection):
+    fewer than 1.5x the active components, at most 1.33x up to K = 16 (the power-of-two bucket
     wastes up to 2x: K* = 5 at capacity 8 cost 1.9x in an A/B run on gamma-exp), while a
     pairwise matrix whose pairs select many different K* compiles few programs.
     """
-    c = 1
-    while c < k:  # 1 -> 2, a power of two 2^j -> 3 * 2^(j-1), 3 * 2^(j-1) -> 2^(j+1)
-        c = 2 if c == 1 else (c // 2 * 3 if c & (c - 1) == 0 else c // 3 * 4)
-    return c
+    return resolve_capacity("steps", k)
 
 
 #: pack training folds (see :func:`_training_folds`); False fits on the full padded arrays
@@ -832,7 +831,7 @@ _DEFAULTS = dict(
     standardize=True,
     bootstrap_start="full",
     base=None,
-    k_cap="bucket",
+    k_cap="steps",
     strategy=None,
     batch_size=None,
     chunk=None,

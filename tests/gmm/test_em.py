@@ -327,6 +327,24 @@ def test_masked_capacity_gives_the_same_fit(dtype):
         assert np.all(np.asarray(r.gmm.weights)[k:] == 0)
 
 
+def test_capacity_policies():
+    from jaxmi.gmm._fit import resolve_capacity
+
+    ks = range(1, 20)
+    assert [resolve_capacity("steps", k) for k in ks] == (
+        [1, 2, 3, 4, 6, 6, 8, 8] + [12] * 4 + [16] * 4 + [24] * 3
+    )
+    assert [resolve_capacity("bucket", k) for k in (1, 2, 3, 5, 9)] == [1, 2, 4, 8, 16]
+    assert [resolve_capacity("grow", k) for k in (1, 8, 9)] == [8, 8, 16]
+    assert resolve_capacity(None, 5) == 5 and resolve_capacity(7, 5) == 7
+    for k in range(2, 200):  # "steps": fewer than 1.5x the components (the bucket: up to 2x)
+        assert k <= resolve_capacity("steps", k) < 1.5 * k
+    with pytest.raises(ValueError, match="k_cap"):
+        resolve_capacity("pow2", 3)
+    with pytest.raises(ValueError, match="k_cap"):
+        resolve_capacity(2, 3)
+
+
 def test_one_compilation_for_a_sweep_over_k_and_settings():
     x = overlapping(900).astype(np.float32)
     jaxmi.gmm.fit(jax.random.key(0), x, 1, k_cap=6, n_init=2)  # warm up this signature
