@@ -342,11 +342,11 @@ def _component_pick(g: GMM, n: int):
     return pi, counts, start, ends, i, pick
 
 
-def _affine_points(g: GMM, start, ends, i, normals_of) -> jax.Array:
+def _affine_points(g: GMM, start, ends, i, normals_of, n_shifts: int) -> jax.Array:
     """The points ``(d, n_shifts, n)``: component ``k``'s affine map on its block's normals.
 
-    ``normals_of(k, like)`` gives the standard normals ``(d, n_shifts, n)`` read by component
-    ``k`` (only its block ``[start_k, end_k)`` is used).
+    ``normals_of(k)`` gives the standard normals ``(d, n_shifts, n)`` read by component ``k``
+    (only its block ``[start_k, end_k)`` is used).
     """
     kc = g.capacity
     d = g.dim
@@ -357,7 +357,7 @@ def _affine_points(g: GMM, start, ends, i, normals_of) -> jax.Array:
     # recomputed the point pipeline inside every use by the integrand (measured 5-30x slower);
     # an optimization barrier does not survive to fusion on the CPU
     def affine(k, z):
-        eps = normals_of(k, z)
+        eps = normals_of(k)
         zk = g.means[k][:, None, None] + sum(
             chol[k][:, c, None, None] * eps[c][None] for c in range(d)
         )
@@ -365,7 +365,8 @@ def _affine_points(g: GMM, start, ends, i, normals_of) -> jax.Array:
         return jnp.where(inside, zk, z)
 
     last = jnp.max(jnp.where(g.active, jnp.arange(kc, dtype=jnp.int32), 0))
-    return jax.lax.fori_loop(0, last + 1, affine, normals_of(0, None))
+    z0 = jnp.zeros((d, n_shifts, i.shape[0]), g.means.dtype)
+    return jax.lax.fori_loop(0, last + 1, affine, z0)
 
 
 def _weighted_sum(g: GMM, zt, integrand, pi, counts, pick, n: int, n_shifts: int):
@@ -384,11 +385,7 @@ def _one(g: GMM, mats, shifts, integrand, n: int, n_shifts: int):
     pi, counts, start, ends, i, pick = _component_pick(g, n)
     j = (i - pick(start)).astype(jnp.uint32)  # index of the point in its component's sequence
     eps = ndtri(_unit(_sobol_digits(j, mats, pick(shifts)), dt))  # (d, n_shifts, n), finite
-
-    def normals_of(k, like):
-        return jnp.zeros_like(eps) if like is None else eps
-
-    zt = _affine_points(g, start, ends, i, normals_of)
+    zt = _affine_points(g, start, ends, i, lambda k: eps, n_shifts)
     return _weighted_sum(g, zt, integrand, pi, counts, pick, n, n_shifts)
 
 
@@ -411,15 +408,13 @@ def _one_from_tables(g: GMM, tables, integrand, n: int, n_shifts: int):
     d = g.dim
     pi, counts, start, ends, i, pick = _component_pick(g, n)
 
-    def normals_of(k, like):
-        if like is None:
-            return jnp.zeros((d, n_shifts, n), tables.dtype)
+    def normals_of(k):
         # sequence index i - start_k of point i sits at padded position n - start_k + i
         zero = jnp.int32(0)
         at = (jnp.asarray(k, jnp.int32), zero, zero, (n - start[k]).astype(jnp.int32))
         return jax.lax.dynamic_slice(tables, at, (1, d, n_shifts, n))[0]
 
-    zt = _affine_points(g, start, ends, i, normals_of)
+    zt = _affine_points(g, start, ends, i, normals_of, n_shifts)
     return _weighted_sum(g, zt, integrand, pi, counts, pick, n, n_shifts)
 
 

@@ -521,7 +521,7 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
             **dict(em_kw, shrink=False),  # the chunk of the bootstrap: one EM program for both
         )
         s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
-        failed, gmms = jax.device_get((res.failed, res.gmm))
+        failed, gmms = res.failed, res.gmm  # NumPy (host=True)
         scores = _score_padded(gmms, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
         metrics, chosen = [], []
@@ -617,18 +617,16 @@ def _keys_from_many(words: list, act: list, k: int, n_init: int, like_key) -> An
 
 def _refit_full(xs_dev, data: _Datasets, members: list, starts: list, kc: int, mesh, em_kw):
     """EM on all of each dataset ``members[j]`` from ``starts[j]`` (host :class:`EMResult`)."""
-    return jax.device_get(
-        _em.solve(
-            xs_dev,
-            np.asarray(members, np.int32),
-            data.real[members],
-            jax.tree.map(lambda *t: np.stack(t), *starts),
-            method="given",
-            kc=kc,
-            mesh=mesh,
-            host=True,
-            **em_kw,
-        )
+    return _em.solve(
+        xs_dev,
+        np.asarray(members, np.int32),
+        data.real[members],
+        jax.tree.map(lambda *t: np.stack(t), *starts),
+        method="given",
+        kc=kc,
+        mesh=mesh,
+        host=True,
+        **em_kw,
     )
 
 
@@ -696,18 +694,16 @@ def _fit_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh=None, bar=No
                     rows.append(_bootstrap_counts(data.words[i], p % b, int(data.n[i]), n_pad, dt))
                 return np.stack(rows)
 
-            boot = jax.device_get(
-                _em.solve(
-                    xs_dev,
-                    np.repeat(np.asarray(members, np.int32), b),
-                    counts,
-                    start,
-                    method="given",
-                    kc=kc,
-                    mesh=mesh,
-                    host=True,
-                    **kw,
-                )
+            boot = _em.solve(
+                xs_dev,
+                np.repeat(np.asarray(members, np.int32), b),
+                counts,
+                start,
+                method="given",
+                kc=kc,
+                mesh=mesh,
+                host=True,
+                **kw,
             )
         for j, i in enumerate(members):
             k_star, _, scores, conv = sel[i]
