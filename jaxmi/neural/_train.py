@@ -238,7 +238,7 @@ def _make_model(st: _Static, bound: str, rngs: nnx.Rngs) -> nnx.Module:
 
 def _matrix(st: _Static, bound: str, model: nnx.Module, x: jax.Array, y: jax.Array) -> jax.Array:
     """``scores[i, j] = f(x_i, y_j)`` (or ``log q(y_j | x_i)``), rows in blocks if configured."""
-    f = model.log_prob_matrix if bound in UPPER_BOUNDS else model.scores
+    f = model.log_prob_matrix if bound in UPPER_BOUNDS else model._train_scores
     blk = st.eval_block
     n = x.shape[0]
     if blk is None or n <= blk or n != y.shape[0]:

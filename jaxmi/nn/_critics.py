@@ -18,6 +18,7 @@ from flax import nnx
 
 from jaxmi._validation import check_int
 from jaxmi.nn._mlp import INITS, MLP, check_hidden
+from jaxmi.nn._pairwise import eligible, pair_mlp
 
 __all__ = ["BaselineCritic", "BilinearCritic", "ConcatCritic", "Critic", "SeparableCritic"]
 
@@ -73,6 +74,14 @@ class Critic(nnx.Module):
     def _scores(self, x: jax.Array, y: jax.Array) -> jax.Array:  # pragma: no cover
         raise NotImplementedError
 
+    def _train_scores(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        """``_scores`` as jaxmi's training loop evaluates it.
+
+        The same numbers up to rounding, possibly by a faster route that supports reverse-mode
+        differentiation only.
+        """
+        return self._scores(x, y)
+
     def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:  # pragma: no cover
         raise NotImplementedError
 
@@ -117,6 +126,9 @@ class ConcatCritic(Critic):
         self.mlp = MLP(
             self.dim_x + self.dim_y, 1, hidden, activation=activation, init=init, rngs=rngs
         )
+        # narrow networks with a named activation: the training loop's all-pairs pass is
+        # jaxmi.nn._pairwise.pair_mlp (unrolled forward, custom VJP)
+        self.pair_activation = eligible((*check_hidden(hidden), 1), activation)
 
     def _scores(self, x: jax.Array, y: jax.Array) -> jax.Array:
         first = self.mlp.layers[0]
@@ -130,6 +142,22 @@ class ConcatCritic(Critic):
 
     def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return self.mlp(jnp.concatenate([x, y], axis=-1))[..., 0]
+
+    def _train_scores(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        if self.pair_activation is None:
+            return self._scores(x, y)
+        first, *rest = self.mlp.layers
+        w = first.kernel[...]
+        u = w[: self.dim_x].T @ x.T  # (H1, Kx): hidden-major, as pair_mlp takes it
+        if first.bias is not None:
+            u = u + first.bias[...][:, None]
+        v = w[self.dim_x :].T @ y.T
+        kernels = [layer.kernel[...] for layer in rest]
+        biases = [
+            jnp.zeros(layer.out_features, w.dtype) if layer.bias is None else layer.bias[...]
+            for layer in rest
+        ]
+        return pair_mlp(self.pair_activation, u, v, kernels, biases)
 
 
 class SeparableCritic(Critic):
@@ -325,3 +353,6 @@ class BaselineCritic(Critic):
 
     def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return self.critic._pointwise(x, y)
+
+    def _train_scores(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self.critic._train_scores(x, y)
