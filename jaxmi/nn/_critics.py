@@ -94,6 +94,12 @@ class ConcatCritic(Critic):
     cost of the first layer (mathematically the same network as :meth:`pointwise`).
     Orientation: ``scores(x, y)[i, j] = f(x_i, y_j)``.
 
+    Inside :func:`jaxmi.neural_mi`, a narrow network (bmi's ``(16, 8)``; at most 512
+    multiply-adds per pair after the first layer) with a named activation is evaluated by a
+    fused all-pairs pass with a custom reverse-mode rule (``jaxmi.nn._pairwise``): the same
+    numbers up to rounding, a training step about 30% faster on a CPU. :meth:`scores` itself
+    stays plain JAX, so every transformation (``jax.jvp`` included) applies to it.
+
     Args:
         dim_x: dimension of x.
         dim_y: dimension of y.
