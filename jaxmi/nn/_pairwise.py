@@ -12,9 +12,9 @@ formulation slowly (short contractions over a long pair axis). :func:`pair_mlp` 
   ``(H, K*K)`` matrices, so that every reduction over pairs is one long contraction.
 
 A training step of InfoNCE at K = 256 (value-and-grad + Adam in ``lax.scan``, 5-D data) went
-from 5.1-6.6 to 3.9-4.1 ms; ``neural_mi(..., preset="bmi")`` for 1,000 steps from 5.0-5.3 to
-3.6-3.7 s once compiled, its first call about the same (tracing and compiling the unrolled
-pass cost about 1 s more).
+from 5.1-6.6 to 3.9-4.5 ms (interleaved runs on a 2-core CPU); ``neural_mi(..., preset="bmi")``
+for 1,000 steps, once compiled, from 5.31 to 3.69 s (InfoNCE) and from 5.77 to 3.28 s (NWJ). A
+first call is about the same: tracing and compiling the unrolled pass cost about 1 s more.
 
 Both are the same network as the plain formulation up to float rounding. Only named
 (elementwise) activations take this path; the critic falls back to the plain one otherwise.
