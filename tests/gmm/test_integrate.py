@@ -370,9 +370,13 @@ def test_per_key_normal_tables_give_the_per_point_numbers(monkeypatch, batch):
     if batch == "chunks":  # lax.map over keys, and over chunks of mixtures within a key
         monkeypatch.setattr(integ, "_VMAP_MAX_POINTS", 2 * 2048)
     kw = dict(n_points=2048, batch="auto" if batch == "chunks" else batch)
-    tables = integ.rqmc_functional(keys, mix, f, **kw)
+
+    def run(keys, mix):  # a fresh program per call: the settings patched here are read in tracing
+        return jax.jit(lambda k, m: integ.rqmc_functional(k, m, f, **kw))(keys, mix)
+
+    tables = run(keys, mix)
     monkeypatch.setattr(integ, "_TABLES_MIN_SHARE", 10**6)  # each mixture its own normals
-    direct = integ.rqmc_functional(keys, mix, f, **kw)
+    direct = run(keys, mix)
     for a, b in zip(tables, direct, strict=True):
         assert a.shape == (3, 6)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
@@ -383,7 +387,8 @@ def test_per_key_normal_tables_give_the_per_point_numbers(monkeypatch, batch):
     )  # the mixtures differ, so a shared table did not merge them
     # one data set alone (a scalar key) gives its numbers within the batch
     monkeypatch.setattr(integ, "_TABLES_MIN_SHARE", 1)
-    one = integ.rqmc_functional(keys[1], jax.tree.map(lambda a: a[1], mix), f, n_points=2048)
+    kw = dict(n_points=2048)
+    one = run(keys[1], jax.tree.map(lambda a: a[1], mix))
     np.testing.assert_allclose(np.asarray(one[0]), m[1], rtol=1e-6, atol=1e-7)
 
 

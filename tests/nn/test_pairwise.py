@@ -41,10 +41,13 @@ def test_fused_scores_and_gradients_equal_the_plain_network(hidden, activation):
         def loss(method, p, x, y):
             return jnp.sum(g * getattr(nnx.merge(graphdef, p), method)(x, y))
 
-        plain = nnx.merge(graphdef, params).scores(x, y)
-        fused = nnx.merge(graphdef, params)._train_scores(x, y)
+        # jitted: eager dispatch of the unrolled pass (~1,000 small ops) is slow to test
+        plain = jax.jit(lambda p, x, y: nnx.merge(graphdef, p).scores(x, y))(params, x, y)
+        fused = jax.jit(lambda p, x, y: nnx.merge(graphdef, p)._train_scores(x, y))(params, x, y)
         np.testing.assert_allclose(fused, plain, rtol=1e-12, atol=1e-12)
-        grad_plain = jax.grad(functools.partial(loss, "scores"), argnums=(0, 1, 2))(params, x, y)
+        grad_plain = jax.jit(jax.grad(functools.partial(loss, "scores"), argnums=(0, 1, 2)))(
+            params, x, y
+        )
         grad_fused = jax.jit(jax.grad(functools.partial(loss, "_train_scores"), argnums=(0, 1, 2)))(
             params, x, y
         )
@@ -64,14 +67,14 @@ def test_fused_scores_under_vmap_and_in_float32():
         m = nnx.merge(graphdef, p)
         return m.scores(x, y), m._train_scores(x, y)
 
-    plain, fused = jax.vmap(both)(params)
+    plain, fused = jax.jit(jax.vmap(both))(params)
     np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5)
 
     def grads(method):
         def f(p):
             return jnp.mean(jax.nn.log_softmax(getattr(nnx.merge(graphdef, p), method)(x, y)))
 
-        return jax.vmap(jax.grad(f))(params)
+        return jax.jit(jax.vmap(jax.grad(f)))(params)
 
     fused, plain = jax.tree.leaves(grads("_train_scores")), jax.tree.leaves(grads("scores"))
     for a, b in zip(fused, plain, strict=True):
@@ -94,7 +97,8 @@ def test_eligibility():
     x, y = _data(4, 5)
     np.testing.assert_array_equal(wide._train_scores(x, y), wide.scores(x, y))
     based = BaselineCritic(_critic((16, 8), "relu"), (8,), rngs=nnx.Rngs(3))
-    np.testing.assert_allclose(based._train_scores(x, y), based.scores(x, y), rtol=1e-5, atol=1e-6)
+    both = nnx.jit(lambda m, x, y: (m._train_scores(x, y), m.scores(x, y)))(based, x, y)
+    np.testing.assert_allclose(*both, rtol=1e-5, atol=1e-6)
 
 
 def test_pair_mlp_orientation():
