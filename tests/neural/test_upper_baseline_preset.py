@@ -27,7 +27,11 @@ def test_upper_bounds_lie_above_the_truth(data, small):
     club, l1out = r.mi
     se = r.mi_batch_std / np.sqrt(r.n_eval_batches)
     assert (club > TASK.mi + 0.3).all() and abs(club.mean() - CLUB_TRUE_Q) < 0.3, club
-    assert (l1out > TASK.mi - 2 * se[1]).all() and l1out.mean() > TASK.mi, l1out
+    # with a learned q(y|x), L1Out is an upper bound only up to q's error: over 8 sets of 3 keys
+    # its 3-seed mean was 0.490-0.531 (above the truth in 4) and 0.493-0.557 before the
+    # minibatch order changed (above in 6), so the mean is held to its standard error here
+    se_mean = np.sqrt(np.sum(se[1] ** 2)) / se[1].size
+    assert (l1out > TASK.mi - 2 * se[1]).all() and l1out.mean() > TASK.mi - 2 * se_mean, l1out
     assert (l1out < 1.0).all()
     # q(y|x) is trained by maximum likelihood for both (same objective, same keys), and the
     # checkpoint is the best validation log-likelihood, not the smallest upper bound
