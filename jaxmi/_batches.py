@@ -36,10 +36,11 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
 
     The key's words seed a hash (MurmurHash3's finaliser, three rounds with the key words)
     of the indices, which is a bijection, so the sort has no ties. It replaces random bits
-    from the key's PRNG: ``jax.random.bits`` for thousands of indices made XLA:CPU spend
-    0.5-0.7 s compiling each threefry loop at the default optimisation level (against 0.03 s
-    for this hash); a first ``neural_mi`` call compiled 0.5-0.9 s faster. Minibatch orders only
-    need to look random: the tests check uniform positions and pairwise orders.
+    from the key's PRNG: threefry bits for a chunk's 28 permutations of 2,500 indices took
+    XLA:CPU 0.7-1.0 s to compile at its default optimisation level, this hash 0.1-0.2 s, and a
+    first ``neural_mi`` call (bmi preset) compiled 0.7-0.9 s faster. Minibatch orders only need
+    to look random: the tests check uniform orders, independent streams and no memory of the
+    index order.
     ``jax.random.permutation`` (a loop of sort rounds) compiles slower still.
 
     Args:
