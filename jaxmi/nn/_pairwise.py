@@ -63,7 +63,14 @@ def _unrolled(act, u, v, kernels, biases):
     for layer, (w, b) in enumerate(zip(kernels, biases, strict=True)):
         z = [b[k] + sum(w[m, k] * h[m] for m in range(w.shape[0])) for k in range(w.shape[1])]
         h = z if layer == last else [act(zk) for zk in z]
-    return h[0]
+    # Computed once, then read: XLA:CPU copies cheap elementwise producers into each consumer,
+    # so a bound that reads S three times (InfoNCE: row max, row sum of exp, the softmax of
+    # its gradient) ran the whole unrolled pass three times. XLA never duplicates a division,
+    # and a division by ones it cannot fold (1 + 0 sign(u_0) sign(v_0): NaN only where u or v
+    # is, and S with them) keeps one copy: an InfoNCE step at K = 256 1.88 -> 1.66 ms (median
+    # of 12 interleaved runs), the same numbers.
+    ones = 1 + 0 * (jnp.sign(u[0])[:, None] * jnp.sign(v[0])[None, :])
+    return h[0] / ones
 
 
 def _hidden_major(act, u, v, kernels, biases):
