@@ -34,9 +34,12 @@ Usage::
     python benchmarks/gmm_mi_accuracy.py                      # 100 realisations, jaxmi defaults
     python benchmarks/gmm_mi_accuracy.py --realisations 20 --sizes 200,2000   # quicker
     python benchmarks/gmm_mi_accuracy.py --reference-settings \
+        --realisations 200:500,2000:500,20000:100 \
         --out benchmarks/results/gmm_mi_accuracy_reference.json   # n_init=5, n_folds=3, B=100
     python benchmarks/gmm_mi_accuracy.py --suite mixtures --reference-settings \
         --out benchmarks/results/gmm_mi_accuracy_mixtures.json    # spec §11.2, its table
+
+The JSON is written after every cell, so a long run that is stopped keeps the cells it finished.
     python benchmarks/gmm_mi_accuracy.py --suite bmi --sizes 2000 --realisations 50 \
         --out benchmarks/results/gmm_mi_accuracy_bmi.json
 
@@ -160,9 +163,21 @@ def estimate_cell(task, n: int, realisations: int, options: dict) -> tuple[np.nd
     return np.asarray(res.mi, np.float64), np.asarray(res.std, np.float64)
 
 
+def _realisations(spec: str):
+    """``--realisations``: one count for every cell, or ``N:R`` pairs (a count per size)."""
+    if ":" not in spec:
+        return lambda n: int(spec)
+    table = {int(k): int(v) for k, v in (pair.split(":") for pair in spec.split(",") if pair)}
+    return lambda n: table[n]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--realisations", type=int, default=100)
+    ap.add_argument(
+        "--realisations",
+        default="100",
+        help="per cell: a number, or N:R pairs such as 200:500,2000:500,20000:100",
+    )
     ap.add_argument(
         "--sizes", default=None, help="default 200,2000,20000 (1000,10000,50000 for mixtures)"
     )
@@ -182,7 +197,26 @@ def main() -> None:
     options = dict(REFERENCE_SETTINGS[study]) if args.reference_settings else {}
     if args.sizes is None:
         args.sizes = "1000,10000,50000" if study == "mixtures" else "200,2000,20000"
+    per_size = _realisations(args.realisations)
     rows = []
+
+    def save() -> None:  # after every cell, so a long run that is stopped keeps its cells
+        out = dict(
+            benchmark="gmm_mi_accuracy",
+            settings=dict(
+                options=options or "jaxmi defaults",
+                reference_settings=bool(args.reference_settings),
+                suite=args.suite,
+                tasks=names,
+                sizes=args.sizes,
+                realisations=args.realisations,
+            ),
+            criteria="|bias| <= |bias_ref| + 2 SE; sd <= 1.10 sd_ref; cov2 >= 0.93",
+            **environment(),
+            rows=rows,
+        )
+        write_results(args.out, out)
+
     if args.tasks:
         names = [t for t in args.tasks.split(",") if t]
     elif args.suite == "invariance":
@@ -197,7 +231,8 @@ def main() -> None:
             if study == "mixtures" and not args.tasks and n not in MIXTURE_SIZES.get(name, (n,)):
                 continue  # only the cells of the published table
             t0 = time.perf_counter()
-            est, sig = estimate_cell(task, n, args.realisations, options)
+            realisations = per_size(n)
+            est, sig = estimate_cell(task, n, realisations, options)
             err = np.abs(est - truth)
             sd = float(est.std(ddof=1))
             se = sd / math.sqrt(len(est))
@@ -216,7 +251,7 @@ def main() -> None:
                 cov2=float(np.mean(err < 2 * sig)),
                 seconds=time.perf_counter() - t0,
             )
-            oracle = oracle_cell(task, n, args.realisations)
+            oracle = oracle_cell(task, n, realisations)
             if oracle is not None:
                 # the data's own spread, and how far the estimates sit from the ideal ones
                 row.update(
@@ -258,20 +293,7 @@ def main() -> None:
                 + f" | {row['seconds']:.0f} s",
                 flush=True,
             )
-    out = dict(
-        benchmark="gmm_mi_accuracy",
-        settings=dict(
-            options=options or "jaxmi defaults",
-            reference_settings=bool(args.reference_settings),
-            suite=args.suite,
-            tasks=names,
-            sizes=args.sizes,
-        ),
-        criteria="|bias| <= |bias_ref| + 2 SE; sd <= 1.10 sd_ref; cov2 >= 0.93",
-        **environment(),
-        rows=rows,
-    )
-    write_results(args.out, out)
+            save()
 
 
 if __name__ == "__main__":
