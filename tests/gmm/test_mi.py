@@ -1,5 +1,6 @@
 """GMM-MI estimators: ground truth within error bars, invariances, stopping rule, bad input."""
 
+import functools
 import math
 
 import jax
@@ -227,6 +228,28 @@ def test_categorical_uniform_prior_gives_the_reference_functional(imbalanced):
     res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, prior="uniform", **FAST)
     assert within(res, task.params["uniform_prior_mi"]), float(res.mi)
     assert float(res.mi) > task.mi + 0.1  # the reference's bias with imbalanced classes
+
+
+def test_categorical_integral_takes_its_noise_from_one_shared_program():
+    # the class noise is drawn once per (C, S, d) by a small program of its own; the integral
+    # programs (one per mixture capacity) hold no random draws, whose threefry code compiled for
+    # 0.4-0.6 s in each of them
+    from jaxmi.gmm import _mi
+    from jaxmi.gmm._mixture import GMM, sample_noise
+
+    key, n_cls, n, d = jax.random.key(5), 3, 64, 2
+    noise = functools.partial(_mi._class_noise, n_cls=n_cls, n_samples=n, d=d, dtype="float32")
+    u, eps = noise(key)
+    for c in range(n_cls):  # the draws of class c are sample_noise's with fold_in(key, c)
+        u_c, eps_c = sample_noise(jax.random.fold_in(key, c), n, d, "float32")
+        np.testing.assert_array_equal(u[c], u_c)
+        np.testing.assert_array_equal(eps[c], eps_c)
+    assert "random_bits" in str(jax.make_jaxpr(noise)(key))  # the check below can see draws
+    g = GMM.create(np.ones(2) / 2, np.zeros((2, d)), np.stack([np.eye(d)] * 2))
+    gmms = jax.tree.map(lambda a: np.broadcast_to(a, (4, n_cls, *a.shape)), g)
+    log_prior = np.log(np.full(n_cls, 1 / n_cls, np.float32))
+    integral = jax.make_jaxpr(_mi._categorical_mi_batch._fn)(u, eps, gmms, log_prior)
+    assert "random_bits" not in str(integral)
 
 
 @pytest.mark.parametrize(
