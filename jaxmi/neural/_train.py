@@ -16,7 +16,6 @@ One compiled program per (bound, critic architecture, data shapes, number of see
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -760,24 +759,39 @@ def _diagnostics(curve: np.ndarray) -> tuple[bool, bool, bool]:
     return rising, decreased, False
 
 
+class _Default:
+    """The default of an option a preset may set: a value the caller did not pass.
+
+    Passing the same value explicitly is then told apart from leaving the option out, so
+    ``neural_mi(..., preset="bmi", max_steps=2000)`` runs 2,000 steps (a value equal to the
+    plain default used to be taken for "not given" and replaced by the preset's 10,000).
+    Shown as its value in signatures and ``help()``.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 def _apply_preset(preset: str | None, given: dict[str, Any]) -> dict[str, Any]:
-    """The preset's settings for every option the caller left at its default."""
-    if preset is None:
-        return given
-    if preset not in PRESETS:
+    """The options with every one the caller left out (a :class:`_Default`) resolved.
+
+    With a preset, those take the preset's setting; otherwise, and for options the preset does
+    not set, the plain default. Options the caller passed are kept as passed.
+    """
+    if preset is not None and preset not in PRESETS:
         raise ValueError(f"preset: must be None or one of {tuple(PRESETS)}, got {preset!r}")
-    defaults = inspect.signature(neural_mi).parameters
-    out = dict(given)
-    for name, value in PRESETS[preset].items():
-        if _same(given[name], defaults[name].default):
-            out[name] = value
+    chosen = PRESETS[preset] if preset is not None else {}
+    out = {}
+    for name, value in given.items():
+        if isinstance(value, _Default):
+            value = chosen.get(name, value.value)
+        out[name] = value
     return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return tuple(a) == tuple(b)
-    return type(a) is type(b) and a == b
 
 
 def _bound_names(bound: Any) -> tuple[tuple[str, ...], bool]:
@@ -803,21 +817,21 @@ def neural_mi(
     y: Any,
     *,
     bound: str | Sequence[str] = "smile",
-    critic: str = "separable",
-    hidden: Sequence[int] = (64, 64),
+    critic: str = _Default("separable"),
+    hidden: Sequence[int] = _Default((64, 64)),
     embed_dim: int = 32,
     marginal_terms: bool = False,
     activation: str | Callable[[jax.Array], jax.Array] = "relu",
-    init: str = "lecun",
-    batch_size: int = 256,
-    learning_rate: float = 1e-3,
-    optimizer: str | optax.GradientTransformation = "adam",
-    max_steps: int = 2000,
-    eval_every: int = 250,
-    eval_batch: int | str | None = None,
-    patience: int | None = 2,
-    split: Sequence[float] = (0.5, 0.25, 0.25),
-    standardize: bool = True,
+    init: str = _Default("lecun"),
+    batch_size: int = _Default(256),
+    learning_rate: float = _Default(1e-3),
+    optimizer: str | optax.GradientTransformation = _Default("adam"),  # noqa: B008
+    max_steps: int = _Default(2000),
+    eval_every: int = _Default(250),
+    eval_batch: int | str | None = _Default(None),
+    patience: int | None = _Default(2),
+    split: Sequence[float] = _Default((0.5, 0.25, 0.25)),
+    standardize: bool = _Default(True),
     clip: float | None = 5.0,
     readout: str = "tuba1",
     momentum: float = 0.9,
@@ -909,7 +923,7 @@ def neural_mi(
         preset: None or ``"bmi"``: bmi's protocol (spec §5.1) — concat critic ``(16, 8)``
             with uniform ±1/√fan_in init, batch 256, Adam lr 0.1, 50/50 split, evaluation on the
             whole test half every 250 steps, patience 2, at most 10,000 steps, standardised
-            data (see :data:`PRESETS`). Options passed with a non-default value override it.
+            data (see :data:`PRESETS`). Options passed explicitly override it (any value).
             bmi's returned number is ``max_val`` (with the two-way split ``mi`` selects the same
             evaluation).
         stream: keep x and y on the host and stream them to the device (``True``), copy them to

@@ -1,5 +1,7 @@
 """neural_mi: trained upper bounds (CLUB, L1Out), TUBA / I_alpha with baselines, preset="bmi"."""
 
+import inspect
+
 import jax
 import numpy as np
 import pytest
@@ -98,14 +100,22 @@ def test_bmi_preset_runs_with_its_protocol(data):
 def test_preset_settings_and_overrides():
     defaults = {
         name: p.default
-        for name, p in _train.inspect.signature(jaxmi.neural_mi).parameters.items()
+        for name, p in inspect.signature(jaxmi.neural_mi).parameters.items()
         if name in _train.PRESETS["bmi"]
     }
-    assert _train._apply_preset(None, defaults) == defaults
+    assert set(defaults) == set(_train.PRESETS["bmi"])  # every preset option can be left out
+    plain = {name: d.value for name, d in defaults.items()}
+    assert plain["max_steps"] == 2000 and plain["learning_rate"] == 1e-3
+    assert _train._apply_preset(None, defaults) == plain
     assert _train._apply_preset("bmi", defaults) == _train.PRESETS["bmi"]
     got = _train._apply_preset("bmi", dict(defaults, critic="bilinear", split=[0.8, 0.2]))
     assert got["critic"] == "bilinear" and got["split"] == [0.8, 0.2]
     assert got["learning_rate"] == 0.1 and got["hidden"] == (16, 8)
+    # a value passed explicitly wins even when it equals the plain default (it used to be
+    # taken for "left out": preset="bmi", max_steps=2000 ran the preset's 10,000 steps)
+    got = _train._apply_preset("bmi", dict(defaults, max_steps=2000, learning_rate=1e-3))
+    assert got["max_steps"] == 2000 and got["learning_rate"] == 1e-3
+    assert got["batch_size"] == 256 and got["critic"] == "concat"
     x = np.random.default_rng(0).normal(size=(200, 2))
     with pytest.raises(ValueError, match="preset:"):
         jaxmi.neural_mi(jax.random.key(0), x, x[:, :1], preset="poole")
