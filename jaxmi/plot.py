@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxmi.gmm._mixture import GMM, marginal
 
-__all__ = ["attribution", "plot_benchmark", "plot_gmm", "plot_mi_matrix"]
+__all__ = ["attribution", "plot_benchmark", "plot_gmm", "plot_mi_matrix", "plot_training"]
 
 
 def plot_gmm(
@@ -207,6 +207,116 @@ def plot_mi_matrix(
     ax.set_xticks(range(q), col_labels if col_labels is not None else [str(j) for j in range(q)])
     ax.set_yticks(range(p), row_labels if row_labels is not None else [str(i) for i in range(p)])
     ax.set_title("pairwise mutual information (GMM-MI, ± bootstrap std)")
+    return ax
+
+
+def plot_training(
+    result: Any,
+    *,
+    seed: int = 0,
+    bound: int | str = 0,
+    truth: float | None = None,
+    smooth: int | None = None,
+    ax: Any = None,
+) -> Any:
+    """A :func:`jaxmi.neural_mi` run's training: batch values, evaluations and the checkpoint.
+
+    Draws the bound's value on every training batch (faint) with its moving average, the
+    validation and test values at each evaluation, the selected checkpoint (``best_step``,
+    dotted vertical line) and the returned estimate ``mi`` (horizontal line). Use it to see
+    whether training had converged before it stopped (the ``still_rising`` and
+    ``curve_decreased`` flags of the result summarise the same curve).
+
+    Args:
+        result: a :class:`jaxmi.neural.NeuralMIResult`.
+        seed: which seed, when the result has a seed axis.
+        bound: which bound (index or name), when ``neural_mi`` was given a list of bounds.
+        truth: the true MI in nats, drawn as a dashed line if given.
+        smooth: moving-average window in steps (default: 1/40 of the steps run, at least 1).
+        ax: a matplotlib ``Axes``; a new figure if None.
+
+    Returns:
+        The matplotlib ``Axes``.
+
+    Raises:
+        ValueError: ``result`` is not a ``neural_mi`` result, or ``seed`` / ``bound`` /
+            ``smooth`` is out of range.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import jax, numpy as np, jaxmi
+        >>> z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, .8], [.8, 1]], 2000)
+        >>> r = jaxmi.neural_mi(jax.random.key(0), z[:, 0], z[:, 1], bound="infonce",
+        ...                     batch_size=128, learning_rate=3e-3, max_steps=500)
+        >>> ax = jaxmi.plot.plot_training(r, truth=-0.5 * np.log(1 - 0.8**2))
+    """
+    import matplotlib.pyplot as plt
+
+    fields = ("train_curve", "val_curve", "test_curve", "eval_steps", "best_step", "mi", "bound")
+    if not all(hasattr(result, f) for f in fields):
+        raise ValueError("result: expected a jaxmi.neural_mi result (NeuralMIResult)")
+    names = result.bound
+    train = np.asarray(result.train_curve, np.float64)
+    pick: list[int] = []
+    if isinstance(names, tuple):
+        if isinstance(bound, str):
+            if bound not in names:
+                raise ValueError(f"bound: {bound!r} is not one of the result's bounds {names}")
+            bound = names.index(bound)
+        if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
+            raise ValueError(f"bound: expected an index or a name, got {bound!r}")
+        if not 0 <= bound < len(names):
+            raise ValueError(f"bound: expected 0 <= bound < {len(names)}, got {bound}")
+        pick.append(int(bound))
+        name = names[int(bound)]
+    else:
+        if bound not in (0, names):
+            raise ValueError(f"bound: the result holds one bound ({names!r}), got {bound!r}")
+        name = names
+    n_seeds = train.shape[len(pick)] if train.ndim == len(pick) + 2 else None
+    if n_seeds is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed: expected an index, got {seed!r}")
+        if not 0 <= seed < n_seeds:
+            raise ValueError(f"seed: expected 0 <= seed < {n_seeds}, got {seed}")
+        pick.append(int(seed))
+    elif seed != 0:
+        raise ValueError(f"seed: the result holds one seed, got {seed!r}")
+
+    def take(a: Any) -> np.ndarray:
+        a = np.asarray(a)
+        return a[tuple(pick)] if a.ndim >= len(pick) and pick else a
+
+    train = take(result.train_curve).astype(np.float64)
+    val = take(result.val_curve).astype(np.float64)
+    test = take(result.test_curve).astype(np.float64)
+    steps = np.asarray(result.eval_steps)
+    best, mi = int(take(result.best_step)), float(take(result.mi))
+    run = int(np.sum(~np.isnan(train)))
+    if smooth is None:
+        smooth = max(1, run // 40)
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
+        raise ValueError(f"smooth: expected a positive integer, got {smooth!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    t = np.arange(1, run + 1)
+    ax.plot(t, train[:run], color="C0", alpha=0.25, lw=0.6, label="training batch")
+    if run >= smooth:
+        avg = np.convolve(train[:run], np.ones(smooth) / smooth, mode="valid")
+        ax.plot(t[smooth - 1 :], avg, color="C0", lw=1.6, label=f"moving average ({smooth} steps)")
+    ok = ~np.isnan(val)
+    ax.plot(steps[ok], val[ok], "o-", color="C1", ms=4, label="validation")
+    if not np.allclose(val[ok], test[ok], equal_nan=True):
+        ax.plot(steps[ok], test[ok], "s--", color="C2", ms=4, label="test")
+    ax.axvline(best, color="0.4", ls=":", lw=1, label=f"checkpoint (step {best})")
+    ax.axhline(mi, color="C3", lw=1.2, label=f"estimate {mi:.3f}")
+    if truth is not None:
+        ax.axhline(float(truth), color="k", ls="--", lw=1, label=f"truth {float(truth):.3f}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{name} (nats)")
+    ax.set_title(f"neural_mi, {name}: {mi:.3f} nats")
+    ax.legend(fontsize=7, loc="lower right")
     return ax
 
 

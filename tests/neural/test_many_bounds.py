@@ -41,6 +41,25 @@ def test_shapes_and_fields(together):
     assert np.abs(s[0] - s[1]).max() > 1e-3 and np.abs(s[1] - s[2]).max() > 1e-3
 
 
+def test_plot_training_picks_a_bound_by_name_or_index(together):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for which in ("smile", 2):
+        ax = jaxmi.plot.plot_training(together, bound=which, seed=1)
+        val = together.val_curve[2, 1]
+        ydata = next(ln for ln in ax.get_lines() if ln.get_label() == "validation").get_ydata()
+        np.testing.assert_allclose(ydata, val[~np.isnan(val)])
+        assert ax.get_ylabel() == "smile (nats)"
+        plt.close(ax.figure)
+    with pytest.raises(ValueError, match="bound:"):
+        jaxmi.plot.plot_training(together, bound=3)
+    with pytest.raises(ValueError, match="bound:"):
+        jaxmi.plot.plot_training(together, bound="dv")
+
+
 def test_equals_separate_runs(data, together, small):
     # the bounds stop at different evaluations, so the frozen-after-stopping logic is exercised
     assert len(set(together.stop_step.ravel().tolist())) > 1

@@ -144,6 +144,35 @@ def test_estimate_rule_and_diagnostics(small_data, three_seeds, opts):
     np.testing.assert_allclose(r2.mi, r2.max_val, rtol=1e-6)
 
 
+def test_plot_training_draws_the_chosen_seed(three_seeds):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = three_seeds
+    ax = jaxmi.plot.plot_training(r, seed=2, truth=0.5)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    val = r.val_curve[2][~np.isnan(r.val_curve[2])]
+    np.testing.assert_allclose(lines["validation"].get_ydata(), val)
+    np.testing.assert_array_equal(lines["validation"].get_xdata(), r.eval_steps[: len(val)])
+    run = int(r.stop_step[2])
+    np.testing.assert_allclose(lines["training batch"].get_ydata(), r.train_curve[2][:run])
+    assert lines[f"checkpoint (step {int(r.best_step[2])})"].get_xdata()[0] == r.best_step[2]
+    assert lines[f"estimate {float(r.mi[2]):.3f}"].get_ydata()[0] == pytest.approx(r.mi[2])
+    assert lines["truth 0.500"].get_ydata()[0] == 0.5
+    assert "test" in lines  # three-way split: the test curve differs from validation
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="seed:"):
+        jaxmi.plot.plot_training(r, seed=3)
+    with pytest.raises(ValueError, match="bound:"):
+        jaxmi.plot.plot_training(r, bound="infonce")
+    with pytest.raises(ValueError, match="smooth:"):
+        jaxmi.plot.plot_training(r, smooth=0)
+    with pytest.raises(ValueError, match="result:"):
+        jaxmi.plot.plot_training(r.mi)
+
+
 def test_training_curve_flags():
     rising, decreased, short = _train._diagnostics(np.linspace(0.0, 1.0, 200))
     assert rising and not decreased and not short
