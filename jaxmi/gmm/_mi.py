@@ -739,13 +739,19 @@ def _integrate_fits(fits: list[_Fit], keys: jax.Array, mesh, **mc) -> list[tuple
 
 
 def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns to zero mean and unit variance (ddof 0): ``(data, mean, scale)``."""
-    sd = z.std(0)
+    """Columns to zero mean and unit variance (ddof 0): ``(data, mean, scale)``.
+
+    The statistics are taken in float64 (``mean`` and ``scale`` are float64): in float32 the
+    sum of squares of values around 1e18 overflows (every column became zeros and the MI 0),
+    and that of values around 1e-23 underflows (taken for a constant column).
+    """
+    z64 = z.astype(np.float64)
+    sd = z64.std(0)
     if np.any(sd <= 0):
         bad = np.flatnonzero(sd <= 0).tolist()
         raise ValueError(f"{name}: constant column(s) {bad}: the density is degenerate")
-    mean = z.mean(0)
-    return ((z - mean) / sd).astype(z.dtype), mean, sd
+    mean = z64.mean(0)
+    return ((z64 - mean) / sd).astype(z.dtype), mean, sd
 
 
 def _mc_keys(words: list, like_key) -> Any:

@@ -76,6 +76,11 @@ def test_invariance_under_positive_affine_maps(rho06):
     np.testing.assert_allclose(float(moved.mi), float(res.mi), atol=2e-3)
     flipped = jaxmi.gmm_mi(jax.random.key(0), -2.0 * z[:, 0], z[:, 1], **FAST)
     assert abs(float(flipped.mi) - float(res.mi)) < 2 * MC_ERR
+    # extreme scales: the standardisation's statistics are float64 (in float32 the squares of
+    # values near 1e18 overflowed, the column became zeros and the MI 0; near 1e-23 they
+    # underflowed and the column was rejected as constant)
+    far = jaxmi.gmm_mi(jax.random.key(0), 1e18 * z[:, 0], 1e-23 * z[:, 1] + 3e-23, **FAST)
+    np.testing.assert_allclose(float(far.mi), float(res.mi), atol=2e-3)
 
 
 def test_bits(rho06):
