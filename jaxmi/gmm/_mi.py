@@ -803,7 +803,7 @@ def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
     key = check_key(key)
     n = z.shape[0]
-    o = _resolve_options(options, n)
+    o = _resolve_options(options, n, z.shape[1])
     mesh = o["mesh"]
     dt = z.dtype
     log_scale = 0.0
@@ -871,11 +871,16 @@ def _integral_settings(o: dict, d: int) -> dict:
     return dict(rule="mc", n_samples=o["mc_samples"])
 
 
-def _resolve_options(options: dict, n: int) -> dict:
+def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
+    """The options with defaults filled in and checked, for ``n`` samples in ``d`` dimensions."""
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
     o = {**_DEFAULTS, **options}
+    for name in ("standardize", "progress", "legacy_patience"):
+        if not isinstance(o[name], (bool, np.bool_)):
+            raise ValueError(f"{name}: expected True or False, got {o[name]!r}")
+        o[name] = bool(o[name])
     o["n_init"] = check_int(o["n_init"], "n_init", minimum=1)
     o["n_folds"] = check_int(o["n_folds"], "n_folds", minimum=2)
     o["max_components"] = check_int(o["max_components"], "max_components", minimum=1)
@@ -914,14 +919,29 @@ def _resolve_options(options: dict, n: int) -> dict:
         raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {o['strategy']!r}")
     n_train = n - -(-n // o["n_folds"])  # the smallest training part of a fold
     k_min = o["n_components"] or 1
-    if o["n_folds"] > n or n_train < k_min:
+    # a full covariance in d dimensions needs d + 1 points (a simplex) per component: with
+    # fewer, the fit is reg_covar alone and the MI meaningless (3 points gave 5.9 nats)
+    per = d + 1
+    if o["n_folds"] > n or n_train < per * k_min:
         raise ValueError(
             f"x: {n} samples are too few for n_folds={o['n_folds']} with {k_min} component(s) "
-            f"({n_train} training samples per fold)"
+            f"in {d} dimension(s) ({n_train} training samples per fold, at least "
+            f"{per * k_min} needed: {per} per component)"
         )
-    # never try more components than a training fold has samples
-    o["max_components"] = min(o["max_components"], n_train)
+    # never try more components than a training fold can support
+    o["max_components"] = min(o["max_components"], n_train // per)
     return o
+
+
+def _mc_only(o: dict, where: str) -> None:
+    """Refuse the RQMC options where ``where`` integrates by plain Monte Carlo (not ignore them)."""
+    if o["integral"] == "rqmc":
+        raise ValueError(
+            f"integral: {where} integrates by plain Monte Carlo (mc_samples); 'rqmc' is not "
+            "available there"
+        )
+    if o["rqmc_points"] != "auto":
+        raise ValueError(f"rqmc_points: {where} integrates by plain Monte Carlo; use mc_samples")
 
 
 def _columns(x: Any, name: str, dtype: Any, n: int | None = None) -> np.ndarray:
@@ -987,8 +1007,7 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         >>> import jax, numpy as np
         >>> import jaxmi
         >>> z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, .6], [.6, 1]], 2000)
-        >>> r = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=10,
-        ...                  mc_samples=20_000)
+        >>> r = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=10)
         >>> abs(float(r.mi) - 0.2231) < 0.05   # true MI: -0.5 log(1 - 0.36) nats
         True
     """
@@ -1067,7 +1086,7 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     z = np.concatenate([xa, ya], axis=2)  # (D, N, d)
     n_data, n, dx = xa.shape
     blocks = (tuple(range(dx)), tuple(range(dx, z.shape[2])))
-    o = _resolve_options(options, n)
+    o = _resolve_options(options, n, z.shape[2])
     dt = z.dtype
     zs = [
         _standardize(zi, f"x[{i}], y[{i}]")[0] if o["standardize"] else zi for i, zi in enumerate(z)
@@ -1117,8 +1136,7 @@ def gmm_cmi(key: jax.Array, x: Any, y: Any, z: Any, **options: Any) -> MIResult:
         >>> import jaxmi
         >>> cov = [[1, .6, .3], [.6, 1, .4], [.3, .4, 1]]
         >>> w = np.random.default_rng(0).multivariate_normal([0, 0, 0], cov, 3000)
-        >>> r = jaxmi.gmm_cmi(jax.random.key(0), w[:, 0], w[:, 1], w[:, 2], n_bootstrap=5,
-        ...                   mc_samples=20_000)
+        >>> r = jaxmi.gmm_cmi(jax.random.key(0), w[:, 0], w[:, 1], w[:, 2], n_bootstrap=5)
         >>> abs(float(r.mi) - 0.179348) < 0.05
         True
     """
@@ -1156,7 +1174,7 @@ def gmm_entropy(key: jax.Array, x: Any, **options: Any) -> MIResult:
         >>> import jax, numpy as np
         >>> import jaxmi
         >>> x = np.random.default_rng(0).normal(size=4000) * 2.0
-        >>> r = jaxmi.gmm_entropy(jax.random.key(0), x, n_bootstrap=5, mc_samples=20_000)
+        >>> r = jaxmi.gmm_entropy(jax.random.key(0), x, n_bootstrap=5)
         >>> bool(abs(float(r.mi) - (1.418939 + np.log(2.0))) < 0.05)
         True
     """
@@ -1294,7 +1312,9 @@ def gmm_mi_categorical(
         labels: ``(N,)`` labels of any hashable, sortable values (ints, strings, ...).
         prior: ``"empirical"`` (``n_c / N``), ``"uniform"`` or a vector of C probabilities in the
             order of the sorted distinct labels.
-        **options: as for :func:`gmm_mi`.
+        **options: as for :func:`gmm_mi`, except the integral: plain Monte Carlo with
+            ``mc_samples`` points per class (``integral="rqmc"`` and ``rqmc_points`` raise a
+            ValueError).
 
     Returns:
         A :class:`CategoricalMIResult`.
@@ -1327,12 +1347,14 @@ def gmm_mi_categorical(
     # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
     if options.get("standardize", True):
         xa, _, _ = _standardize(xa)
+    # the options themselves once (their errors are not a class's), then each class's size
+    _mc_only(_resolve_options(dict(options), n, xa.shape[1]), "gmm_mi_categorical")
     opts = {**options, "standardize": False}
     per_class = []
     for c in range(n_cls):
         xc = xa[codes == c]
         try:
-            per_class.append((xc, _resolve_options(dict(opts), xc.shape[0])))
+            per_class.append((xc, _resolve_options(dict(opts), xc.shape[0], xc.shape[1])))
         except ValueError as err:
             raise ValueError(
                 f"labels: class {classes[c].item()!r} has {counts[c]} samples: {err}"
@@ -1461,7 +1483,9 @@ def gmm_kl(
       marginals.
 
     Both standardise with one pooled affine map per coordinate (KL is invariant only under the
-    same map applied to both samples). Options as for :func:`gmm_mi`.
+    same map applied to both samples). Options as for :func:`gmm_mi`; the separate mode
+    integrates by plain Monte Carlo with ``mc_samples`` draws (``integral="rqmc"`` and
+    ``rqmc_points`` raise a ValueError there).
 
     Args:
         key: typed PRNG key.
@@ -1505,8 +1529,9 @@ def gmm_kl(
     if mode == "joint":
         blocks = (tuple(range(d)), tuple(range(d, 2 * d)))
         return _estimate(key, np.concatenate([xa, ya], axis=1), f"kl_{order}", blocks, opts)
-    ox = _resolve_options(dict(opts), xa.shape[0])
-    oy = _resolve_options(dict(opts), ya.shape[0])
+    ox = _resolve_options(dict(opts), xa.shape[0], d)
+    oy = _resolve_options(dict(opts), ya.shape[0], d)
+    _mc_only(ox, "gmm_kl(mode='separate')")
     o = ox if xa.shape[0] >= ya.shape[0] else oy
     words = _key_words(key)
     data = _datasets([xa, ya], [_child_words(words, 2000), _child_words(words, 2001)])
@@ -1634,7 +1659,7 @@ def gmm_mi_pairwise(
         >>> import jaxmi
         >>> rng = np.random.default_rng(0)
         >>> a = rng.normal(size=(1000, 2)); b = a[:, :1] + rng.normal(size=(1000, 1))
-        >>> r = jaxmi.gmm_mi_pairwise(jax.random.key(0), a, b, n_bootstrap=4, mc_samples=5000)
+        >>> r = jaxmi.gmm_mi_pairwise(jax.random.key(0), a, b, n_bootstrap=4)
         >>> r.mi.shape, bool(r.mi[0, 0] > r.mi[1, 0])
         ((2, 1), True)
     """
@@ -1656,7 +1681,9 @@ def gmm_mi_pairwise(
     else:
         bb = aa if within else _columns(b, "b", aa.dtype, n=n)
     q = bb.shape[1]
-    o = _resolve_options(dict(options), n)
+    o = _resolve_options(dict(options), n, 1 if categorical else 2)  # a pair: 2-D, a class: 1-D
+    if categorical:
+        _mc_only(o, "gmm_mi_pairwise(categorical=True)")
     dt = aa.dtype
     pairs = [(i, j) for i in range(p) for j in range(q) if not (within and j <= i)]
     if o["standardize"]:

@@ -11,6 +11,7 @@ import jaxmi
 from jaxmi.gmm._mi import select_components
 
 N = 2048  # one padding bucket for every test here: compiled programs are shared
+KEY0 = jax.random.key(0)
 FAST = dict(n_bootstrap=16, mc_samples=20_000)
 # the MC error is common to all replicates (common random numbers): allow for it separately
 MC_ERR = 3 * 1.2 / math.sqrt(FAST["mc_samples"])
@@ -188,6 +189,10 @@ def test_stopping_rule_threshold_and_max():
         ((np.arange(50.0), np.arange(50.0)), {"bogus": 1}, "unknown option"),
         ((np.arange(3.0), np.arange(3.0) ** 2), {"n_folds": 5}, "too few"),
         ((np.arange(6.0), np.arange(6.0) ** 2), {"n_components": 4}, "too few"),
+        # a 2-D component needs 3 points; 2 per training fold gave a fit of reg_covar alone
+        ((np.arange(4.0), np.arange(4.0) ** 2), {}, "too few .* 3 needed"),
+        ((np.arange(50.0), np.arange(50.0) ** 2), {"standardize": "no"}, "standardize"),
+        ((np.arange(50.0), np.arange(50.0) ** 2), {"progress": 1}, "progress"),
         ((np.arange(50.0), np.arange(50.0)), {"metric": "r2"}, "metric"),
         ((np.arange(50.0), np.arange(50.0)), {"n_folds": 1}, "n_folds"),
         ((np.arange(50.0), np.arange(50.0)), {"base": 1}, "base"),
@@ -198,6 +203,32 @@ def test_stopping_rule_threshold_and_max():
 def test_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         jaxmi.gmm_mi(jax.random.key(0), *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        # option errors are the option's, not blamed on a class's labels
+        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, bogus=1), "^unknown option"),
+        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, n_bootstrap=-1), "^n_bootstrap"),
+        # plain Monte Carlo there: the RQMC options are refused, not silently ignored
+        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, integral="rqmc"), "^integral"),
+        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, rqmc_points=64), "^rqmc_points"),
+        (
+            lambda x, c: jaxmi.gmm_mi_pairwise(
+                KEY0, x[:, None], c, categorical=True, integral="rqmc"
+            ),
+            "^integral",
+        ),
+        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, integral="rqmc"), "^integral"),
+        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=64), "^rqmc_points"),
+    ],
+)
+def test_bad_options_of_the_categorical_and_kl_estimators(call, match):
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=300), rng.choice(["a", "b", "c"], 300)
+    with pytest.raises(ValueError, match=match):
+        call(x, c)
 
 
 def test_refuses_tracing():
