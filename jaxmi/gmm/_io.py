@@ -139,9 +139,37 @@ _PAIRWISE = _Format(
     agree=(("fields", tuple((f, None) for f in _PAIRWISE_FIELDS)),),
 )
 
-_FORMATS = (_MI, _CATEGORICAL, _PAIRWISE)
+# gmm_kl(mode="separate"): one mixture per sample, so the per-fit fields gain an axis of 2
+_MI_TWO_SAMPLE = _Format(
+    cls=MIResult,
+    tag="jaxmi.MIResult.two_sample",
+    version=1,
+    spec={
+        **_MI.spec,
+        "n_components": ("i", 1),
+        "selection_converged": ("b", 1),
+        "n_iter": ("i", 2),
+        "converged": ("b", 2),
+    },
+    optional=frozenset({"std"}),
+    agree=(
+        ("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),
+        (
+            "per-sample fields",
+            (
+                ("n_components", 0),
+                ("selection_converged", 0),
+                ("n_iter", 1),
+                ("converged", 1),
+            ),
+        ),
+    ),
+)
+
+_FORMATS = (_MI, _MI_TWO_SAMPLE, _CATEGORICAL, _PAIRWISE)
 _BY_TAG = {f.tag: f for f in _FORMATS}
-_TYPE_NAMES = ", ".join(f.cls.__name__ for f in _FORMATS[:-1]) + f" or {_FORMATS[-1].cls.__name__}"
+_NAMES = list(dict.fromkeys(f.cls.__name__ for f in _FORMATS))
+_TYPE_NAMES = ", ".join(_NAMES[:-1]) + f" or {_NAMES[-1]}"
 
 # a field's spec must name its class's fields in order; tests/gmm/test_io.py checks this rather
 # than an import-time assert, so that a new result field cannot break ``import jaxmi``
@@ -230,6 +258,8 @@ def _host(result: Any) -> tuple[_Format, dict[str, np.ndarray | None]]:
     fmt = next((f for f in _FORMATS if isinstance(result, f.cls)), None)
     if fmt is None:
         raise TypeError(f"result: expected an {_TYPE_NAMES}, got {type(result).__name__}")
+    if fmt is _MI and np.ndim(result.n_components) == np.ndim(result.selection_converged) == 1:
+        fmt = _MI_TWO_SAMPLE  # gmm_kl(mode="separate"): one fit per sample
     fields: dict[str, np.ndarray | None] = {}
     for name, value in zip(fmt.cls._fields, result, strict=True):
         arr = None if value is None else np.asarray(value)
@@ -258,8 +288,10 @@ def save_result(path: str | os.PathLike, result: Result) -> None:
     Args:
         path: destination ending in ``.npz`` (compact, binary) or ``.json`` (human-readable).
         result: the result of :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi`,
-            :func:`~jaxmi.gmm_entropy`, :func:`~jaxmi.gmm_mi_categorical` or
-            :func:`~jaxmi.gmm_mi_pairwise` (JAX or NumPy fields).
+            :func:`~jaxmi.gmm_entropy`, :func:`~jaxmi.gmm_kl` (both modes; the separate mode's
+            per-sample fields are stored under a format of their own),
+            :func:`~jaxmi.gmm_mi_categorical` or :func:`~jaxmi.gmm_mi_pairwise` (JAX or NumPy
+            fields).
 
     Raises:
         ValueError: unknown extension, or a field of the wrong kind or shape.
