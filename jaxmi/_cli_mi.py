@@ -404,9 +404,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mc-samples",
         type=int,
-        default=100_000,
+        default=None,
         metavar="S",
-        help="Monte Carlo samples per integral (default 100000)",
+        help="integrate by plain Monte Carlo with S draws (the reference's rule, S = 100000). "
+        "Default: randomised quasi-Monte Carlo up to 6 dimensions (at least as accurate as "
+        "1e5 draws), plain MC with 100000 draws above; --categorical always uses plain MC "
+        "(default 100000)",
     )
     parser.add_argument(
         "--max-components", type=int, default=50, metavar="K", help="largest K tried (default 50)"
@@ -471,7 +474,28 @@ class _Job:
     data: dict[str, np.ndarray]
 
 
+# (option, attribute, least value) of the numeric options, checked before any work
+_LEAST = (
+    ("--n-bootstrap", "n_bootstrap", 0),
+    ("--mc-samples", "mc_samples", 2),
+    ("--max-components", "max_components", 1),
+    ("--n-components", "n_components", 1),
+    ("--n-init", "n_init", 1),
+)
+_SEEDS = (-(2**63), 2**64 - 1)  # what jax.random.key takes
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for opt, attr, least in _LEAST:
+        value = getattr(args, attr)
+        if value is not None and value < least:
+            raise InputError(f"{opt}: must be >= {least}, got {value}")
+    if not _SEEDS[0] <= args.seed <= _SEEDS[1]:
+        raise InputError(f"--seed: must be in [-2**63, 2**64 - 1], got {args.seed}")
+
+
 def _prepare(args: argparse.Namespace) -> _Job:
+    _check_numbers(args)
     if args.categorical:
         import jaxmi
 
@@ -522,11 +546,14 @@ def _estimate(args: argparse.Namespace, job: _Job):
 
     options: dict[str, Any] = dict(
         n_bootstrap=args.n_bootstrap,
-        mc_samples=args.mc_samples,
         max_components=args.max_components,
         n_init=args.n_init,
         base=2 if args.bits else None,
     )
+    if args.mc_samples is not None:  # plain Monte Carlo with that many draws
+        options["mc_samples"] = args.mc_samples
+        if not args.categorical:  # (the categorical estimator is plain MC already)
+            options["integral"] = "mc"
     if args.n_components is not None:
         options["n_components"] = args.n_components
     key = jax.random.key(args.seed)
@@ -550,8 +577,10 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
     sel_conv = np.asarray(result.selection_converged)
     if not sel_conv.all() and args.n_components is None:
         _warn(
-            f"the choice of K reached --max-components={args.max_components} without the "
-            "stopping rule firing; consider raising it"
+            f"the choice of K stopped at its cap without the stopping rule firing (the cap is "
+            f"--max-components={args.max_components}, or lower where a cross-validation "
+            "training fold holds too few samples for more components); raise it if it was "
+            "the limit"
         )
     if converged.size and not converged.all():
         _warn(
@@ -588,7 +617,12 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
         )
         if args.z is not None:
             doc["z_columns"] = job.sels["--z"].labels
-        doc.update(categorical=bool(args.categorical), seed=args.seed, mc_samples=args.mc_samples)
+        doc.update(
+            categorical=bool(args.categorical),
+            seed=args.seed,
+            integral="mc" if args.categorical or args.mc_samples is not None else "auto",
+            mc_samples=args.mc_samples,
+        )
         print(json.dumps(doc, allow_nan=False))
         return
     err = f" {_plusminus()} {std:.4f}" if std is not None else ""

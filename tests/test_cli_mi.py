@@ -106,6 +106,27 @@ def test_json_and_bits(capsys, files):
     assert float(parse(out)["mi"]) == pytest.approx(bits["mi"], abs=6e-5)
 
 
+def test_mc_samples_selects_plain_monte_carlo(capsys, files):
+    # --mc-samples was passed to gmm_mi, whose default RQMC integral ignores it, and echoed back
+    import jax
+
+    z = np.load(files["npy"])
+    rc, out, _ = run(capsys, files["npy"], "--x", "0", "--y", "1", *FAST, "--json")
+    assert rc == 0
+    mc = json.loads(out)
+    assert mc["integral"] == "mc" and mc["mc_samples"] == 5000
+    want = jaxmi.gmm_mi(
+        jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=8, integral="mc", mc_samples=5000
+    )
+    assert mc["mi"] == float(want.mi)
+    rc, out, _ = run(capsys, files["npy"], "--x", "0", "--y", "1", "--n-bootstrap", "8", "--json")
+    assert rc == 0
+    auto = json.loads(out)
+    assert auto["integral"] == "auto" and auto["mc_samples"] is None
+    assert auto["mi"] == float(jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=8).mi)
+    assert auto["mi"] != mc["mi"]
+
+
 def test_conditional(capsys, files):
     rc, out, err = run(capsys, files["csv"], "--x", "a", "--y", "b", "--z", "c", *FAST, "--json")
     assert rc == 0, err
@@ -293,7 +314,11 @@ BAD = {
         2,
     ),
     "categorical-2-cols": ("z.npy", Z, "0", "1,2", ["--categorical"], "one label column", 2),
-    "negative-bootstrap": ("z.npy", Z, "0", "1", ["--n-bootstrap", "-1"], "n_bootstrap", 1),
+    # bad numbers are bad arguments (exit 2, as the epilog says), checked before any work
+    "negative-bootstrap": ("z.npy", Z, "0", "1", ["--n-bootstrap", "-1"], "--n-bootstrap: must", 2),
+    "zero-mc-samples": ("z.npy", Z, "0", "1", ["--mc-samples", "0"], "--mc-samples: must", 2),
+    "zero-n-init": ("z.npy", Z, "0", "1", ["--n-init", "0"], "--n-init: must", 2),
+    "huge-seed": ("z.npy", Z, "0", "1", ["--seed", str(10**23)], "--seed: must be in", 2),
     "too-few-samples": ("z.npy", Z, "0", "1", ["--n-components", "40"], "too few", 1),
 }
 
