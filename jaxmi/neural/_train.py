@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -902,7 +903,8 @@ def neural_mi(
         max_steps: training steps at most (rounded up to a multiple of ``eval_every``).
         eval_every: steps between evaluations.
         eval_batch: size of the disjoint evaluation batches of the validation and test splits:
-            None (``batch_size``), an integer, or ``"all"`` (one batch of the whole split, as
+            None (``batch_size``), an integer (capped at the smaller split's size, which is
+            then one batch), or ``"all"`` (one batch of the whole split, as
             bmi; the score matrix is then built in row blocks of ``batch_size``, so memory is
             about ``split² + batch_size·split·width`` floats).
         patience: stop after this many evaluations without improvement (None: never stop
@@ -944,7 +946,12 @@ def neural_mi(
         ``bound`` is a list and ``E`` seeds when several were trained.
 
     Raises:
-        ValueError: malformed data or options (naming the argument).
+        ValueError: malformed data or options (naming the argument), or traced ``x``/``y``
+            (a call under ``jax.jit``/``jax.vmap``).
+
+    Warns:
+        RuntimeWarning: a bound (and seed) with no finite validation value at any evaluation
+            (training diverged from the start): its ``mi`` is NaN.
 
     Example:
         >>> import jax, numpy as np
@@ -1029,6 +1036,13 @@ def neural_mi(
     if ev_opt is not None and not isinstance(ev_opt, str):
         ev_opt = check_int(ev_opt, "eval_batch", minimum=2)
 
+    for name, a in (("x", x), ("y", y)):
+        if is_traced(a):
+            raise ValueError(
+                f"{name}: neural_mi splits, stops early and selects on the host, so it cannot "
+                "run under jit/vmap; call it on concrete arrays (n_seeds or a batch of keys "
+                "trains many runs in one program)"
+            )
     streaming = _streaming(stream, x, y)
     if streaming:
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
@@ -1101,6 +1115,7 @@ def neural_mi(
         _assemble(st, b, carry, curve, batched)
         for b, carry, curve in zip(names, carries, curves, strict=True)
     ]
+    _warn_no_checkpoint(names, per_bound, batched)
 
     def field(name):
         if not many:
@@ -1117,6 +1132,26 @@ def neural_mi(
         eval_steps=(np.arange(n_chunks) + 1) * every,
         bound=names if many else names[0],
     )
+
+
+def _warn_no_checkpoint(names: tuple, per_bound: list[dict], batched: bool) -> None:
+    """Warn (RuntimeWarning) for every bound and seed whose ``mi`` is NaN.
+
+    That happens when no evaluation gave a finite validation value, so no checkpoint was ever
+    kept (``best_step`` 0): training diverged from the start, typically a learning rate too
+    large for the critic. The NaN is then the estimate, so it must not pass silently.
+    """
+    for name, fields in zip(names, per_bound, strict=True):
+        bad = np.flatnonzero(np.isnan(np.atleast_1d(fields["mi"])))
+        if bad.size:
+            where = f" (seeds {bad.tolist()})" if batched else ""
+            warnings.warn(
+                f"neural_mi: bound {name!r}{where} has no checkpoint: no evaluation gave a "
+                "finite value (training diverged), so its mi is NaN; try a smaller "
+                "learning_rate (see the result's train_curve)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool) -> dict:

@@ -258,6 +258,16 @@ def test_bad_data_and_keys():
         jaxmi.neural_mi(0, GOOD_X, y)
     with pytest.raises(ValueError, match="n_seeds: 2 disagrees"):
         jaxmi.neural_mi(jax.random.split(k, 3), GOOD_X, y, n_seeds=2)
+    with pytest.raises(ValueError, match=r"x: neural_mi .* cannot run under jit"):
+        jax.jit(lambda a: jaxmi.neural_mi(k, a, y).mi)(GOOD_X)
+
+
+def test_diverged_training_warns_instead_of_a_silent_nan():
+    z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], 800)
+    opts = dict(batch_size=32, max_steps=40, eval_every=10, hidden=(8,), learning_rate=10.0)
+    with pytest.warns(RuntimeWarning, match="'nwj' has no checkpoint"):
+        r = jaxmi.neural_mi(jax.random.key(0), z[:, 0], z[:, 1], bound="nwj", **opts)
+    assert np.isnan(r.mi) and r.best_step == 0 and np.isnan(r.val_curve).all()
 
 
 def test_mine_shuffled_negatives_pair_each_x_with_the_next_y():
