@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
 from jaxmi._validation import is_traced
@@ -95,7 +96,8 @@ def infonce(scores: Any, axis: int | str = 1) -> BoundOut:
         >>> round(float(bounds.infonce(s).value), 4)  # <= log 2 = 0.6931
         0.6446
     """
-    if axis not in (0, 1, "both") or isinstance(axis, bool):
+    index = isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_))
+    if not ((isinstance(axis, str) and axis == "both") or (index and axis in (0, 1))):
         raise ValueError(f"axis: must be 0, 1 or 'both', got {axis!r}")
     s = check_matrix(scores)
     return _out(_infonce(s, axis))

@@ -137,7 +137,7 @@ def test_bad_options():
     for m in (1.0, -0.1, 2.0):
         with pytest.raises(ValueError, match=r"momentum: must be in \[0, 1\)"):
             bounds.mine(GOOD, bounds.mine_init(), m)
-    for axis in (2, -1, "rows", True, None):
+    for axis in (2, -1, "rows", True, None, 1.0, np.float32(0)):  # 1.0: a TypeError before
         with pytest.raises(ValueError, match="axis:"):
             bounds.infonce(GOOD, axis=axis)
     with pytest.raises(ValueError, match="readout:"):
