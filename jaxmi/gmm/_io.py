@@ -68,6 +68,23 @@ class _Format:
     agree: tuple[tuple[str, tuple[tuple[str, int | None], ...]], ...]
 
 
+# shared by the formats: replicate fields agree in length, and a result with several fits (one
+# per class, or per sample of gmm_kl's separate mode) carries its per-fit fields along an axis
+_REPLICATES = ("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0)))
+_PER_FIT_SPEC = {
+    "n_components": ("i", 1),
+    "selection_converged": ("b", 1),
+    "n_iter": ("i", 2),
+    "converged": ("b", 2),
+}
+
+
+def _per_fit(what: str, *leading: str) -> tuple:
+    """The agreement of the per-fit fields (and ``leading`` ones) along the fits' axis."""
+    fields = (*leading, "n_components", "selection_converged")
+    return (what, (*((f, 0) for f in fields), ("n_iter", 1), ("converged", 1)))
+
+
 _MI = _Format(
     cls=MIResult,
     tag="jaxmi.MIResult",
@@ -85,7 +102,7 @@ _MI = _Format(
         "converged": ("b", 1),
     },
     optional=frozenset({"std"}),
-    agree=(("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),),
+    agree=(_REPLICATES,),
 )
 
 _CATEGORICAL = _Format(
@@ -100,26 +117,10 @@ _CATEGORICAL = _Format(
         "point_stderr": ("f", 0),
         "classes": ("bifU", 1),
         "prior": ("f", 1),
-        "n_components": ("i", 1),
-        "selection_converged": ("b", 1),
-        "n_iter": ("i", 2),
-        "converged": ("b", 2),
+        **_PER_FIT_SPEC,
     },
     optional=frozenset({"std"}),
-    agree=(
-        ("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),
-        (
-            "per-class fields",
-            (
-                ("classes", 0),
-                ("prior", 0),
-                ("n_components", 0),
-                ("selection_converged", 0),
-                ("n_iter", 1),
-                ("converged", 1),
-            ),
-        ),
-    ),
+    agree=(_REPLICATES, _per_fit("per-class fields", "classes", "prior")),
 )
 
 _PAIRWISE_FIELDS = {
@@ -144,26 +145,9 @@ _MI_TWO_SAMPLE = _Format(
     cls=MIResult,
     tag="jaxmi.MIResult.two_sample",
     version=1,
-    spec={
-        **_MI.spec,
-        "n_components": ("i", 1),
-        "selection_converged": ("b", 1),
-        "n_iter": ("i", 2),
-        "converged": ("b", 2),
-    },
+    spec={**_MI.spec, **_PER_FIT_SPEC},  # same order: the keys are _MI's
     optional=frozenset({"std"}),
-    agree=(
-        ("replicate fields", (("samples", 0), ("n_iter", 0), ("converged", 0))),
-        (
-            "per-sample fields",
-            (
-                ("n_components", 0),
-                ("selection_converged", 0),
-                ("n_iter", 1),
-                ("converged", 1),
-            ),
-        ),
-    ),
+    agree=(_REPLICATES, _per_fit("per-sample fields")),
 )
 
 _FORMATS = (_MI, _MI_TWO_SAMPLE, _CATEGORICAL, _PAIRWISE)
