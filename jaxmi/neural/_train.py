@@ -30,6 +30,7 @@ from flax import nnx
 
 from jaxmi import bounds
 from jaxmi._batches import chunk_batches, permutation
+from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
     check_finite_scalar,
@@ -204,6 +205,21 @@ class _Static(NamedTuple):
     mine_negatives: str
     learned_baseline: bool
     optimizer: Any
+    progress: bool = False
+
+
+# the running call's progress bar: the programs are cached and shared between calls, so their
+# host callback looks the bar up here (None: no bar)
+_BAR: list[Progress | None] = [None]
+
+
+def _tick(steps: Any, val: Any) -> None:
+    """Host side of the progress bar: one evaluation done (``val``: bound 0, per seed)."""
+    bar = _BAR[0]
+    if bar is not None:
+        v = np.asarray(val, np.float64)
+        shown = f", validation {np.nanmean(v):.3f}" if np.any(np.isfinite(v)) else ""
+        bar.update(note=f"step {int(steps)}{shown}")
 
 
 _TRACES = [0]  # how many times the training program was traced (tests count compilations)
@@ -479,6 +495,8 @@ def _program(st: _Static) -> Callable[..., Any]:
                 carry, (tr_c, va_c, te_c, se_c) = jax.vmap(
                     functools.partial(chunk, bi), in_axes=(0, 0, 0, None)
                 )(carry, data, k_train, c)
+                if st.progress and bi == 0:
+                    jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c)
                 tr = jax.lax.dynamic_update_slice(tr, tr_c, (0, c * st.eval_every))
                 va, te, se = (
                     jax.lax.dynamic_update_slice(a, v[:, None], (0, c))
@@ -620,7 +638,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
     the evaluation splits are sent in groups of batches. The device holds one chunk of
     minibatches and at most two groups of evaluation batches at a time (plus the parameters).
     """
-    progs = _stream_programs(st)
+    progs = _stream_programs(st._replace(progress=False))  # no callback
     (xs, x_stats, x_dt), (ys, y_stats, y_dt) = host  # array (N, d), column stats, float dtype
     dt = hyper["learning_rate"].dtype
     e, n = keys.shape[0], xs.shape[0]
@@ -674,6 +692,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
             tr[:, c * st.eval_every : (c + 1) * st.eval_every] = np.asarray(rec[0])
             for a, v in zip((va, te, se), rec[1:], strict=True):
                 a[:, c] = np.asarray(v)
+        _tick((c + 1) * st.eval_every, curves[0][1][:, c])
         if all(bool(np.all(np.asarray(cr["stopped"]))) for cr in carries):
             break
     return carries, tuple(curves)
@@ -843,6 +862,7 @@ def neural_mi(
     n_seeds: int | None = None,
     preset: str | None = None,
     stream: bool | str = "auto",
+    progress: bool = False,
 ) -> NeuralMIResult:
     """Estimate I(X; Y) by training a neural critic with a variational bound.
 
@@ -940,6 +960,8 @@ def neural_mi(
             program and gives the same result (to float rounding); it is slower for data that
             fit on the device (a host round trip per chunk). The host keeps each seed's
             permutation of the N rows (4 bytes per row and seed).
+        progress: show a progress bar on stderr, one step per evaluation (``eval_every``
+            training steps), with the validation value of the first bound (mean over seeds).
 
     Returns:
         A :class:`NeuralMIResult` (nats); shapes ``([B,] [E,] ...)`` with ``B`` bounds when
@@ -1003,6 +1025,8 @@ def neural_mi(
         raise ValueError("marginal_terms: only the separable critic has them")
     if not isinstance(o["standardize"], bool):
         raise ValueError(f"standardize: expected a bool, got {o['standardize']!r}")
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress: expected a bool, got {progress!r}")
     opt = o["optimizer"]
     if isinstance(opt, str):
         if opt not in OPTIMIZERS:
@@ -1097,6 +1121,7 @@ def neural_mi(
         mine_negatives=mine_negatives,
         learned_baseline=learned,
         optimizer=opt,
+        progress=progress,
     )
     dt = host[0][2] if streaming else xs.dtype
     hyper = {
@@ -1106,10 +1131,17 @@ def neural_mi(
         "log_baseline": jnp.asarray(log_a, dt),
         "alpha_logit": jnp.asarray(logit, dt),
     }
-    if streaming:
-        carries, curves = _run_streamed(st, keys, host, hyper)
-    else:
-        carries, curves = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
+    label = f"neural_mi {'/'.join(names)}"
+    with Progress(n_chunks, label, enabled=progress) as bar:
+        _BAR[0] = bar if progress else None
+        try:
+            if streaming:
+                carries, curves = _run_streamed(st, keys, host, hyper)
+            else:
+                carries, curves = _program(st)(keys, jnp.asarray(xs), jnp.asarray(ys), hyper)
+                jax.block_until_ready(carries)  # the bar's callbacks run before it closes
+        finally:
+            _BAR[0] = None
     n_eval_batches = (n_val if same else n_test) // ev
     per_bound = [
         _assemble(st, b, carry, curve, batched)

@@ -173,6 +173,19 @@ def test_plot_training_draws_the_chosen_seed(three_seeds):
         jaxmi.plot.plot_training(r.mi)
 
 
+def test_progress_bar_counts_evaluations_and_changes_nothing(small_data, three_seeds, opts, capsys):
+    x, y = small_data
+    r = jaxmi.neural_mi(KEYS, x, y, bound="nwj", progress=True, **opts)
+    err = capsys.readouterr().err
+    done = int(max(three_seeds.stop_step)) // 100  # evaluations run (every 100 steps here)
+    assert "neural_mi nwj [" in err and f"] {done}/15 " in err, err
+    assert f"step {done * 100}, validation " in err
+    np.testing.assert_allclose(r.mi, three_seeds.mi, rtol=1e-6)
+    np.testing.assert_array_equal(r.stop_step, three_seeds.stop_step)
+    with pytest.raises(ValueError, match="progress:"):
+        jaxmi.neural_mi(KEYS, x, y, progress="yes", **opts)
+
+
 def test_training_curve_flags():
     rising, decreased, short = _train._diagnostics(np.linspace(0.0, 1.0, 200))
     assert rising and not decreased and not short
