@@ -142,6 +142,16 @@ def as_data_matrix(
     return xc if host else jnp.asarray(xc)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a Python bool; ``ValueError`` unless it is a bool (or NumPy bool).
+
+    A string such as ``"no"`` or a number is refused, not read by its truth value.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     """Return ``value`` as a Python int; ``ValueError`` unless it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -29,6 +29,7 @@ from jaxmi import _compile, _sharding
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
+    check_bool,
     check_finite_scalar,
     check_int,
     check_key,
@@ -871,16 +872,14 @@ def _integral_settings(o: dict, d: int) -> dict:
     return dict(rule="mc", n_samples=o["mc_samples"])
 
 
-def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
-    """The options with defaults filled in and checked, for ``n`` samples in ``d`` dimensions."""
+def _checked_options(options: dict) -> dict:
+    """The options with defaults filled in and every value checked (sizes aside)."""
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
     o = {**_DEFAULTS, **options}
     for name in ("standardize", "progress", "legacy_patience"):
-        if not isinstance(o[name], (bool, np.bool_)):
-            raise ValueError(f"{name}: expected True or False, got {o[name]!r}")
-        o[name] = bool(o[name])
+        o[name] = check_bool(o[name], name)
     o["n_init"] = check_int(o["n_init"], "n_init", minimum=1)
     o["n_folds"] = check_int(o["n_folds"], "n_folds", minimum=2)
     o["max_components"] = check_int(o["max_components"], "max_components", minimum=1)
@@ -917,6 +916,12 @@ def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
         )
     if o["strategy"] not in (None, "map", "vmap", "queue"):
         raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {o['strategy']!r}")
+    return o
+
+
+def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
+    """:func:`_checked_options`, and the sizes checked for ``n`` samples in ``d`` dimensions."""
+    o = _checked_options(options)
     n_train = n - -(-n // o["n_folds"])  # the smallest training part of a fold
     k_min = o["n_components"] or 1
     # a full covariance in d dimensions needs d + 1 points (a simplex) per component: with
@@ -1344,11 +1349,12 @@ def gmm_mi_categorical(
     n_cls = classes.shape[0]
     counts = np.bincount(codes, minlength=n_cls)
     pri = _class_prior(prior, counts, dt)
-    # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
-    if options.get("standardize", True):
-        xa, _, _ = _standardize(xa)
     # the options themselves once (their errors are not a class's), then each class's size
-    _mc_only(_resolve_options(dict(options), n, xa.shape[1]), "gmm_mi_categorical")
+    checked = _checked_options(dict(options))
+    _mc_only(checked, "gmm_mi_categorical")
+    # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
+    if checked["standardize"]:
+        xa, _, _ = _standardize(xa)
     opts = {**options, "standardize": False}
     per_class = []
     for c in range(n_cls):
@@ -1521,7 +1527,7 @@ def gmm_kl(
         raise ValueError(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
-    if options.get("standardize", True):  # one pooled map for both samples
+    if _checked_options(dict(options))["standardize"]:  # one pooled map for both samples
         _, mean, sd = _standardize(np.concatenate([xa, ya]), "x, y")
         xa, ya = ((xa - mean) / sd).astype(xa.dtype), ((ya - mean) / sd).astype(xa.dtype)
     opts = {**options, "standardize": False}

@@ -33,6 +33,7 @@ from jaxmi._batches import chunk_batches, permutation
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
+    check_bool,
     check_finite_scalar,
     check_int,
     float_dtype,
@@ -1019,14 +1020,11 @@ def neural_mi(
         raise ValueError(f"mine_init: must be one of {MINE_INITS}, got {mine_init!r}")
     if mine_negatives not in MINE_NEGATIVES:
         raise ValueError(f"mine_negatives: must be one of {MINE_NEGATIVES}, got {mine_negatives!r}")
-    if not isinstance(marginal_terms, bool):
-        raise ValueError(f"marginal_terms: expected a bool, got {marginal_terms!r}")
+    marginal_terms = check_bool(marginal_terms, "marginal_terms")
     if marginal_terms and o["critic"] != "separable":
         raise ValueError("marginal_terms: only the separable critic has them")
-    if not isinstance(o["standardize"], bool):
-        raise ValueError(f"standardize: expected a bool, got {o['standardize']!r}")
-    if not isinstance(progress, bool):
-        raise ValueError(f"progress: expected a bool, got {progress!r}")
+    o["standardize"] = check_bool(o["standardize"], "standardize")
+    progress = check_bool(progress, "progress")
     opt = o["optimizer"]
     if isinstance(opt, str):
         if opt not in OPTIMIZERS:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxmi._validation import check_int
+from jaxmi._validation import check_bool, check_int
 from jaxmi.nn._mlp import INITS, MLP, check_hidden
 from jaxmi.nn._pairwise import eligible, pair_mlp
 
@@ -209,8 +209,7 @@ class SeparableCritic(Critic):
     ) -> None:
         self.dim_x, self.dim_y = _check_dims(dim_x, dim_y)
         self.embed_dim = check_int(embed_dim, "embed_dim", minimum=1)
-        if not isinstance(marginal_terms, bool):
-            raise ValueError(f"marginal_terms: expected a bool, got {marginal_terms!r}")
+        marginal_terms = check_bool(marginal_terms, "marginal_terms")
         self.marginal_terms = marginal_terms
         out = self.embed_dim + int(marginal_terms)
         kw = {"activation": activation, "init": init, "rngs": rngs}

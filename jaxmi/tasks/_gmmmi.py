@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmi._validation import check_bool
 from jaxmi.tasks._base import (
     EULER_GAMMA,
     Task,
@@ -194,8 +195,7 @@ def gamma_exponential(alpha: float = 1.0, log_scale: bool = True, *, dtype: Any 
         0.422784
     """
     a = positive(alpha, "alpha")
-    if not isinstance(log_scale, bool):
-        raise ValueError(f"log_scale: expected a bool, got {log_scale!r}")
+    log_scale = check_bool(log_scale, "log_scale")
     dt = resolve_dtype(dtype)
     lga = math.lgamma(a)
     log_a = math.log(a)
@@ -288,8 +288,7 @@ def weinman(alpha: float = 1.0, log_scale: bool = True, *, dtype: Any = None) ->
         1.0
     """
     a = positive(alpha, "alpha")
-    if not isinstance(log_scale, bool):
-        raise ValueError(f"log_scale: expected a bool, got {log_scale!r}")
+    log_scale = check_bool(log_scale, "log_scale")
     dt = resolve_dtype(dtype)
     log_a = math.log(a)
     c = (2.0 * a - 1.0) / a

@@ -8,7 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmi._validation import check_int
+from jaxmi._validation import check_bool, check_int
 from jaxmi.tasks._base import Task, dim, fmt, real
 from jaxmi.tasks._bmi import split_normal_task
 from jaxmi.tasks._transforms import transformed
@@ -60,8 +60,7 @@ def staircase(dim: int = 20, mi: float = 2.0, *, cubic: bool = False, dtype: Any
     i = real(mi, "mi")
     if i < 0:
         raise ValueError(f"mi: must be >= 0, got {i}")
-    if not isinstance(cubic, bool):
-        raise ValueError(f"cubic: expected a bool, got {cubic!r}")
+    cubic = check_bool(cubic, "cubic")
     rho = staircase_rho(i, d)
     if rho >= 1.0:
         raise ValueError(f"mi: {i} nats over {d} pairs needs ρ = 1 in float64; too large")

@@ -222,6 +222,9 @@ def test_bad_input(args, kwargs, match):
         ),
         (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, integral="rqmc"), "^integral"),
         (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=64), "^rqmc_points"),
+        # the pooled standardisation read the option before it was checked ('no' was True)
+        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, standardize="no"), "^standardize"),
+        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, standardize="no"), "^standardize"),
     ],
 )
 def test_bad_options_of_the_categorical_and_kl_estimators(call, match):
