@@ -482,7 +482,7 @@ _LEAST = (
     ("--n-components", "n_components", 1),
     ("--n-init", "n_init", 1),
 )
-_SEEDS = (-(2**63), 2**64 - 1)  # what jax.random.key takes
+_SEEDS = (-(2**63), 2**63 - 1)  # what jax.random.key takes (an int64)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -491,7 +491,12 @@ def _check_numbers(args: argparse.Namespace) -> None:
         if value is not None and value < least:
             raise InputError(f"{opt}: must be >= {least}, got {value}")
     if not _SEEDS[0] <= args.seed <= _SEEDS[1]:
-        raise InputError(f"--seed: must be in [-2**63, 2**64 - 1], got {args.seed}")
+        raise InputError(f"--seed: must be in [-2**63, 2**63 - 1], got {args.seed}")
+
+
+def _plain_mc(args: argparse.Namespace) -> bool:
+    """Whether the integral is plain Monte Carlo: asked for, or the categorical estimator."""
+    return args.categorical or args.mc_samples is not None
 
 
 def _prepare(args: argparse.Namespace) -> _Job:
@@ -552,8 +557,8 @@ def _estimate(args: argparse.Namespace, job: _Job):
     )
     if args.mc_samples is not None:  # plain Monte Carlo with that many draws
         options["mc_samples"] = args.mc_samples
-        if not args.categorical:  # (the categorical estimator is plain MC already)
-            options["integral"] = "mc"
+    if _plain_mc(args) and not args.categorical:  # (the categorical estimator has no choice)
+        options["integral"] = "mc"
     if args.n_components is not None:
         options["n_components"] = args.n_components
     key = jax.random.key(args.seed)
@@ -620,7 +625,7 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
         doc.update(
             categorical=bool(args.categorical),
             seed=args.seed,
-            integral="mc" if args.categorical or args.mc_samples is not None else "auto",
+            integral="mc" if _plain_mc(args) else "auto",
             mc_samples=args.mc_samples,
         )
         print(json.dumps(doc, allow_nan=False))

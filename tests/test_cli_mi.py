@@ -319,6 +319,8 @@ BAD = {
     "zero-mc-samples": ("z.npy", Z, "0", "1", ["--mc-samples", "0"], "--mc-samples: must", 2),
     "zero-n-init": ("z.npy", Z, "0", "1", ["--n-init", "0"], "--n-init: must", 2),
     "huge-seed": ("z.npy", Z, "0", "1", ["--seed", str(10**23)], "--seed: must be in", 2),
+    # jax.random.key takes an int64: 2**63 passed a uint64 range check, then a traceback
+    "seed-2**63": ("z.npy", Z, "0", "1", ["--seed", str(2**63)], "--seed: must be in", 2),
     "too-few-samples": ("z.npy", Z, "0", "1", ["--n-components", "40"], "too few", 1),
 }
 
