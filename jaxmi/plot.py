@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxmi._validation import check_int
 from jaxmi.gmm._mixture import GMM, marginal
 
 __all__ = ["attribution", "plot_benchmark", "plot_gmm", "plot_mi_matrix", "plot_training"]
@@ -253,51 +254,35 @@ def plot_training(
     """
     import matplotlib.pyplot as plt
 
-    fields = ("train_curve", "val_curve", "test_curve", "eval_steps", "best_step", "mi", "bound")
-    if not all(hasattr(result, f) for f in fields):
+    fields = ("train_curve", "val_curve", "test_curve", "eval_steps", "best_step", "stop_step")
+    if not all(hasattr(result, f) for f in (*fields, "mi", "bound")):
         raise ValueError("result: expected a jaxmi.neural_mi result (NeuralMIResult)")
-    names = result.bound
-    train = np.asarray(result.train_curve, np.float64)
-    pick: list[int] = []
-    if isinstance(names, tuple):
+    names, pick = result.bound, []
+    if isinstance(names, tuple):  # a list of bounds: a leading bound axis
         if isinstance(bound, str):
             if bound not in names:
                 raise ValueError(f"bound: {bound!r} is not one of the result's bounds {names}")
             bound = names.index(bound)
-        if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
-            raise ValueError(f"bound: expected an index or a name, got {bound!r}")
-        if not 0 <= bound < len(names):
-            raise ValueError(f"bound: expected 0 <= bound < {len(names)}, got {bound}")
-        pick.append(int(bound))
-        name = names[int(bound)]
+        pick.append(check_int(bound, "bound", minimum=0))
+        if pick[0] >= len(names):
+            raise ValueError(f"bound: expected 0 <= bound < {len(names)}, got {pick[0]}")
+        name = names[pick[0]]
+    elif bound not in (0, names):
+        raise ValueError(f"bound: the result holds one bound ({names!r}), got {bound!r}")
     else:
-        if bound not in (0, names):
-            raise ValueError(f"bound: the result holds one bound ({names!r}), got {bound!r}")
         name = names
-    n_seeds = train.shape[len(pick)] if train.ndim == len(pick) + 2 else None
-    if n_seeds is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed: expected an index, got {seed!r}")
-        if not 0 <= seed < n_seeds:
-            raise ValueError(f"seed: expected 0 <= seed < {n_seeds}, got {seed}")
-        pick.append(int(seed))
+    if np.ndim(result.mi) > len(pick):  # a seed axis
+        n_seeds = np.shape(result.mi)[len(pick)]
+        pick.append(check_int(seed, "seed", minimum=0))
+        if pick[-1] >= n_seeds:
+            raise ValueError(f"seed: expected 0 <= seed < {n_seeds}, got {pick[-1]}")
     elif seed != 0:
         raise ValueError(f"seed: the result holds one seed, got {seed!r}")
-
-    def take(a: Any) -> np.ndarray:
-        a = np.asarray(a)
-        return a[tuple(pick)] if a.ndim >= len(pick) and pick else a
-
-    train = take(result.train_curve).astype(np.float64)
-    val = take(result.val_curve).astype(np.float64)
-    test = take(result.test_curve).astype(np.float64)
-    steps = np.asarray(result.eval_steps)
-    best, mi = int(take(result.best_step)), float(take(result.mi))
-    run = int(np.sum(~np.isnan(train)))
-    if smooth is None:
-        smooth = max(1, run // 40)
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
-        raise ValueError(f"smooth: expected a positive integer, got {smooth!r}")
+    train, val, test, steps, best, run = (
+        np.asarray(getattr(result, f))[tuple(pick) if f != "eval_steps" else ()] for f in fields
+    )
+    best, run, mi = int(best), int(run), float(np.asarray(result.mi)[tuple(pick)])
+    smooth = max(1, run // 40) if smooth is None else check_int(smooth, "smooth", minimum=1)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     t = np.arange(1, run + 1)
