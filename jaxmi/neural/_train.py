@@ -1170,23 +1170,27 @@ _first_seed = jax.jit(lambda tree: jax.tree.map(lambda a: a[0], tree))
 
 
 def _warn_no_checkpoint(names: tuple, per_bound: list[dict], batched: bool) -> None:
-    """Warn (RuntimeWarning) for every bound and seed whose ``mi`` is NaN.
+    """Warn (RuntimeWarning) for every bound and seed whose ``mi`` is NaN: never a silent NaN.
 
-    That happens when no evaluation gave a finite validation value, so no checkpoint was ever
-    kept (``best_step`` 0): training diverged from the start, typically a learning rate too
-    large for the critic. The NaN is then the estimate, so it must not pass silently.
+    Mostly no checkpoint was ever kept (``best_step`` 0: no evaluation gave a finite validation
+    value, training diverged from the start, typically a learning rate too large for the
+    critic); otherwise the test value at the checkpoint was not finite.
     """
     for name, fields in zip(names, per_bound, strict=True):
-        bad = np.flatnonzero(np.isnan(np.atleast_1d(fields["mi"])))
-        if bad.size:
-            where = f" (seeds {bad.tolist()})" if batched else ""
-            warnings.warn(
-                f"neural_mi: bound {name!r}{where} has no checkpoint: no evaluation gave a "
-                "finite value (training diverged), so its mi is NaN; try a smaller "
-                "learning_rate (see the result's train_curve)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        nan = np.isnan(np.atleast_1d(fields["mi"]))
+        for none, why in (
+            (True, "no checkpoint: no evaluation gave a finite value (training diverged)"),
+            (False, "a test value at its checkpoint that is not finite"),
+        ):
+            bad = np.flatnonzero(nan & ((np.atleast_1d(fields["best_step"]) == 0) == none))
+            if bad.size:
+                where = f" (seeds {bad.tolist()})" if batched else ""
+                warnings.warn(
+                    f"neural_mi: bound {name!r}{where} has {why}, so its mi is NaN; try a "
+                    "smaller learning_rate (see the result's train_curve)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
 
 def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool) -> dict:
