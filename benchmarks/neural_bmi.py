@@ -88,6 +88,7 @@ BMI_CPU = {
 def cold() -> None:
     """Forget every compiled program (jaxmi's program cache and JAX's in-memory caches)."""
     _train._program.cache_clear()
+    _train._init_program.cache_clear()
     _train._graphdef.cache_clear()
     jax.clear_caches()
 
