@@ -85,7 +85,9 @@ def test_constant_baseline_limits_equal_nwj(data, small):
 
 
 def test_bmi_preset_runs_with_its_protocol(data):
-    x, y = data[0][:1000], data[1][:1000]
+    # 2,000 samples: with 1,000 (500 to train on) lr 0.1 stalled near 0.19 nats for 2 of 6 keys
+    # on one core, while 2,000 gave 0.45-0.50 for all 6 on one core and on two
+    x, y = data[0][:2000], data[1][:2000]
     r = jaxmi.neural_mi(jax.random.key(0), x, y, bound="infonce", preset="bmi", max_steps=500)
     assert r.eval_steps.tolist() == [250, 500]  # every 250 steps; max_steps overridden
     assert r.n_eval_batches == 1  # the whole test half at once
@@ -94,7 +96,7 @@ def test_bmi_preset_runs_with_its_protocol(data):
     assert isinstance(c, jaxmi.nn.ConcatCritic)
     assert [layer.kernel.shape for layer in c.mlp.layers] == [(4, 16), (16, 8), (8, 1)]
     np.testing.assert_allclose(r.mi, r.max_val)  # two-way split: bmi's number
-    assert 0.2 < float(r.mi) < TASK.mi + 0.1
+    assert TASK.mi - 0.1 < float(r.mi) < TASK.mi + 0.1
 
 
 def test_preset_settings_and_overrides():
