@@ -8,10 +8,14 @@ One compiled training program per (bound, critic architecture, data shapes, numb
 * a training step is pure (``value_and_grad`` → optax ``update`` → ``apply_updates``); steps are
   fused with ``lax.scan`` into chunks of ``eval_every`` steps, each chunk ends with an evaluation
   on the validation and test splits;
-* the seeds are vmapped inside the chunk, and a ``lax.while_loop`` over chunks stops once every
-  seed has early-stopped (or at ``max_steps``). A seed that has stopped keeps running in
-  lock-step, but everything it reports is frozen at its stopping point, so a vmapped run equals
-  separate runs with the same keys.
+* a ``lax.while_loop`` over chunks stops once every seed has early-stopped (or at
+  ``max_steps``). Within a chunk the seeds are vmapped on accelerators; a seed that has stopped
+  keeps running in lock-step there, but everything it reports is frozen at its stopping point,
+  so a vmapped run equals separate runs with the same keys. On CPU (``_Static.seed_loop``) a
+  ``lax.map`` runs the seeds one after the other, each through the single-seed code, and skips
+  the seeds that have stopped: 8 seeds of the bmi preset for a fixed 500 steps took 6.1 s
+  instead of 11.8 s with the vmap (one seed: 0.9 s), the vmap's (8, 16, K²) activations being
+  8x the single seed's working set.
 """
 
 from __future__ import annotations
@@ -208,7 +212,11 @@ class _Static(NamedTuple):
     learned_baseline: bool
     optimizer: Any
     progress: bool = False
+    seed_loop: bool = False  # in-memory program: seeds one after the other (see _program)
 
+
+#: seeds one after the other in the in-memory program (None: on CPU only); tests force either
+_SEED_LOOP: bool | None = None
 
 # the running call's progress bar: the programs are cached and shared between calls, so their
 # host callback looks the bar up here (None: no bar)
@@ -519,13 +527,34 @@ def _program(st: _Static) -> Callable[..., Any]:
             done = jnp.all(jnp.stack([jnp.all(cr["stopped"]) for cr in carries]))
             return (c < st.n_chunks) & ~done
 
+        def seeds_chunk(bi, carry, c):
+            """Chunk ``c`` of every seed: ``(carry, records)`` with a leading seed axis."""
+            run_all = jax.vmap(functools.partial(chunk, bi), in_axes=(0, 0, 0, None))
+            if not (st.seed_loop and e > 1):
+                return run_all(carry, data, chunk_keys, c)
+
+            # One seed at a time, each through the same vmap of one seed as a single-seed run
+            # (so the same float operations), and a seed that has stopped is skipped: what it
+            # reports is frozen at its stopping point either way (its records are NaN, and its
+            # running parameters and optimizer state are never reported).
+            def one(args):
+                def run(a):
+                    out = run_all(*jax.tree.map(lambda v: v[None], a), c)
+                    return jax.tree.map(lambda v: v[0], out)
+
+                def skip(a):
+                    nan = jnp.asarray(jnp.nan, x.dtype)
+                    return a[0], (jnp.full((st.eval_every,), nan), nan, nan, nan)
+
+                return jax.lax.cond(args[0]["stopped"], skip, run, args)
+
+            return jax.lax.map(one, (carry, data, chunk_keys))
+
         def body(state):
             c, carries, curves = state
             new_carries, new_curves = [], []
             for bi, (carry, (tr, va, te, se)) in enumerate(zip(carries, curves, strict=True)):
-                carry, (tr_c, va_c, te_c, se_c) = jax.vmap(
-                    functools.partial(chunk, bi), in_axes=(0, 0, 0, None)
-                )(carry, data, chunk_keys, c)
+                carry, (tr_c, va_c, te_c, se_c) = seeds_chunk(bi, carry, c)
                 if st.progress and bi == 0:
                     jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c)
                 tr = jax.lax.dynamic_update_slice(tr, tr_c, (0, c * st.eval_every))
@@ -907,12 +936,13 @@ def neural_mi(
     −∞: TUBA; see :func:`jaxmi.bounds.interpolated`).
 
     **Many estimators in one program.** Several seeds (``n_seeds``, or a batch of keys) are
-    vmapped; a list of bounds trains one model per bound (same critic architecture) in the same
-    compiled program, every bound from the same seed key (same split, initialisation of the
-    shared architecture and minibatches), so it equals separate runs per bound; training goes
-    on until every bound and seed has stopped. Changing the key, data values,
-    ``learning_rate``, ``clip``, ``momentum``, ``alpha_logit`` or a constant ``baseline`` does
-    not recompile.
+    vmapped on accelerators and run one after the other on CPU, where that is faster (a seed
+    that has early-stopped then costs nothing more); a list of bounds trains one model per
+    bound (same critic architecture) in the same compiled program, every bound from the same
+    seed key (same split, initialisation of the shared architecture and minibatches), so it
+    equals separate runs per bound; training goes on until every bound and seed has stopped.
+    Changing the key, data values, ``learning_rate``, ``clip``, ``momentum``, ``alpha_logit``
+    or a constant ``baseline`` does not recompile.
 
     Args:
         key: a typed PRNG key (``jax.random.key``), or a 1-D batch of keys (one per seed). Each
@@ -1135,6 +1165,7 @@ def neural_mi(
         learned_baseline=learned,
         optimizer=opt,
         progress=progress,
+        seed_loop=jax.default_backend() == "cpu" if _SEED_LOOP is None else _SEED_LOOP,
     )
     dt = host[0][2] if streaming else xs.dtype
     hyper = {

@@ -95,6 +95,23 @@ def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds, opts):
     np.testing.assert_allclose(by_count.mi, together.mi, rtol=1e-6)
 
 
+def test_seed_loop_equals_vmapped_seeds(small_data, three_seeds, opts, monkeypatch):
+    # on CPU the seeds run one after the other (lax.map) and a stopped seed is skipped; the
+    # vmap over seeds (accelerators) reports the same (its stopped seeds run on, frozen)
+    assert jax.default_backend() != "cpu" or _train._SEED_LOOP is None
+    monkeypatch.setattr(_train, "_SEED_LOOP", False)
+    before = _train._TRACES[0]
+    vmapped = jaxmi.neural_mi(KEYS, *small_data, bound="nwj", **opts)
+    assert _train._TRACES[0] - before == 1  # the other program, not the cached seed loop
+    assert len(set(three_seeds.stop_step.tolist())) > 1  # some seed was skipped while others ran
+    for field in ("best_step", "stop_step", "early_stopped"):
+        np.testing.assert_array_equal(getattr(vmapped, field), getattr(three_seeds, field))
+    for field in ("mi", "mi_batch_std", "max_val", "stop_val", "train_curve", "val_curve"):
+        a, b = getattr(vmapped, field), getattr(three_seeds, field)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=field)
+
+
 def test_one_compilation_for_a_sweep(small_data, small):
     x, y = small_data
     opts = dict(small, hidden=(7,), max_steps=200)  # a program no other test builds
