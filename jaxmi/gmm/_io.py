@@ -11,16 +11,17 @@ Three result types are stored, each under its own format tag (and a version):
   :func:`~jaxmi.gmm_mi_pairwise`.
 
 Both formats carry the tag, the version, every field of the result and each array's dtype, so a
-load gives back exactly what was saved (type, values, shapes, float32/float64/int/bool/unicode
-dtypes, ``std=None``).
+load gives back exactly what was saved (type, values, shapes, float32/float64/int/bool/unicode/
+bytes dtypes, ``std=None``).
 
-* ``.npz``: one array per field (``np.savez``; string labels as a unicode array), the tag in
-  ``__format__``, the version in ``__version__`` and the names of the fields that are None in
-  ``__none__``. Loaded with ``allow_pickle=False``.
+* ``.npz``: one array per field (``np.savez``; string labels as a unicode or bytes array), the
+  tag in ``__format__``, the version in ``__version__`` and the names of the fields that are None
+  in ``__none__``. Loaded with ``allow_pickle=False``.
 * ``.json``: one key per field (scalars as numbers, arrays as (nested) lists, strings as
-  strings, None as ``null``) plus ``"dtypes"`` (NumPy dtype names; ``"U<n>"`` for strings of at
-  most n characters) and, for arrays of two or more dimensions, ``"shapes"`` (so that empty
-  arrays keep their shape). Non-finite floats are written as the strings ``"nan"``, ``"inf"``,
+  strings, byte strings as latin-1 text, None as ``null``) plus ``"dtypes"`` (NumPy dtype names;
+  ``"U<n>"`` for strings of at most n characters, ``"S<n>"`` for byte strings of at most n
+  bytes) and, for arrays of two or more dimensions, ``"shapes"`` (so that empty arrays keep
+  their shape). Non-finite floats are written as the strings ``"nan"``, ``"inf"``,
   ``"-inf"`` so the file is strict JSON. An :class:`MIResult` has no such arrays, so its files
   have no ``"shapes"`` and are the same as before the other types were added.
 """
@@ -53,8 +54,8 @@ class _Format:
         tag: the format tag written to every file.
         version: the format version written to every file.
         spec: field -> (kinds, ndim) in the order of ``cls._fields``; kinds is a string of
-            ``"f"`` float, ``"i"`` integer, ``"b"`` bool, ``"U"`` unicode string, any of which
-            the field may have.
+            ``"f"`` float, ``"i"`` integer, ``"b"`` bool, ``"U"`` unicode string, ``"S"`` byte
+            string, any of which the field may have.
         optional: the fields that may be None.
         agree: (what, ((field, axis), ...)) groups whose lengths along ``axis`` must agree, or
             whose whole shapes must agree where ``axis`` is None.
@@ -115,7 +116,7 @@ _CATEGORICAL = _Format(
         "samples": ("f", 1),
         "point": ("f", 0),
         "point_stderr": ("f", 0),
-        "classes": ("bifU", 1),
+        "classes": ("bifUS", 1),
         "prior": ("f", 1),
         **_PER_FIT_SPEC,
     },
@@ -163,9 +164,10 @@ _DTYPES = {
     "i": ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
     "b": ("bool",),
 }
-_KIND_NAME = {"f": "float", "i": "integer", "b": "bool", "U": "string"}
+_KIND_NAME = {"f": "float", "i": "integer", "b": "bool", "U": "string", "S": "bytes"}
 _DEFAULT_DTYPE = {"f": "float64", "i": "int64", "b": "bool"}
 _UNICODE = re.compile(r"U(\d+)")  # the JSON name of a unicode dtype: at most n characters
+_BYTES = re.compile(r"S(\d+)")  # a byte-string dtype: at most n bytes (latin-1 text in JSON)
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _META_NPZ = ("__format__", "__version__", "__none__")
 
@@ -187,7 +189,7 @@ def _kinds_text(kinds: str) -> str:
 def _kind_of(dtype: np.dtype, kinds: str) -> str | None:
     """The kind among ``kinds`` that ``dtype`` belongs to, or None."""
     for k in kinds:
-        if (k == "U" and dtype.kind == "U") or dtype.name in _DTYPES.get(k, ()):
+        if (k in "US" and dtype.kind == k) or dtype.name in _DTYPES.get(k, ()):
             return k
     return None
 
@@ -247,13 +249,13 @@ def _host(result: Any) -> tuple[_Format, dict[str, np.ndarray | None]]:
     fields: dict[str, np.ndarray | None] = {}
     for name, value in zip(fmt.cls._fields, result, strict=True):
         arr = None if value is None else np.asarray(value)
-        if (
-            arr is not None
-            and arr.dtype == object
-            and "U" in fmt.spec.get(name, ("", 0))[0]
-            and all(isinstance(v, str) for v in arr.ravel().tolist())
-        ):
-            arr = arr.astype(np.str_)  # e.g. labels from a pandas object column
+        if arr is not None and arr.dtype == object:  # e.g. labels from a pandas object column
+            kinds = fmt.spec.get(name, ("", 0))[0]
+            values = arr.ravel().tolist()
+            if "U" in kinds and all(isinstance(v, str) for v in values):
+                arr = arr.astype(np.str_)
+            elif "S" in kinds and values and all(isinstance(v, bytes) for v in values):
+                arr = arr.astype(np.bytes_)
         fields[name] = arr
     return fmt, fields
 
@@ -267,7 +269,9 @@ def save_result(path: str | os.PathLike, result: Result) -> None:
     dtypes, ``+inf`` on a pairwise diagonal, and ``std=None`` for runs with fewer than two
     bootstrap replicates). String class labels are stored as a unicode array (``.npz``) or a
     list of strings (``.json``); an object array of Python strings is stored, and loads back,
-    as a unicode array. An existing file is overwritten.
+    as a unicode array. Byte-string labels (``dtype S``, e.g. read from HDF5) come back as
+    bytes (in ``.json`` as latin-1 text with their ``S<n>`` dtype). An existing file is
+    overwritten.
 
     Args:
         path: destination ending in ``.npz`` (compact, binary) or ``.json`` (human-readable).
@@ -315,9 +319,10 @@ def save_result(path: str | os.PathLike, result: Result) -> None:
         if value is None:
             doc[name] = None
             continue
-        dtypes[name] = (
-            f"U{value.dtype.itemsize // 4}" if value.dtype.kind == "U" else value.dtype.name
-        )
+        dtypes[name] = {
+            "U": f"U{value.dtype.itemsize // 4}",
+            "S": f"S{value.dtype.itemsize}",
+        }.get(value.dtype.kind, value.dtype.name)
         if value.ndim >= 2:
             shapes[name] = list(value.shape)
         doc[name] = _to_json(value)
@@ -331,6 +336,8 @@ def save_result(path: str | os.PathLike, result: Result) -> None:
 
 def _to_json(arr: np.ndarray) -> Any:
     """Numbers, bools, strings or nested lists of them; non-finite floats as strings."""
+    if arr.dtype.kind == "S":  # bytes as latin-1 text: one character per byte, lossless
+        return np.char.decode(arr, "latin-1").tolist()
     if arr.dtype.kind != "f":
         return arr.tolist()
 
@@ -401,10 +408,12 @@ def _from_json(
     leaves = _leaves(name, value, ndim, shape, where)
     if dtype is None:
         dtype = _guess_dtype(kinds, leaves)
-    unicode = _UNICODE.fullmatch(dtype) if isinstance(dtype, str) else None
-    kind = "U" if unicode and "U" in kinds else _kind_of_name(dtype, kinds)
+    text = None  # "U<n>" or "S<n>": a string dtype and its width
+    if isinstance(dtype, str):
+        text = _UNICODE.fullmatch(dtype) or _BYTES.fullmatch(dtype)
+    kind = dtype[0] if text and dtype[0] in kinds else _kind_of_name(dtype, kinds)
     if kind is None:
-        allowed = [d for k in kinds for d in (_DTYPES.get(k) or ("U<n>",))]
+        allowed = [d for k in kinds for d in (_DTYPES.get(k) or (f"{k}<n>",))]
         raise ValueError(
             f"{where}: field {name!r} has dtype {dtype!r}; expected one of {', '.join(allowed)}"
         )
@@ -416,6 +425,8 @@ def _from_json(
             ok = isinstance(v, int) and not isinstance(v, bool)
         elif kind == "U":
             ok = isinstance(v, str)
+        elif kind == "S":  # latin-1 text, one character per byte
+            ok = isinstance(v, str) and all(ord(ch) < 256 for ch in v)
         else:
             if isinstance(v, str) and v in _NONFINITE:
                 v = _NONFINITE[v]
@@ -425,14 +436,16 @@ def _from_json(
                 f"{where}: field {name!r} must hold {_KIND_NAME[kind]} values, got {v!r}"
             )
         decoded.append(v)
-    if kind == "U":
-        width = int(unicode[1])
+    if kind in "US":
+        width = int(text[1])
         too_long = [v for v in decoded if len(v) > width or v.endswith("\0")]
         if too_long:
             raise ValueError(
                 f"{where}: field {name!r}: string {too_long[0]!r} does not fit dtype {dtype}"
             )
-        dtype = f"U{width}"
+        dtype = f"{kind}{width}"
+        if kind == "S":
+            decoded = [v.encode("latin-1") for v in decoded]
     try:
         arr = np.array(decoded, dtype=dtype)
     except OverflowError as err:
@@ -537,7 +550,8 @@ def load_result(path: str | os.PathLike) -> Result:
     :class:`CategoricalMIResult` or a :class:`PairwiseMIResult`. Fields come back as NumPy
     arrays (0-d for scalars) with the saved dtypes, so a float64 result stays float64 whether
     or not JAX's x64 mode is on; ``std`` of the first two may be None; string ``classes`` come
-    back as a unicode array. ``.npz`` files are opened with ``allow_pickle=False``.
+    back as a unicode array, byte-string ones as a bytes array. ``.npz`` files are opened with
+    ``allow_pickle=False``.
 
     Args:
         path: a file ending in ``.npz`` or ``.json``.

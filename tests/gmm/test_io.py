@@ -242,6 +242,7 @@ LABELS = {
     "float": np.array([0.5, 1.0, 2.25]),
     "float32": np.array([-1.5, 0.1], np.float32),
     "bool": np.array([False, True]),
+    "bytes": np.array([b"no", b"yes", b"\xff\x00x"]),  # e.g. read from HDF5; any byte values
 }
 
 
@@ -352,10 +353,15 @@ def test_object_string_labels_are_stored_as_unicode(tmp_path):
         save_result(tmp_path / f"r{ext}", res)
         back = load_result(tmp_path / f"r{ext}")
         assert back.classes.dtype == np.dtype("<U2") and back.classes.tolist() == ["a", "bc"]
-    with pytest.raises(ValueError, match="'classes' must be a bool, integer, float or string"):
+    with pytest.raises(ValueError, match="'classes' must be a bool, integer, float, string or"):
         save_result(tmp_path / "r.npz", res._replace(classes=np.array([1, "a"], dtype=object)))
-    with pytest.raises(ValueError, match="'classes' must be a bool, integer, float or string"):
-        save_result(tmp_path / "r.npz", res._replace(classes=np.array([b"a", b"b"])))
+    with pytest.raises(ValueError, match="'classes' must be a bool, integer, float, string or"):
+        save_result(tmp_path / "r.npz", res._replace(classes=np.array([b"a", "b"], dtype=object)))
+    # byte strings (refused before): an object array of bytes is stored as a bytes array
+    for ext in (".npz", ".json"):
+        save_result(tmp_path / f"b{ext}", res._replace(classes=np.array([b"a", b"bc"], object)))
+        back = load_result(tmp_path / f"b{ext}")
+        assert back.classes.dtype == np.dtype("S2") and back.classes.tolist() == [b"a", b"bc"]
 
 
 def test_new_types_json_is_strict_and_readable(tmp_path):
@@ -460,7 +466,11 @@ CATEGORICAL_JSON_CASES = {
     "mixed-classes": (_set("classes", ["a", 1, "c"]), "'classes' must hold string values"),
     "classes-too-long": (_set("classes", ["a", "b", "abcde"]), "'abcde' does not fit dtype U4"),
     "classes-object": (_set_in("dtypes", "classes", "object"), "'classes' has dtype 'object'"),
-    "classes-bytes": (_set_in("dtypes", "classes", "S4"), "'classes' has dtype 'S4'"),
+    "classes-bytes-too-long": (_set_in("dtypes", "classes", "S3"), "'émeu' does not fit dtype S3"),
+    "classes-bytes-not-latin1": (
+        lambda d: (d.update(classes=["a", "\u20ac"]), d["dtypes"].update(classes="S4")),
+        "'classes' must hold bytes values",
+    ),
     "classes-int-dtype": (_set_in("dtypes", "classes", "int64"), "'classes' must hold integer"),
     "classes-nested": (_set("classes", [["a"], ["b"], ["c"]]), "must hold string values"),
     "prior-short": (_set("prior", [0.5, 0.5]), "per-class fields disagree in length"),
@@ -557,11 +567,6 @@ NEW_NPZ_CASES = {
         {"classes": np.array(["a", 1, 2.0], dtype=object)},
         "'classes' cannot be read without pickle",
     ),
-    "cat-bytes-classes": (
-        categorical,
-        {"classes": np.array([b"a", b"b", b"c"])},
-        "'classes' must be a bool, integer, float or string array, got dtype |S1",
-    ),
     "cat-complex-classes": (
         categorical,
         {"classes": np.array([1j, 2j, 3j])},
@@ -611,9 +616,11 @@ FLOATS = st.sampled_from([np.float32, np.float64])
 
 @st.composite
 def class_labels(draw):
-    kind = draw(st.sampled_from(["str", "int", "float", "bool"]))
-    if kind == "str":  # any text NumPy keeps (it drops trailing NULs)
-        text = st.text(min_size=0, max_size=6).filter(lambda t: not t.endswith("\0"))
+    kind = draw(st.sampled_from(["str", "bytes", "int", "float", "bool"]))
+    if kind in ("str", "bytes"):  # any text or bytes NumPy keeps (it drops trailing NULs)
+        alphabet = st.text if kind == "str" else st.binary
+        nul = "\0" if kind == "str" else b"\0"
+        text = alphabet(min_size=0, max_size=6).filter(lambda t: not t.endswith(nul))
         values = draw(st.lists(text, min_size=2, max_size=5, unique=True))
         return np.array(sorted(values))
     if kind == "bool":
