@@ -80,7 +80,10 @@ def _benchmark(args: argparse.Namespace) -> int:
             names,
             n=args.n,
             seeds=seeds,
-            options=dict(n_bootstrap=args.n_bootstrap, mc_samples=args.mc_samples),
+            options=dict(
+                n_bootstrap=args.n_bootstrap,
+                **({} if args.mc_samples is None else {"mc_samples": args.mc_samples}),
+            ),
             out=args.out,
         )
     except ValueError as err:
@@ -125,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--n", type=int, default=2000, help="samples per task (default 2000)")
     bench.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     bench.add_argument("--n-bootstrap", type=int, default=50)
-    bench.add_argument("--mc-samples", type=int, default=100_000)
+    bench.add_argument(
+        "--mc-samples",
+        type=int,
+        default=None,
+        help="integrate by plain Monte Carlo with this many draws (default: RQMC)",
+    )
     bench.add_argument("--out", default=".", help="directory for the JSON and PNG (default .)")
     bench.set_defaults(func=_benchmark)
     args = parser.parse_args(argv)

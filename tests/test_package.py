@@ -1,5 +1,6 @@
 """Package-level checks: public surface, README/CI consistency, the command line."""
 
+import json
 import re
 import subprocess
 import sys
@@ -123,6 +124,15 @@ def test_readme_python_snippets_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def test_cli_benchmark_mc_samples_selects_plain_monte_carlo(monkeypatch, tmp_path):
+    import jaxmi._benchmark
+
+    seen = []
+    monkeypatch.setattr(jaxmi._benchmark, "run_benchmark", lambda *a, **kw: seen.append(kw))
+    assert cli.main(["benchmark", "--mc-samples", "5000", "--out", str(tmp_path)]) == 0
+    assert seen[0]["options"] == {"n_bootstrap": 50, "mc_samples": 5000}
+
+
 def test_cli_benchmark_small(tmp_path, capsys):
     argv = [
         "benchmark",
@@ -132,13 +142,14 @@ def test_cli_benchmark_small(tmp_path, capsys):
         "512",
         "--n-bootstrap",
         "6",
-        "--mc-samples",
-        "5000",
         "--out",
         str(tmp_path),
     ]
     assert cli.main(argv) == 0
     assert "1v1-normal-0.75" in capsys.readouterr().out
     assert (tmp_path / "jaxmi_benchmark.png").exists()
+    # the default integral (RQMC): no mc_samples passed on (it would select plain Monte Carlo)
+    meta = json.loads((tmp_path / "jaxmi_benchmark.json").read_text())["meta"]
+    assert meta["options"] == {"n_bootstrap": 6}
     assert cli.main(["benchmark", "--tasks", "no-such-task", "--out", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err

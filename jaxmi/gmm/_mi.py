@@ -831,7 +831,7 @@ _DEFAULTS = dict(
     metric="valid",
     n_components=None,
     n_bootstrap=50,
-    mc_samples=100_000,
+    mc_samples=None,  # None: MC_SAMPLES where the integral is plain Monte Carlo
     integral="auto",
     rqmc_points="auto",
     tol=1e-5,
@@ -849,6 +849,14 @@ _DEFAULTS = dict(
     legacy_patience=False,
     mesh=None,
 )
+
+
+#: plain Monte Carlo draws when ``mc_samples`` is not given (the reference's ``MC_samples``)
+MC_SAMPLES = 100_000
+
+
+def _mc_samples(o: dict) -> int:
+    return MC_SAMPLES if o["mc_samples"] is None else o["mc_samples"]
 
 
 def _integral_settings(o: dict, d: int) -> dict:
@@ -869,7 +877,7 @@ def _integral_settings(o: dict, d: int) -> dict:
             )
         n = o["rqmc_points"]
         return dict(rule="rqmc", n_samples=_integrate_mod.default_points(d) if n == "auto" else n)
-    return dict(rule="mc", n_samples=o["mc_samples"])
+    return dict(rule="mc", n_samples=_mc_samples(o))
 
 
 def _checked_options(options: dict) -> dict:
@@ -885,7 +893,8 @@ def _checked_options(options: dict) -> dict:
     o["max_components"] = check_int(o["max_components"], "max_components", minimum=1)
     o["patience"] = check_int(o["patience"], "patience", minimum=1)
     o["n_bootstrap"] = check_int(o["n_bootstrap"], "n_bootstrap", minimum=0)
-    o["mc_samples"] = check_int(o["mc_samples"], "mc_samples", minimum=2)
+    if o["mc_samples"] is not None:
+        o["mc_samples"] = check_int(o["mc_samples"], "mc_samples", minimum=2)
     if not (isinstance(o["rqmc_points"], str) and o["rqmc_points"] == "auto"):
         o["rqmc_points"] = check_int(o["rqmc_points"], "rqmc_points", minimum=16)
     if o["rqmc_points"] != "auto" and o["rqmc_points"] % _integrate_mod.DEFAULT_SHIFTS:
@@ -895,6 +904,23 @@ def _checked_options(options: dict) -> dict:
         )
     if o["integral"] not in ("auto", "mc", "rqmc"):
         raise ValueError(f"integral: expected 'auto', 'mc' or 'rqmc', got {o['integral']!r}")
+    # a given point count names its rule ("auto" would otherwise ignore one of them silently);
+    # the defaults are markers (None, "auto"), so a resolved dict passed again stays the same
+    given = [k for k, unset in (("mc_samples", None), ("rqmc_points", "auto")) if o[k] != unset]
+    if len(given) == 2:
+        raise ValueError(
+            "mc_samples, rqmc_points: give one (mc_samples for plain Monte Carlo, rqmc_points "
+            "for RQMC)"
+        )
+    if given:
+        rule = "mc" if given[0] == "mc_samples" else "rqmc"
+        if o["integral"] == "auto":
+            o["integral"] = rule
+        elif o["integral"] != rule:
+            raise ValueError(
+                f"{given[0]}: sets the points of integral={rule!r}, but integral="
+                f"{o['integral']!r} was asked for"
+            )
     o["max_iter"] = check_int(o["max_iter"], "max_iter", minimum=1)
     o["threshold"] = check_finite_scalar(o["threshold"], "threshold")
     o["tol"] = check_finite_scalar(o["tol"], "tol", positive=True)
@@ -940,13 +966,13 @@ def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
 
 def _mc_only(o: dict, where: str) -> None:
     """Refuse the RQMC options where ``where`` integrates by plain Monte Carlo (not ignore them)."""
+    if o["rqmc_points"] != "auto":
+        raise ValueError(f"rqmc_points: {where} integrates by plain Monte Carlo; use mc_samples")
     if o["integral"] == "rqmc":
         raise ValueError(
             f"integral: {where} integrates by plain Monte Carlo (mc_samples); 'rqmc' is not "
             "available there"
         )
-    if o["rqmc_points"] != "auto":
-        raise ValueError(f"rqmc_points: {where} integrates by plain Monte Carlo; use mc_samples")
 
 
 def _columns(x: Any, name: str, dtype: Any, n: int | None = None) -> np.ndarray:
@@ -980,7 +1006,10 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
             least as accurate as 1e5 plain draws on every high-precision truth task),
             ``rqmc_points`` (``"auto"``: 16,384 up to two dimensions, 65,536 above, each the
             smallest power of two at most 0.75x as far off as 1e5 draws on the truth tasks),
-            ``mc_samples`` (1e5, for ``integral="mc"``, the reference's rule), ``tol`` (1e-5),
+            ``mc_samples`` (1e5, for ``integral="mc"``, the reference's rule; giving
+            ``mc_samples`` selects ``"mc"`` and giving ``rqmc_points`` selects ``"rqmc"`` when
+            ``integral="auto"``, and either contradicting the ``integral`` asked for raises),
+            ``tol`` (1e-5),
             ``max_iter`` (10,000),
             ``reg_covar`` (1e-6, on standardised data; the reference's 1e-15 is below float32
             resolution), ``init`` (``"random_responsibilities"``), ``standardize`` (True),
@@ -1412,7 +1441,7 @@ def _categorical_result(like_key, fits, pri, words, o, scale, dt, classes):
         boot_stack = stack_classes([f.boot.gmm for f in fits], 1)
     d = full_stack.means.shape[-1]
     u, eps = _class_noise_jit(
-        key_mc, n_cls=n_cls, n_samples=o["mc_samples"], d=d, dtype=np.dtype(dt).name
+        key_mc, n_cls=n_cls, n_samples=_mc_samples(o), d=d, dtype=np.dtype(dt).name
     )
     all_mi, all_se = jax.device_get(
         _categorical_mi_batch(u, eps, _point_and_replicates(full_stack, boot_stack), log_prior)
@@ -1548,7 +1577,7 @@ def gmm_kl(
     pad = functools.partial(_pad_components, kc=kc)
     first, second = (fx, fy) if order == "forward" else (fy, fx)
     key_mc = _mc_keys([words], key)[0]
-    n_s = ox["mc_samples"]
+    n_s = _mc_samples(ox)
     scale = 1.0 / math.log(ox["base"]) if ox["base"] is not None else 1.0
     has_boot = fx.boot is not None
     p_kl, p_se = _kl_pairs_jit(

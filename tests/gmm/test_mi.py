@@ -471,6 +471,17 @@ def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     diff = np.asarray(rq.samples, np.float64) - np.asarray(mc.samples, np.float64)
     assert np.max(np.abs(diff)) < 4 * 0.6 / math.sqrt(1e5)
     assert float(rq.point_stderr) < float(mc.point_stderr) / 5
+    # a given point count names its rule: mc_samples under "auto" is plain Monte Carlo (it was
+    # silently ignored, the RQMC default running instead); contradictions raise
+    given = jaxmi.gmm_mi(jax.random.key(2), z[:, 0], z[:, 1], mc_samples=100_000, **opts)
+    np.testing.assert_array_equal(given.samples, mc.samples)
+    for bad, match in [
+        (dict(integral="rqmc", mc_samples=1000), "^mc_samples: sets the points of integral='mc'"),
+        (dict(integral="mc", rqmc_points=1024), "^rqmc_points: sets the points of"),
+        (dict(mc_samples=1000, rqmc_points=1024), "^mc_samples, rqmc_points: give one"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            jaxmi.gmm_mi(jax.random.key(2), z[:, 0], z[:, 1], **bad, **opts)
     with pytest.raises(ValueError, match="integral"):
         jaxmi.gmm_mi(jax.random.key(2), z[:, 0], z[:, 1], integral="gauss-hermite")
     with pytest.raises(ValueError, match="rqmc_points"):
@@ -478,6 +489,8 @@ def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     w = np.random.default_rng(0).normal(size=(300, 7))
     with pytest.raises(ValueError, match="integral: 'rqmc' is validated up to 6"):
         jaxmi.gmm_mi(jax.random.key(2), w[:, :3], w[:, 3:], integral="rqmc", n_bootstrap=2)
+    with pytest.raises(ValueError, match="integral: 'rqmc' is validated up to 6"):
+        jaxmi.gmm_mi(jax.random.key(2), w[:, :3], w[:, 3:], rqmc_points=1024, n_bootstrap=2)
 
 
 @pytest.mark.parametrize("metric", ["aic", "bic"])
