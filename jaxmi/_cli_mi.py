@@ -42,11 +42,12 @@ ranges START:STOP (0:3 is columns 0, 1, 2; either end may be omitted), or header
 name that matches a header field exactly wins over its reading as an index)."""
 
 EPILOG = """\
---categorical: Y is one column of class labels (integers, or any strings in a CSV) and
-I(X;Y) is estimated with jaxmi.gmm_mi_categorical (one mixture per class; K* is reported per
-class). A jaxmi without that estimator prints 'not implemented yet' and exits with status 2.
---categorical cannot be combined with --z; with --out it saves a CategoricalMIResult (the
-labels in `classes`), which jaxmi.gmm.load_result reads back.
+--categorical: Y is one column of class labels (integers; any strings in a CSV; strings,
+bytes or bools in an .npz array) and I(X;Y) is estimated with jaxmi.gmm_mi_categorical (one
+mixture per class; K* is reported per class). A jaxmi without that estimator prints 'not
+implemented yet' and exits with status 2. --categorical cannot be combined with --z; with
+--out it saves a CategoricalMIResult (the labels in `classes`), which jaxmi.gmm.load_result
+reads back.
 
 Exit status: 0 on success, 2 for bad arguments, files or columns, 1 when the estimate itself
 fails (for example too few samples for the cross-validation folds).
@@ -117,6 +118,10 @@ class _Table:
     def _numeric(self, arr: np.ndarray, what: str) -> np.ndarray:
         if arr.dtype.kind not in "iuf":
             raise InputError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+        return self._table(arr, what)
+
+    def _table(self, arr: np.ndarray, what: str) -> np.ndarray:
+        """``arr`` as ``(samples, columns)``: a 1-D array is one column."""
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2:
@@ -212,7 +217,12 @@ class _Table:
         arr = self._npz_arrays[name]
         src = self.sources.get(name)
         if src is None:
-            src = self.sources[name] = _Source(name, self._numeric(arr, f"{self.path}:{name}"))
+            what = f"{self.path}:{name}"
+            if arr.dtype.kind in "USb":  # class labels for --categorical; values() refuses them
+                src = _Source(name, self._table(arr, what))
+            else:
+                src = _Source(name, self._numeric(arr, what))
+            self.sources[name] = src
         return src
 
     def select(self, option: str, spec: str) -> _Selection:
@@ -247,6 +257,10 @@ class _Table:
     def values(self, sel: _Selection) -> np.ndarray:
         """The selected columns as a float64 ``(N, k)`` matrix; one error per bad cell."""
         src = sel.source
+        if src.name is not None and src.data.dtype.kind not in "iuf":  # npz labels, not values
+            raise InputError(
+                f"{self.path}:{src.name}: expected a numeric array, got dtype {src.data.dtype}"
+            )
         if src.data.dtype.kind != "U":
             out = np.asarray(src.data[:, sel.columns], dtype=np.float64)
         else:
@@ -284,11 +298,16 @@ class _Table:
         return out
 
     def labels(self, sel: _Selection) -> np.ndarray:
-        """The selected single column as class labels ``(N,)``: numbers, or CSV strings."""
+        """The selected single column as class labels ``(N,)``.
+
+        Numbers, CSV strings, or an npz array of strings, bytes or bools (taken as they are).
+        """
         if len(sel.columns) != 1:
             raise InputError(f"{sel.option}: --categorical needs exactly one label column")
         col = sel.source.data[:, sel.columns[0]]
         label = sel.labels[0]
+        if sel.source.name is not None and col.dtype.kind in "USb":
+            return col
         if col.dtype.kind == "U":
             cells = col.tolist()
             if "" in cells:
@@ -612,8 +631,11 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
         cv = getattr(result, "cv_scores", None)
         if cv is not None:
             doc["cv_scores"] = [_finite_or_none(float(v)) for v in np.asarray(cv).tolist()]
-        if classes is not None:
-            doc["classes"] = np.asarray(classes).tolist()
+        if classes is not None:  # byte-string labels as latin-1 text (as save_result's JSON)
+            doc["classes"] = [
+                c.decode("latin-1") if isinstance(c, bytes) else c
+                for c in np.asarray(classes).tolist()
+            ]
             doc["prior"] = [float(v) for v in np.asarray(result.prior).tolist()]
         doc.update(
             file=args.file,

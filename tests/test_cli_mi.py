@@ -194,6 +194,29 @@ def test_categorical_out_without_error_bar(capsys, label_csv, tmp_path):
     assert json.loads(path.read_text())["format"] == "jaxmi.CategoricalMIResult"
 
 
+@pytest.mark.parametrize(
+    "names, dtype", [(["high", "low"], "U"), ([b"high", b"low"], "S"), ([False, True], "b")]
+)
+def test_categorical_labels_from_an_npz_array(capsys, tmp_path, names, dtype):
+    # npz label arrays of strings, bytes or bools are labels as they are (they were refused as
+    # "expected a numeric array"); byte strings print as latin-1 text in --json
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 2, 200)
+    path = tmp_path / "labels.npz"
+    np.savez(path, x=rng.normal(size=200) + 1.5 * codes, y=np.array(names)[codes])
+    out_path = tmp_path / "r.npz"
+    argv = [path, "--x", "x", "--y", "y", "--categorical", *CAT_FAST, "--json"]
+    rc, out, err = run(capsys, *argv, "--out", out_path)
+    assert rc == 0, err
+    res = jaxmi.gmm.load_result(out_path)
+    assert res.classes.dtype.kind == dtype and res.classes.tolist() == sorted(names)
+    shown = [n.decode("latin-1") if isinstance(n, bytes) else n for n in sorted(names)]
+    assert json.loads(out)["classes"] == shown and float(res.mi) > 0.1
+    # the same array as values is still refused
+    rc, _, err = run(capsys, path, "--x", "y", "--y", "x")
+    assert rc == 2 and "labels.npz:y: expected a numeric array, got dtype" in err
+
+
 def test_categorical_not_implemented(capsys, files, monkeypatch):
     monkeypatch.delattr(jaxmi, "gmm_mi_categorical", raising=False)
     rc, out, err = run(capsys, files["csv"], "--x", "a", "--y", "b", "--categorical")
