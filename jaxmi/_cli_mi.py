@@ -574,10 +574,8 @@ def _estimate(args: argparse.Namespace, job: _Job):
         n_init=args.n_init,
         base=2 if args.bits else None,
     )
-    if args.mc_samples is not None:  # plain Monte Carlo with that many draws
+    if args.mc_samples is not None:  # selects plain Monte Carlo with that many draws
         options["mc_samples"] = args.mc_samples
-    if _plain_mc(args) and not args.categorical:  # (the categorical estimator has no choice)
-        options["integral"] = "mc"
     if args.n_components is not None:
         options["n_components"] = args.n_components
     key = jax.random.key(args.seed)
