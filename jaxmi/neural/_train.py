@@ -580,23 +580,15 @@ def _program(st: _Static) -> Callable[..., Any]:
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _split_plan(keys: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-    """Per seed: the permutation of the n samples (train, val, test slices) and ``k_train``.
-
-    The same draws as the in-memory program's ``prepare``.
-    """
-
-    def one(key):
-        k_split, _, k_train = jax.random.split(key, 3)
-        return permutation(k_split, n), k_train
-
-    return jax.vmap(one)(keys)
+def _split_plan(k_split: jax.Array, n: int) -> jax.Array:
+    """Per seed: the permutation of the n samples (train, val, test slices), as in memory."""
+    return jax.vmap(lambda k: permutation(k, n))(k_split)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _chunk_plan(k_train: jax.Array, c: jax.Array, n: int, steps: int, k: int) -> jax.Array:
-    """Per seed: chunk ``c``'s minibatch indices into the training split, as in memory."""
-    return jax.vmap(lambda kk: chunk_batches(jax.random.fold_in(kk, c), n, steps, k))(k_train)
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _chunk_plan(keys: jax.Array, n: int, steps: int, k: int) -> jax.Array:
+    """Per seed: a chunk's minibatch indices into the training split (its ``chunk_keys``)."""
+    return jax.vmap(lambda kk: chunk_batches(kk, n, steps, k))(keys)
 
 
 @functools.lru_cache(maxsize=32)
@@ -687,13 +679,14 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
     (xs, x_stats, x_dt), (ys, y_stats, y_dt) = host  # array (N, d), column stats, float dtype
     dt = hyper["learning_rate"].dtype
     e, n = keys.shape[0], xs.shape[0]
+    carries, k_split, chunk_keys = _init_program(st._replace(progress=False))(keys, hyper)
     cpu = jax.devices("cpu")[0]
-    perm, k_train = _split_plan(jax.device_put(keys, cpu), n)
-    perm = np.asarray(perm)  # (E, N): train, val, test rows of each seed
+    k_split, chunk_keys = jax.device_put((k_split, chunk_keys), cpu)
+    perm = np.asarray(_split_plan(k_split, n))  # (E, N): train, val, test rows of each seed
     seeds = np.arange(e)[:, None, None]
 
     def train_batches(c):
-        idx = _chunk_plan(k_train, np.int32(c), st.n_train, st.eval_every, st.batch_size)
+        idx = _chunk_plan(chunk_keys[:, c], st.n_train, st.eval_every, st.batch_size)
         rows = perm[seeds, np.asarray(idx)]  # (E, eval_every, K) rows of x and y
         return gather_rows(xs, rows, x_stats, x_dt), gather_rows(ys, rows, y_stats, y_dt)
 
@@ -710,7 +703,6 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
             outs.append(progs["evaluate"](params, xb, yb, hyper))
         return tuple(outs)
 
-    carries = _init_program(st._replace(progress=False))(keys, hyper)[0]
     curves = [
         (
             np.full((e, st.n_chunks * st.eval_every), np.nan, dt),
