@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -755,6 +756,39 @@ def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray
     return ((z64 - mean) / sd).astype(z.dtype), mean, sd
 
 
+def _warn_unstandardized(z: np.ndarray, name: str, o: dict, depth: int = 3) -> None:
+    """With ``standardize=False``: warn where the data's scale makes the fit silently wrong.
+
+    ``depth``: the warning's stack level, so that it points at the user's call.
+
+    ``z`` is ``(..., N, d)``. A column whose variance is not well above ``reg_covar`` is fitted
+    mostly as regulariser (values ~1e-20 gave MI 0), and values whose squares overflow the
+    float dtype's second moments gave a bootstrap std of exactly 0 (values ~1e18 in float32).
+    """
+    z64 = np.asarray(z, np.float64)
+    var = z64.var(axis=-2)
+    small = np.unique(np.nonzero(var < 100 * o["reg_covar"])[-1]).tolist()
+    if small:
+        warnings.warn(
+            f"{name}: with standardize=False the variance of column(s) {small} "
+            f"({float(np.min(var)):.3g}) is not well above reg_covar ({o['reg_covar']:g}): the "
+            "fit is mostly regulariser and the estimate biased (MI toward 0); use "
+            "standardize=True (the default) or a smaller reg_covar",
+            RuntimeWarning,
+            stacklevel=depth,
+        )
+    big = float(np.max(np.abs(z64))) if z64.size else 0.0
+    limit = float(np.finfo(z.dtype).max) / max(z64.shape[-2], 1)
+    if big * big > limit / 100:
+        warnings.warn(
+            f"{name}: with standardize=False values up to {big:.3g} leave too little room in "
+            f"{z.dtype} for the fit's second moments (sums of squares over {z64.shape[-2]} "
+            "samples); use standardize=True (the default) or float64",
+            RuntimeWarning,
+            stacklevel=depth,
+        )
+
+
 def _mc_keys(words: list, like_key) -> Any:
     """One integration key per dataset ``(D,)``."""
     n_words = np.asarray(jax.random.key_data(like_key)).size
@@ -812,6 +846,8 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
         z, _, sd = _standardize(z)
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
+    else:
+        _warn_unstandardized(z, "x" if kind == "entropy" else "x, y", o, depth=4)
     words = [_key_words(key)]
     bar = Progress(None, "GMM-MI", enabled=o["progress"])
     with bar:
@@ -1122,6 +1158,8 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     blocks = (tuple(range(dx)), tuple(range(dx, z.shape[2])))
     o = _resolve_options(options, n, z.shape[2])
     dt = z.dtype
+    if not o["standardize"]:
+        _warn_unstandardized(z, "x, y", o)
     zs = [
         _standardize(zi, f"x[{i}], y[{i}]")[0] if o["standardize"] else zi for i, zi in enumerate(z)
     ]
@@ -1384,6 +1422,8 @@ def gmm_mi_categorical(
     # standardise once over all classes; the same map for every class keeps I(X; C) unchanged
     if checked["standardize"]:
         xa, _, _ = _standardize(xa)
+    else:
+        _warn_unstandardized(xa, "x", checked)
     opts = {**options, "standardize": False}
     per_class = []
     for c in range(n_cls):
@@ -1556,9 +1596,12 @@ def gmm_kl(
         raise ValueError(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
-    if _checked_options(dict(options))["standardize"]:  # one pooled map for both samples
+    checked = _checked_options(dict(options))
+    if checked["standardize"]:  # one pooled map for both samples
         _, mean, sd = _standardize(np.concatenate([xa, ya]), "x, y")
         xa, ya = ((xa - mean) / sd).astype(xa.dtype), ((ya - mean) / sd).astype(xa.dtype)
+    elif mode == "separate":  # (the joint mode's _estimate warns)
+        _warn_unstandardized(np.concatenate([xa, ya]), "x, y", checked)
     opts = {**options, "standardize": False}
     d = xa.shape[1]
     if mode == "joint":
@@ -1727,6 +1770,10 @@ def gmm_mi_pairwise(
             bb = _standardize(bb, "b")[0]
         elif within:
             bb = aa
+    else:
+        _warn_unstandardized(aa, "a", o)
+        if not (within or categorical):
+            _warn_unstandardized(bb, "b", o)
     shape = (p, q)
     out = {
         "mi": np.zeros(shape, dt),

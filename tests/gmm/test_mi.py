@@ -2,6 +2,7 @@
 
 import functools
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -82,6 +83,26 @@ def test_invariance_under_positive_affine_maps(rho06):
     # underflowed and the column was rejected as constant)
     far = jaxmi.gmm_mi(jax.random.key(0), 1e18 * z[:, 0], 1e-23 * z[:, 1] + 3e-23, **FAST)
     np.testing.assert_allclose(float(far.mi), float(res.mi), atol=2e-3)
+
+
+def test_unstandardized_extreme_scales_warn(rho06):
+    # standardize=False on data far from unit scale used to be silently wrong: 1e-20 * x gave
+    # MI 0 (reg_covar dominates the variance), 1e18 * x a bootstrap std of exactly 0 (float32
+    # second moments overflow); now each warns, and data at unit scale do not
+    z, _ = rho06
+    x, y = z[:300, 0], z[:300, 1]
+    opts = dict(standardize=False, n_bootstrap=2, n_components=1)
+    with pytest.warns(RuntimeWarning, match=r"column\(s\) \[0\] .* not well above reg_covar"):
+        jaxmi.gmm_mi(jax.random.key(0), 1e-20 * x, y, **opts)
+    with pytest.warns(RuntimeWarning, match="values up to .* too little room in float32"):
+        jaxmi.gmm_mi(jax.random.key(0), x, 1e18 * y, **opts)
+    with pytest.warns(RuntimeWarning, match="^a: with standardize=False"):
+        jaxmi.gmm_mi_pairwise(jax.random.key(0), 1e-20 * z[:300], z[:300], **opts)
+    with pytest.warns(RuntimeWarning, match="^x: with standardize=False"):
+        jaxmi.gmm_mi_categorical(jax.random.key(0), 1e-20 * x, (y > 0).astype(int), **opts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jaxmi.gmm_mi(jax.random.key(0), x, y, **opts)
 
 
 def test_bits(rho06):
