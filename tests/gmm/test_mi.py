@@ -93,16 +93,23 @@ def test_unstandardized_extreme_scales_warn(rho06):
     x, y = z[:300, 0], z[:300, 1]
     opts = dict(standardize=False, n_bootstrap=2, n_components=1)
     with pytest.warns(RuntimeWarning, match=r"column\(s\) \[0\] .* not well above reg_covar"):
-        jaxmi.gmm_mi(jax.random.key(0), 1e-20 * x, y, **opts)
-    with pytest.warns(RuntimeWarning, match="values up to .* too little room in float32"):
-        jaxmi.gmm_mi(jax.random.key(0), x, 1e18 * y, **opts)
-    with pytest.warns(RuntimeWarning, match="^a: with standardize=False"):
-        jaxmi.gmm_mi_pairwise(jax.random.key(0), 1e-20 * z[:300], z[:300], **opts)
-    with pytest.warns(RuntimeWarning, match="^x: with standardize=False"):
-        jaxmi.gmm_mi_categorical(jax.random.key(0), 1e-20 * x, (y > 0).astype(int), **opts)
+        jaxmi.gmm_mi(jax.random.key(0), 1e-20 * x, y, **opts)  # a warning: the estimate runs
+    # the other estimators warn before any fit (as errors here, so nothing else runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(RuntimeWarning, match=r"values up to .* too little room in float32"):
+            jaxmi.gmm_mi(jax.random.key(0), x, 1e18 * y, **opts)
+        with pytest.raises(RuntimeWarning, match=r"^a: with standardize=False"):
+            jaxmi.gmm_mi_pairwise(jax.random.key(0), 1e-20 * z[:300], z[:300], **opts)
+        with pytest.raises(RuntimeWarning, match=r"^x: with standardize=False"):
+            jaxmi.gmm_mi_categorical(jax.random.key(0), 1e-20 * x, (y > 0).astype(int), **opts)
+        with pytest.raises(RuntimeWarning, match=r"^x, y: with standardize=False"):
+            jaxmi.gmm_kl(jax.random.key(0), 1e-20 * x, 1e-20 * y, **opts)
+        with pytest.raises(RuntimeWarning, match=r"^x, y: with standardize=False"):
+            jaxmi.gmm_mi_batch(KEY0, 1e-20 * x[None, :, None], y[None, :, None], **opts)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        jaxmi.gmm_mi(jax.random.key(0), x, y, **opts)
+        jaxmi.gmm_mi(jax.random.key(0), x, y, **opts)  # unit scale: no warning
 
 
 def test_bits(rho06):
