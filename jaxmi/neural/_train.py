@@ -364,6 +364,15 @@ def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
     }
 
 
+def _shared(st: _Static) -> _Static:
+    """``st`` without the fields that only the in-memory training program reads.
+
+    The init and streamed programs are then cached once for both values of ``progress`` (a
+    host callback in the in-memory loop) and ``seed_loop`` (how that loop batches seeds).
+    """
+    return st._replace(progress=False, seed_loop=False)
+
+
 @functools.lru_cache(maxsize=32)
 def _init_program(st: _Static) -> Callable[..., Any]:
     """``init(keys, hyper)`` → ``(carries, k_split, chunk_keys)``, with a leading seed axis.
@@ -675,11 +684,11 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
     the evaluation splits are sent in groups of batches. The device holds one chunk of
     minibatches and at most two groups of evaluation batches at a time (plus the parameters).
     """
-    progs = _stream_programs(st._replace(progress=False))  # no callback
+    progs = _stream_programs(_shared(st))
     (xs, x_stats, x_dt), (ys, y_stats, y_dt) = host  # array (N, d), column stats, float dtype
     dt = hyper["learning_rate"].dtype
     e, n = keys.shape[0], xs.shape[0]
-    carries, k_split, chunk_keys = _init_program(st._replace(progress=False))(keys, hyper)
+    carries, k_split, chunk_keys = _init_program(_shared(st))(keys, hyper)
     cpu = jax.devices("cpu")[0]
     k_split, chunk_keys = jax.device_put((k_split, chunk_keys), cpu)
     perm = np.asarray(_split_plan(k_split, n))  # (E, N): train, val, test rows of each seed
@@ -1174,7 +1183,7 @@ def neural_mi(
             if streaming:
                 carries, curves = _run_streamed(st, keys, host, hyper)
             else:
-                start = _init_program(st._replace(progress=False))(keys, hyper)
+                start = _init_program(_shared(st))(keys, hyper)
                 carries, curves = _program(st)(start, jnp.asarray(xs), jnp.asarray(ys), hyper)
                 jax.block_until_ready(carries)  # the bar's callbacks run before it closes
         finally:

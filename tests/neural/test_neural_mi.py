@@ -99,10 +99,19 @@ def test_seed_loop_equals_vmapped_seeds(small_data, three_seeds, opts, monkeypat
     # on CPU the seeds run one after the other (lax.map) and a stopped seed is skipped; the
     # vmap over seeds (accelerators) reports the same (its stopped seeds run on, frozen)
     assert jax.default_backend() != "cpu" or _train._SEED_LOOP is None
+    x, y = small_data
+    if jax.default_backend() == "cpu":  # the default there is the seed loop: no new program
+        monkeypatch.setattr(_train, "_SEED_LOOP", True)
+        before = _train._TRACES[0]
+        looped = jaxmi.neural_mi(KEYS, x, y, bound="nwj", **opts)
+        assert _train._TRACES[0] == before
+        np.testing.assert_array_equal(looped.mi, three_seeds.mi)
     monkeypatch.setattr(_train, "_SEED_LOOP", False)
+    init_traces = _train._STREAM_TRACES["init"]
     before = _train._TRACES[0]
     vmapped = jaxmi.neural_mi(KEYS, *small_data, bound="nwj", **opts)
     assert _train._TRACES[0] - before == 1  # the other program, not the cached seed loop
+    assert _train._STREAM_TRACES["init"] == init_traces  # the init program is shared
     assert len(set(three_seeds.stop_step.tolist())) > 1  # some seed was skipped while others ran
     for field in ("best_step", "stop_step", "early_stopped"):
         np.testing.assert_array_equal(getattr(vmapped, field), getattr(three_seeds, field))
