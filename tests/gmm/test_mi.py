@@ -159,6 +159,34 @@ def test_no_bootstrap_gives_point_estimate_without_std():
     assert float(res.mi) == float(res.point)
 
 
+def test_cross_validation_at_k2_shares_the_k3_program(rho06, monkeypatch):
+    """K = 2 fits run at capacity 4 (one compilation fewer) and select as at capacity 2."""
+    from jaxmi.gmm import _em, _mi
+
+    assert _mi._cv_capacity("bucket", 2) == 4 and _mi._cv_capacity("bucket", 5) == 8
+    assert _mi._cv_capacity(None, 2) == 2  # an explicit policy is kept
+    z, ref = rho06
+    seen = []
+    solve = _em.solve
+
+    def spy(*args, **kw):
+        seen.append((kw["kc"], kw["method"]))
+        return solve(*args, **kw)
+
+    monkeypatch.setattr(_em, "solve", spy)
+    again = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **FAST)
+    cv = [kc for kc, method in seen if method != "given"]  # CV stages start from named inits
+    assert cv[:2] == [1, 4]  # K = 3 and 4 run at capacity 4 as well: one EM program
+    assert float(again.mi) == float(ref.mi)
+    # the exact power-of-two capacity for every K selects the same K with the same scores
+    monkeypatch.setattr(_mi, "_cv_capacity", _mi.resolve_capacity)
+    seen.clear()
+    exact = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **dict(FAST, n_bootstrap=0))
+    assert [kc for kc, method in seen if method != "given"][:2] == [1, 2]
+    assert int(exact.n_components) == int(ref.n_components)
+    np.testing.assert_allclose(exact.cv_scores, ref.cv_scores, rtol=1e-6)
+
+
 def test_fixed_number_of_components():
     z = gaussian(0.6)
     res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_components=2, **FAST)
