@@ -524,7 +524,11 @@ def _select_many(data: _Datasets, like_key, o: dict, em_kw: dict, mesh, bar) -> 
         )
         s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
         failed, gmms = res.failed, res.gmm  # NumPy (host=True)
-        scores = _score_padded(gmms, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
+        scored = gmms
+        if k == 1 and len(ks) > 1:  # scored by the K = 2 stage's program (one fewer to compile):
+            # a masked single Gaussian has the same log-likelihood to every bit
+            scored = _pad_components(gmms, _cv_capacity(o["k_cap"], 2))
+        scores = _score_padded(scored, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
         metrics, chosen = [], []
         for j in range(a):

@@ -173,10 +173,19 @@ def test_cross_validation_at_k2_shares_the_k3_program(rho06, monkeypatch):
         seen.append((kw["kc"], kw["method"]))
         return solve(*args, **kw)
 
+    scored = []
+    score = _mi._score_padded
+
+    def score_spy(gmms, *args):
+        scored.append(gmms.weights.shape[-1])
+        return score(gmms, *args)
+
     monkeypatch.setattr(_em, "solve", spy)
+    monkeypatch.setattr(_mi, "_score_padded", score_spy)
     again = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **FAST)
     cv = [kc for kc, method in seen if method != "given"]  # CV stages start from named inits
     assert cv[:2] == [1, 4]  # K = 3 and 4 run at capacity 4 as well: one EM program
+    assert set(scored) == {4}  # K = 1 fits too are scored by the capacity-4 program
     assert float(again.mi) == float(ref.mi)
     # the exact power-of-two capacity for every K selects the same K with the same scores
     monkeypatch.setattr(_mi, "_cv_capacity", _mi.resolve_capacity)
@@ -185,6 +194,36 @@ def test_cross_validation_at_k2_shares_the_k3_program(rho06, monkeypatch):
     assert [kc for kc, method in seen if method != "given"][:2] == [1, 2]
     assert int(exact.n_components) == int(ref.n_components)
     np.testing.assert_allclose(exact.cv_scores, ref.cv_scores, rtol=1e-6)
+
+
+def test_a_masked_single_gaussian_scores_the_same(rho06):
+    """K = 1 CV fits are scored by the K = 2 stage's program, padded with masked components."""
+    from jaxmi.gmm import GMM
+    from jaxmi.gmm._fit import _pad_components
+    from jaxmi.gmm._mi import _cv_capacity, _score_padded
+    from jaxmi.gmm._mixture import precision_cholesky
+
+    z, _ = rho06
+    z = z.astype(np.float32)
+    rng = np.random.default_rng(1)
+    p = 6
+    means = (z.mean(0) + 0.1 * rng.normal(size=(p, 1, 2))).astype(np.float32)
+    cov = np.broadcast_to(np.cov(z.T).astype(np.float32), (p, 1, 2, 2)) * rng.uniform(
+        0.5, 2, (p, 1, 1, 1)
+    ).astype(np.float32)
+    g = GMM(
+        np.ones((p, 1), np.float32),
+        means,
+        cov,
+        np.asarray(precision_cholesky(cov)),
+        np.ones((p, 1), bool),
+    )
+    xs = jax.device_put(z.T[None])
+    valid = (rng.uniform(size=(p, z.shape[0])) < 0.5).astype(np.float32)
+    idx = np.zeros(p, np.int32)
+    one = _score_padded(g, xs, idx, valid, 64)
+    padded = _score_padded(_pad_components(g, _cv_capacity("bucket", 2)), xs, idx, valid, 64)
+    assert np.all(np.isfinite(one)) and np.array_equal(one, padded)
 
 
 def test_fixed_number_of_components():
