@@ -159,18 +159,20 @@ def test_no_bootstrap_gives_point_estimate_without_std():
     assert float(res.mi) == float(res.point)
 
 
-def test_cross_validation_at_k2_shares_the_k3_program(rho06, monkeypatch):
-    """K = 2 fits run at capacity 4 (one compilation fewer) and select as at capacity 2."""
+def test_cross_validation_programs_of_a_single_estimate(rho06, monkeypatch):
+    """K = 2 fits run at capacity 4 (one compilation fewer) and select as at capacity 2; a
+    single estimate's 6 fits per K run in chunks of 8 rows (not the bootstrap's 64)."""
     from jaxmi.gmm import _em, _mi
 
     assert _mi._cv_capacity("bucket", 2) == 4 and _mi._cv_capacity("bucket", 5) == 8
     assert _mi._cv_capacity(None, 2) == 2  # an explicit policy is kept
     z, ref = rho06
-    seen = []
+    seen, chunks = [], []
     solve = _em.solve
 
     def spy(*args, **kw):
         seen.append((kw["kc"], kw["method"]))
+        chunks.append((kw["method"], kw["chunk"]))
         return solve(*args, **kw)
 
     scored = []
@@ -186,6 +188,7 @@ def test_cross_validation_at_k2_shares_the_k3_program(rho06, monkeypatch):
     cv = [kc for kc, method in seen if method != "given"]  # CV stages start from named inits
     assert cv[:2] == [1, 4]  # K = 3 and 4 run at capacity 4 as well: one EM program
     assert set(scored) == {4}  # K = 1 fits too are scored by the capacity-4 program
+    assert {c for method, c in chunks if method != "given"} == {8}
     assert float(again.mi) == float(ref.mi)
     # the exact power-of-two capacity for every K selects the same K with the same scores
     monkeypatch.setattr(_mi, "_cv_capacity", _mi.resolve_capacity)
