@@ -571,12 +571,13 @@ def _cv_capacity(k_cap: Any, k: int) -> int:
     Under the default ``k_cap="bucket"`` (powers of two) the K = 2 stage runs at capacity 4 and
     shares the compiled EM program of K = 3 and 4. Masked components change a fit by float32
     rounding at most (``tests/gmm/test_em.py::test_masked_capacity_gives_the_same_fit``), so
-    this saves a compilation: a fresh process's first estimate took 5.4-6.2 s instead of 6.9-7.9 s for a
-    bivariate Gaussian and 6.6-7.6 s instead of 8.4-9.3 s for the cube transform (N = 2,000,
-    interleaved runs, the same estimates to every bit). The K = 2 stage costs more per EM
-    step: about 0.4 ms per single estimate, and 3% of a steady 10 x 10 pairwise matrix at
-    N = 5,000 (4.14-4.28 s -> 4.32-4.52 s, interleaved), whose 100 pairs keep the same K* and
-    MI to every bit. Pairwise entries and single calls keep the same capacities.
+    this saves a compilation: a fresh process's first estimate took 5.4-6.2 s instead of
+    6.9-7.9 s for a bivariate Gaussian and 6.6-7.6 s instead of 8.4-9.3 s for the cube
+    transform (N = 2,000, interleaved runs, the same estimates to every bit). The K = 2 stage
+    costs more per EM step: about 0.4 ms per single estimate, and 3% of a steady 10 x 10
+    pairwise matrix at N = 5,000 (4.14-4.28 s -> 4.32-4.52 s, interleaved), whose 100 pairs
+    keep the same K* and MI to every bit. Pairwise entries and single calls keep the same
+    capacities.
     """
     if k_cap == "bucket" and k == 2:
         return 4
