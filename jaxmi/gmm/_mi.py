@@ -78,7 +78,14 @@ class MIResult(NamedTuple):
             ``n_bootstrap=0``.
         std: standard deviation over bootstrap replicates (ddof 1); None when ``n_bootstrap < 2``.
         samples: ``(n_bootstrap,)`` value of each replicate.
-        point: the quantity of the full-data refit.
+        point: the quantity of the full-data refit. ``mi`` is the bootstrap mean, as the
+            reference reports it; each replicate refits resampled data, which adds the
+            estimator's small-sample bias once more, so ``point`` is the less biased value.
+            In the rho = 0.6 invariance study (``benchmarks/gmm_mi_accuracy.py``, 500 data
+            sets per cell) at N = 200 ``point`` was off by +0.014 nats against ``mi``'s
+            +0.036 (cube-transformed y) and +0.005 against +0.013 (log), and ``point +- 2 std``
+            held the truth in 0.94 and 0.93 of the data sets against 0.89 and 0.92 for
+            ``mi +- 2 std``.
         point_stderr: Monte Carlo standard error of ``point``.
         n_components: the selected number of components K*.
         cv_scores: ``(K_evaluated,)`` selection metric per evaluated K (higher is better).
