@@ -555,6 +555,40 @@ def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_few_heavy_problems_are_split_over_the_host_threads(monkeypatch):
+    # a late cross-validation stage: 6 long fits at capacity 8 over 1,024 padded samples. With
+    # 2 host threads they run in two parts at once (one part per 8 problems would leave one
+    # core idle) and give the same fits to every bit
+    assert _em._split_parts(6, 8, 1024) == 6
+    assert _em._split_parts(6, 4, 1024) == 1  # a light step: one part per SMALL_ROWS problems
+    assert _em._split_parts(40, 4, 1024) == 5
+    x = overlapping(1000).astype(np.float32)
+    xs = _pad_data(x)[None]
+    assert xs.shape[-1] == 1024
+    p = 6
+    w = np.ones((p, 1024), np.float32)
+    w[:, 1000:] = 0
+    arg = (jax.random.split(jax.random.key(3), p), np.full(p, 5, np.int32))
+    kw = dict(tol=1e-5, max_iter=60, reg_covar=1e-6, method="random_responsibilities", kc=8)
+    kw.update(strategy="queue", batch_size=2, chunk=8, shrink=False)
+    idx = np.zeros(p, np.int32)
+    runs = []
+    real = _em._run_ranges
+
+    def spy(run, ranges, threads, signature):
+        runs.append((ranges, threads))
+        return real(run, ranges, threads, signature)
+
+    monkeypatch.setattr(_em, "_run_ranges", spy)
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "1")
+    one = _em.solve(xs, idx, w, arg, **kw)
+    monkeypatch.setenv("JAXMI_HOST_THREADS", "2")
+    two = _em.solve(xs, idx, w, arg, **kw)
+    assert runs == [([(0, 6)], 1), ([(0, 3), (3, 6)], 2)]
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_host_threads_stay_off_under_a_users_jit(monkeypatch):
     # a traced tol: the parts must not leave the calling thread (traces are per thread)
     x = overlapping(300).astype(np.float32)
