@@ -792,10 +792,21 @@ def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray
     return ((z64 - mean) / sd).astype(z.dtype), mean, sd
 
 
-def _warn_unstandardized(z: np.ndarray, name: str, o: dict, depth: int = 3) -> None:
+#: what a fit that is mostly regulariser does to each estimated quantity
+_REGULARISER_BIAS = {
+    "mi": "MI toward 0",
+    "entropy": "entropy toward that of the regulariser",
+    "kl": "divergence toward 0",
+}
+
+
+def _warn_unstandardized(
+    z: np.ndarray, name: str, o: dict, depth: int = 3, quantity: str = "mi"
+) -> None:
     """With ``standardize=False``: warn where the data's scale makes the fit silently wrong.
 
-    ``depth``: the warning's stack level, so that it points at the user's call.
+    ``depth``: the warning's stack level, so that it points at the user's call. ``quantity``
+    (``"mi"``, ``"entropy"`` or ``"kl"``) names the estimate in the message.
 
     ``z`` is ``(..., N, d)``. A column whose variance is not well above ``reg_covar`` is fitted
     mostly as regulariser (values ~1e-20 gave MI 0), and values whose squares overflow the
@@ -808,8 +819,9 @@ def _warn_unstandardized(z: np.ndarray, name: str, o: dict, depth: int = 3) -> N
         warnings.warn(
             f"{name}: with standardize=False the variance of column(s) {small} "
             f"({float(np.min(var)):.3g}) is not well above reg_covar ({o['reg_covar']:g}): the "
-            "fit is mostly regulariser and the estimate biased (MI toward 0); use "
-            "standardize=True (the default) or a smaller reg_covar",
+            "fit is mostly regulariser and the estimate biased "
+            f"({_REGULARISER_BIAS[quantity]}); use standardize=True (the default) or a smaller "
+            "reg_covar",
             RuntimeWarning,
             stacklevel=depth,
         )
@@ -883,7 +895,12 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     else:
-        _warn_unstandardized(z, "x" if kind == "entropy" else "x, y", o, depth=4)
+        if kind == "entropy":
+            _warn_unstandardized(z, "x", o, depth=4, quantity="entropy")
+        else:
+            _warn_unstandardized(
+                z, "x, y", o, depth=4, quantity="kl" if kind.startswith("kl") else "mi"
+            )
     words = [_key_words(key)]
     bar = Progress(None, "GMM-MI", enabled=o["progress"])
     with bar:
@@ -1637,7 +1654,7 @@ def gmm_kl(
         _, mean, sd = _standardize(np.concatenate([xa, ya]), "x, y")
         xa, ya = ((xa - mean) / sd).astype(xa.dtype), ((ya - mean) / sd).astype(xa.dtype)
     elif mode == "separate":  # (the joint mode's _estimate warns)
-        _warn_unstandardized(np.concatenate([xa, ya]), "x, y", checked)
+        _warn_unstandardized(np.concatenate([xa, ya]), "x, y", checked, quantity="kl")
     opts = {**options, "standardize": False}
     d = xa.shape[1]
     if mode == "joint":

@@ -92,7 +92,9 @@ def test_unstandardized_extreme_scales_warn(rho06):
     z, _ = rho06
     x, y = z[:300, 0], z[:300, 1]
     opts = dict(standardize=False, n_bootstrap=2, n_components=1)
-    with pytest.warns(RuntimeWarning, match=r"column\(s\) \[0\] .* not well above reg_covar"):
+    with pytest.warns(
+        RuntimeWarning, match=r"column\(s\) \[0\] .* not well above reg_covar.*\(MI toward 0\)"
+    ):
         jaxmi.gmm_mi(jax.random.key(0), 1e-20 * x, y, **opts)  # a warning: the estimate runs
     # the other estimators warn before any fit (as errors here, so nothing else runs)
     with warnings.catch_warnings():
@@ -103,8 +105,12 @@ def test_unstandardized_extreme_scales_warn(rho06):
             jaxmi.gmm_mi_pairwise(jax.random.key(0), 1e-20 * z[:300], z[:300], **opts)
         with pytest.raises(RuntimeWarning, match=r"^x: with standardize=False"):
             jaxmi.gmm_mi_categorical(jax.random.key(0), 1e-20 * x, (y > 0).astype(int), **opts)
-        with pytest.raises(RuntimeWarning, match=r"^x, y: with standardize=False"):
-            jaxmi.gmm_kl(jax.random.key(0), 1e-20 * x, 1e-20 * y, **opts)
+        # each estimator names its own quantity's bias
+        for mode in ("separate", "joint"):
+            with pytest.raises(RuntimeWarning, match=r"^x, y: with .*\(divergence toward 0\)"):
+                jaxmi.gmm_kl(jax.random.key(0), 1e-20 * x, 1e-20 * y, mode=mode, **opts)
+        with pytest.raises(RuntimeWarning, match=r"^x: with .*\(entropy toward that of the reg"):
+            jaxmi.gmm_entropy(jax.random.key(0), 1e-20 * x, **opts)
         with pytest.raises(RuntimeWarning, match=r"^x, y: with standardize=False"):
             jaxmi.gmm_mi_batch(KEY0, 1e-20 * x[None, :, None], y[None, :, None], **opts)
     with warnings.catch_warnings():
