@@ -8,6 +8,8 @@ value checks (NaN/inf, signs) are left to concrete calls.
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 from typing import Any
 
 import jax
@@ -21,7 +23,23 @@ __all__ = [
     "check_key",
     "float_dtype",
     "is_traced",
+    "user_stacklevel",
 ]
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning raised here that points at the first caller outside jaxmi.
+
+    Counted from the function that calls :func:`warnings.warn` (level 1), so a warning from
+    deep inside the package still names the user's line.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)  # the caller of this helper: warnings.warn's level 1
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def is_traced(x: Any) -> bool:

@@ -118,6 +118,41 @@ def test_unstandardized_extreme_scales_warn(rho06):
         jaxmi.gmm_mi(jax.random.key(0), x, y, **opts)  # unit scale: no warning
 
 
+def test_degenerate_fits_warn(rho06):
+    # data that hardly vary along some direction leave a fit that is mostly reg_covar there;
+    # it used to give a finite, confident-looking number without a word (x == y: 6.56 +-
+    # 0.04 nats, where the MI is infinite; the reference raises LinAlgError)
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.normal(size=n)
+    opts = dict(n_bootstrap=2, n_components=1, mc_samples=2_000)
+    deterministic = jaxmi.gmm_mi(KEY0, x, x, **dict(opts, n_bootstrap=4))
+    assert float(deterministic.mi) > 5  # set by reg_covar (1e-6), not by the data
+    outlier = np.r_[x[:-1], 1e6]  # standardisation squeezes the other points to ~1e-5
+    discrete = rng.integers(0, 3, n).astype(float)  # (3 values: components on each)
+    y = rng.normal(size=n)
+    for a, b, k in ((x, x, 1), (outlier, y, 2), (discrete, y, 3)):
+        with pytest.warns(RuntimeWarning, match=r"^x, y: \d+% of .* mostly reg_covar") as rec:
+            jaxmi.gmm_mi(KEY0, a, b, **dict(opts, n_components=k))
+        # the warning names the user's line, not jaxmi's
+        assert {w.filename for w in rec if "mostly reg_covar" in str(w.message)} == {__file__}
+    z, _ = rho06
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # continuous data, and an outlier's own 0.2% component
+        jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **opts)
+        jaxmi.gmm_mi(KEY0, np.r_[z[:-1, 0], 40.0], z[:, 1], **dict(opts, n_components=2))
+    # the other estimators name their data sets, in one warning
+    a = np.stack([x, rng.normal(size=n)], 1)
+    with pytest.warns(RuntimeWarning, match=r"^pair \(0, 0\): ") as rec:
+        jaxmi.gmm_mi_pairwise(KEY0, a, x[:, None], **opts)
+    assert sum("mostly reg_covar" in str(w.message) for w in rec) == 1
+    labels = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
+    with pytest.warns(RuntimeWarning, match=r"^x of class 1: "):
+        jaxmi.gmm_mi_categorical(KEY0, np.r_[x[: n // 2], np.ones(n // 2)], labels, **opts)
+    with pytest.warns(RuntimeWarning, match=r"^2 of 2 data sets \(x\[0\], y\[0\], x\[1\]"):
+        jaxmi.gmm_mi_batch(KEY0, np.stack([x, x])[..., None], np.stack([x, x])[..., None], **opts)
+
+
 def test_bits(rho06):
     z, res = rho06
     bits = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], base=2, **FAST)
