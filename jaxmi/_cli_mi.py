@@ -13,6 +13,7 @@ import math
 import os
 import re
 import sys
+import warnings
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -450,6 +451,18 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+def _show_warnings(caught: list) -> None:
+    """Print recorded RuntimeWarnings as warning lines (each text once); others as Python would."""
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            if str(w.message) not in seen:
+                seen.add(str(w.message))
+                _warn(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def _plusminus() -> str:
     enc = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
@@ -469,12 +482,18 @@ def run(args: argparse.Namespace) -> int:
         job = _prepare(args)
     except InputError as err:
         return _error(str(err))
-    try:
-        result = _estimate(args, job)
-    except InputError as err:
-        return _error(str(err))
-    except ValueError as err:
-        return _error(f"estimate failed: {err}", 1)
+    # the estimators' RuntimeWarnings (a fit that is mostly reg_covar, ...) are about the
+    # user's data: print them as this command's warning lines, not as Python source locations
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            result = _estimate(args, job)
+        except InputError as err:
+            return _error(str(err))
+        except ValueError as err:
+            return _error(f"estimate failed: {err}", 1)
+        finally:
+            _show_warnings(caught)
     _report(args, job, result)
     if args.out is not None:
         from jaxmi.gmm import save_result

@@ -106,6 +106,18 @@ def test_json_and_bits(capsys, files):
     assert float(parse(out)["mi"]) == pytest.approx(bits["mi"], abs=6e-5)
 
 
+def test_the_estimators_warnings_are_warning_lines(capsys, tmp_path):
+    # y == x: the fit is mostly reg_covar; the library's RuntimeWarning reaches the user as
+    # one "jaxmi mi: warning:" line, not as a Python source location
+    x = np.random.default_rng(1).normal(size=N)
+    path = tmp_path / "same.npy"
+    np.save(path, np.stack([x, x], axis=1))
+    rc, out, err = run(capsys, path, "--x", "0", "--y", "1", *FAST, "--n-components", "1")
+    assert rc == 0 and parse(out)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxmi mi: warning: x, y: 100% of the"), err
+
+
 def test_mc_samples_selects_plain_monte_carlo(capsys, files):
     # --mc-samples was passed to gmm_mi, whose default RQMC integral ignores it, and echoed back
     import jax
