@@ -1439,6 +1439,11 @@ _class_noise_jit = _compile.jit(
 )
 
 
+#: the most ``classes x capacity x points`` one block of the categorical integral scores at
+#: once; its intermediates then stay in the CPU's caches
+_CATEGORICAL_BLOCK = 1 << 19
+
+
 def _categorical_mi(u, eps, gmms: GMM, log_prior):
     """I(X; C) and its MC standard error for class mixtures ``gmms (C, ...)``.
 
@@ -1446,17 +1451,53 @@ def _categorical_mi(u, eps, gmms: GMM, log_prior):
     ``eps[c] (d, S)`` and scored under every class mixture at once; one loop body serves every
     class, so the program does not grow with C (an unrolled C x C form compiled for 1-1.7 s at
     C = 2-3 and grew as C squared).
+
+    When ``C x capacity x S`` exceeds :data:`_CATEGORICAL_BLOCK` the points are scored in
+    blocks (means and squared deviations merged across blocks): 50 classes at capacity 2 with
+    S = 1e5 and 11 fits took 27.6-30.3 s as one (C, S) pass, 7.3-7.4 s in blocks, with values
+    equal to 1.5e-7 relative. Up to the threshold (C <= 2 at capacity 2, S = 1e5) the single
+    pass runs, bit for bit as before.
     """
-    n_samples = u.shape[-1]
+    n_cls, d, n_samples = eps.shape
+    n_blocks = max(1, -(-n_cls * gmms.weights.shape[-1] * n_samples // _CATEGORICAL_BLOCK))
+
+    def scores(c, g_c, u_c, eps_c):
+        z = sample_with(u_c, eps_c, g_c)
+        lps = jax.vmap(log_prob_t, in_axes=(0, None))(gmms, z)  # (C, S)
+        return lps[c] - component_logsumexp(log_prior[:, None] + lps)
 
     def one_class(args):
         c, g_c, u_c, eps_c = args
-        z = sample_with(u_c, eps_c, g_c)
-        lps = jax.vmap(log_prob_t, in_axes=(0, None))(gmms, z)  # (C, S)
-        v = lps[c] - component_logsumexp(log_prior[:, None] + lps)
+        v = scores(c, g_c, u_c, eps_c)
         return jnp.mean(v), jnp.var(v) / n_samples
 
-    means, variances = jax.lax.map(one_class, (jnp.arange(u.shape[0]), gmms, u, eps))
+    def one_class_blocked(args):
+        c, g_c, u_c, eps_c, valid = args
+
+        def block(b):
+            u_b, eps_b, ok = b
+            v = scores(c, g_c, u_b, eps_b)
+            cnt = jnp.sum(ok)
+            mean = jnp.sum(jnp.where(ok, v, 0)) / cnt
+            return cnt, mean, jnp.sum(jnp.where(ok, (v - mean) ** 2, 0))
+
+        cnt, means_b, m2_b = jax.lax.map(block, (u_c, eps_c, valid))
+        mean = jnp.sum(cnt * means_b) / n_samples
+        var = (jnp.sum(m2_b) + jnp.sum(cnt * (means_b - mean) ** 2)) / n_samples
+        return mean, var / n_samples
+
+    classes = jnp.arange(n_cls)
+    if n_blocks == 1:
+        means, variances = jax.lax.map(one_class, (classes, gmms, u, eps))
+    else:
+        size = -(-n_samples // n_blocks)
+        pad = n_blocks * size - n_samples
+        u_b = jnp.pad(u, ((0, 0), (0, pad))).reshape(n_cls, n_blocks, size)
+        eps_b = jnp.pad(eps, ((0, 0), (0, 0), (0, pad))).reshape(n_cls, d, n_blocks, size)
+        eps_b = eps_b.transpose(0, 2, 1, 3)  # (C, blocks, d, size)
+        valid = (jnp.arange(n_blocks * size) < n_samples).reshape(n_blocks, size)
+        valid = jnp.broadcast_to(valid, (n_cls, n_blocks, size))
+        means, variances = jax.lax.map(one_class_blocked, (classes, gmms, u_b, eps_b, valid))
     prior = jnp.exp(log_prior)
     return jnp.sum(prior * means), jnp.sqrt(jnp.sum(prior**2 * variances))
 
