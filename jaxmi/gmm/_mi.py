@@ -801,13 +801,11 @@ _REGULARISER_BIAS = {
 }
 
 
-def _warn_unstandardized(
-    z: np.ndarray, name: str, o: dict, depth: int = 3, quantity: str = "mi"
-) -> None:
+def _warn_unstandardized(z: np.ndarray, name: str, o: dict, quantity: str = "mi") -> None:
     """With ``standardize=False``: warn where the data's scale makes the fit silently wrong.
 
-    ``depth``: the warning's stack level, so that it points at the user's call. ``quantity``
-    (``"mi"``, ``"entropy"`` or ``"kl"``) names the estimate in the message.
+    The warnings point at the user's call. ``quantity`` (``"mi"``, ``"entropy"`` or ``"kl"``)
+    names the estimate in the message.
 
     ``z`` is ``(..., N, d)``. A column whose variance is not well above ``reg_covar`` is fitted
     mostly as regulariser (values ~1e-20 gave MI 0), and values whose squares overflow the
@@ -824,7 +822,7 @@ def _warn_unstandardized(
             f"({_REGULARISER_BIAS[quantity]}); use standardize=True (the default) or a smaller "
             "reg_covar",
             RuntimeWarning,
-            stacklevel=depth,
+            stacklevel=user_stacklevel(),
         )
     big = float(np.max(np.abs(z64))) if z64.size else 0.0
     limit = float(np.finfo(z.dtype).max) / max(z64.shape[-2], 1)
@@ -834,7 +832,7 @@ def _warn_unstandardized(
             f"{z.dtype} for the fit's second moments (sums of squares over {z64.shape[-2]} "
             "samples); use standardize=True (the default) or float64",
             RuntimeWarning,
-            stacklevel=depth,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -955,11 +953,9 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     else:
         if kind == "entropy":
-            _warn_unstandardized(z, "x", o, depth=4, quantity="entropy")
+            _warn_unstandardized(z, "x", o, quantity="entropy")
         else:
-            _warn_unstandardized(
-                z, "x, y", o, depth=4, quantity="kl" if kind.startswith("kl") else "mi"
-            )
+            _warn_unstandardized(z, "x, y", o, quantity="kl" if kind.startswith("kl") else "mi")
     words = [_key_words(key)]
     bar = Progress(None, "GMM-MI", enabled=o["progress"])
     with bar:

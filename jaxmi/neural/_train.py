@@ -1243,7 +1243,7 @@ def _warn_no_checkpoint(names: tuple, per_bound: list[dict], batched: bool) -> N
                     f"neural_mi: bound {name!r}{where} has {why}, so its mi is NaN; try a "
                     "smaller learning_rate (see the result's train_curve)",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=user_stacklevel(),
                 )
 
 

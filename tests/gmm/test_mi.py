@@ -101,6 +101,7 @@ def test_unstandardized_extreme_scales_warn(rho06):
         for t in texts
     ), texts
     assert any("mostly reg_covar" in t for t in texts)  # and the fit is degenerate
+    assert {w.filename for w in rec} == {__file__}  # both point at the user's line
     # the other estimators warn before any fit (as errors here, so nothing else runs)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

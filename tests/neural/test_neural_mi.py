@@ -305,8 +305,9 @@ def test_bad_data_and_keys():
 def test_diverged_training_warns_instead_of_a_silent_nan():
     z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], 800)
     opts = dict(batch_size=32, max_steps=40, eval_every=10, hidden=(8,), learning_rate=10.0)
-    with pytest.warns(RuntimeWarning, match="'nwj' has no checkpoint"):
+    with pytest.warns(RuntimeWarning, match="'nwj' has no checkpoint") as rec:
         r = jaxmi.neural_mi(jax.random.key(0), z[:, 0], z[:, 1], bound="nwj", **opts)
+    assert {w.filename for w in rec} == {__file__}
     assert np.isnan(r.mi) and r.best_step == 0 and np.isnan(r.val_curve).all()
 
 
