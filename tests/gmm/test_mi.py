@@ -127,37 +127,36 @@ def test_unstandardized_extreme_scales_warn(rho06):
 def test_degenerate_fits_warn(rho06):
     # data that hardly vary along some direction leave a fit that is mostly reg_covar there;
     # it used to give a finite, confident-looking number without a word (x == y: 6.56 +-
-    # 0.04 nats, where the MI is infinite; the reference raises LinAlgError)
+    # 0.04 nats, where the MI is infinite; the reference raises LinAlgError). One size (400)
+    # and capacities 1-3 throughout, so the calls share their compiled programs
     rng = np.random.default_rng(3)
     n = 400
     x = rng.normal(size=n)
-    opts = dict(n_bootstrap=2, n_components=1, mc_samples=2_000)
-    with pytest.warns(RuntimeWarning, match="mostly reg_covar"):
-        deterministic = jaxmi.gmm_mi(KEY0, x, x, **dict(opts, n_bootstrap=4))
-    assert float(deterministic.mi) > 5  # set by reg_covar (1e-6), not by the data
+    opts = dict(n_bootstrap=2, mc_samples=2_000)
     outlier = np.r_[x[:-1], 1e6]  # standardisation squeezes the other points to ~1e-5
     discrete = rng.integers(0, 3, n).astype(float)  # (3 values: components on each)
     y = rng.normal(size=n)
     for a, b, k in ((x, x, 1), (outlier, y, 2), (discrete, y, 3)):
         with pytest.warns(RuntimeWarning, match=r"^x, y: \d+% of .* mostly reg_covar") as rec:
-            jaxmi.gmm_mi(KEY0, a, b, **dict(opts, n_components=k))
+            r = jaxmi.gmm_mi(KEY0, a, b, n_components=k, **opts)
         # the warning names the user's line, not jaxmi's
         assert {w.filename for w in rec if "mostly reg_covar" in str(w.message)} == {__file__}
-    z, _ = rho06
+        if a is b:
+            assert float(r.mi) > 5  # set by reg_covar (1e-6), not by the data
+    z = rho06[0][:n]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # continuous data, and an outlier's own 0.2% component
-        jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **opts)
-        jaxmi.gmm_mi(KEY0, np.r_[z[:-1, 0], 40.0], z[:, 1], **dict(opts, n_components=2))
+        warnings.simplefilter("error")  # continuous data, and an outlier's own 0.25% component
+        jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], n_components=1, **opts)
+        jaxmi.gmm_mi(KEY0, np.r_[z[:-1, 0], 40.0], z[:, 1], n_components=2, **opts)
     # the other estimators name their data sets, in one warning
-    a = np.stack([x, rng.normal(size=n)], 1)
-    with pytest.warns(RuntimeWarning, match=r"^pair \(0, 0\): ") as rec:
-        jaxmi.gmm_mi_pairwise(KEY0, a, x[:, None], **opts)
+    both = r"^2 of 2 data sets \(pair \(0, 0\), pair \(1, 0\)\): "
+    with pytest.warns(RuntimeWarning, match=both) as rec:
+        jaxmi.gmm_mi_pairwise(KEY0, np.stack([x, x], 1), x[:, None], n_components=1, **opts)
     assert sum("mostly reg_covar" in str(w.message) for w in rec) == 1
     labels = np.r_[np.zeros(n // 2), np.ones(n // 2)].astype(int)
     with pytest.warns(RuntimeWarning, match=r"^x of class 1: "):
-        jaxmi.gmm_mi_categorical(KEY0, np.r_[x[: n // 2], np.ones(n // 2)], labels, **opts)
-    with pytest.warns(RuntimeWarning, match=r"^2 of 2 data sets \(x\[0\], y\[0\], x\[1\]"):
-        jaxmi.gmm_mi_batch(KEY0, np.stack([x, x])[..., None], np.stack([x, x])[..., None], **opts)
+        xc = np.r_[x[: n // 2], np.ones(n // 2)]
+        jaxmi.gmm_mi_categorical(KEY0, xc, labels, n_components=1, **opts)
 
 
 def test_bits(rho06):
@@ -452,15 +451,15 @@ def test_categorical_integral_in_blocks_equals_one_pass(monkeypatch):
     g = jax.vmap(GMM.create)(np.full((n_cls, kc), 1 / kc), means, covs)
     log_prior = np.log(np.array([0.1, 0.2, 0.3, 0.4], np.float32))
     out, text = {}, {}
-    # one pass; ceil(4 * 2 * 1000 / 4000) = 2 blocks of 500; 7 blocks of 143 (one point padded)
-    for budget in (1 << 30, 4000, 1200):
+    # one pass; ceil(4 * 2 * 1000 / 1200) = 7 blocks of 143 (one point padded)
+    for budget in (1 << 30, 1200):
         monkeypatch.setattr(_mi, "_CATEGORICAL_BLOCK", budget)
         fresh = lambda *a: _mi._categorical_mi(*a)  # noqa: E731 - no trace cached across budgets
         out[budget] = np.asarray(jax.jit(fresh)(u, eps, g, log_prior))
         text[budget] = str(jax.make_jaxpr(fresh)(u, eps, g, log_prior))
     ref = out[1 << 30]
     assert ref[0] > 0.1
-    for budget, size in ((4000, 500), (1200, 143)):
+    for budget, size in ((1200, 143),):
         assert f"{size}]" in text[budget] and f"{size}]" not in text[1 << 30]  # blocks ran
         np.testing.assert_allclose(out[budget], ref, rtol=2e-6)
 
