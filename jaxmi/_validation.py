@@ -33,7 +33,7 @@ def user_stacklevel() -> int:
     Counted from the function that calls :func:`warnings.warn` (level 1), so a warning from
     deep inside the package still names the user's line.
     """
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep  # not a sibling "jaxmi_x/"
     frame = sys._getframe(1)  # the caller of this helper: warnings.warn's level 1
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):

@@ -153,3 +153,23 @@ def test_cli_benchmark_small(tmp_path, capsys):
     assert meta["options"] == {"n_bootstrap": 6}
     assert cli.main(["benchmark", "--tasks", "no-such-task", "--out", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_warnings_point_at_the_first_frame_outside_the_package():
+    # user_stacklevel walks out of jaxmi's own files; a user's file in a sibling directory
+    # whose name starts with "jaxmi" (jaxmi_examples/) is outside the package
+    import os
+
+    from jaxmi._validation import user_stacklevel
+
+    package = os.path.dirname(os.path.abspath(jaxmi.__file__))
+    src = "def level():\n    return user_stacklevel()\n"
+
+    def level_from(filename):
+        scope = {"user_stacklevel": user_stacklevel}
+        exec(compile(src, filename, "exec"), scope)
+        return scope["level"]()
+
+    assert level_from(os.path.join(package + "_examples", "user.py")) == 1
+    # a helper inside the package: the warning skips it and names this test's line
+    assert level_from(os.path.join(package, "gmm", "_helper.py")) == 2

@@ -947,20 +947,19 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     mesh = o["mesh"]
     dt = z.dtype
     log_scale = 0.0
+    name = "x" if kind == "entropy" else "x, y"
     if o["standardize"]:
         z, _, sd = _standardize(z)
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     else:
-        if kind == "entropy":
-            _warn_unstandardized(z, "x", o, quantity="entropy")
-        else:
-            _warn_unstandardized(z, "x, y", o, quantity="kl" if kind.startswith("kl") else "mi")
+        quantity = "entropy" if kind == "entropy" else "kl" if kind.startswith("kl") else "mi"
+        _warn_unstandardized(z, name, o, quantity=quantity)
     words = [_key_words(key)]
     bar = Progress(None, "GMM-MI", enabled=o["progress"])
     with bar:
         (fit,) = _fit_many(_datasets([z], words), key, o, _em_settings(o, dt), mesh, bar)
-        _warn_degenerate([fit], ["x" if kind == "entropy" else "x, y"], o)
+        _warn_degenerate([fit], [name], o)
         mc = dict(_integral_settings(o, z.shape[1]), kind=kind, blocks=blocks)
         ((vals, ses),) = _integrate_fits([fit], _mc_keys(words, key), mesh, **mc)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
