@@ -777,18 +777,42 @@ def _integrate_fits(fits: list[_Fit], keys: jax.Array, mesh, **mc) -> list[tuple
     return out
 
 
-def _standardize(z: np.ndarray, name: str = "x") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_not_constant(sd: np.ndarray, parts: tuple) -> None:
+    """A ``ValueError`` naming the constant columns of ``z`` by the argument they came from.
+
+    ``parts``: ``((name, width), ...)``, the arguments whose columns ``z`` stacks in order
+    (``(("x", dx), ("y", dy))`` for a joint ``(x, y)``); the message gives each argument's
+    own column indices ("y: constant column(s) [0]", not column ``dx`` of the stack).
+    """
+    if not np.any(sd <= 0):
+        return
+    msgs, lo = [], 0
+    for name, width in parts:
+        bad = np.flatnonzero(sd[lo : lo + width] <= 0).tolist()
+        if bad:
+            msgs.append(f"{name}: constant column(s) {bad}")
+        lo += width
+    raise ValueError("; ".join(msgs) + ": the density is degenerate")
+
+
+def _standardize(
+    z: np.ndarray, name: str = "x", parts: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Columns to zero mean and unit variance (ddof 0): ``(data, mean, scale)``.
 
     The statistics are taken in float64 (``mean`` and ``scale`` are float64): in float32 the
     sum of squares of values around 1e18 overflows (every column became zeros and the MI 0),
     and that of values around 1e-23 underflows (taken for a constant column).
+
+    Args:
+        z: ``(N, d)`` data.
+        name: the argument ``z`` is, for a constant column's error.
+        parts: ``((name, width), ...)`` when ``z`` stacks several arguments' columns (see
+            :func:`_check_not_constant`); overrides ``name``.
     """
     z64 = z.astype(np.float64)
     sd = z64.std(0)
-    if np.any(sd <= 0):
-        bad = np.flatnonzero(sd <= 0).tolist()
-        raise ValueError(f"{name}: constant column(s) {bad}: the density is degenerate")
+    _check_not_constant(sd, parts if parts is not None else ((name, z.shape[1]),))
     mean = z64.mean(0)
     return ((z64 - mean) / sd).astype(z.dtype), mean, sd
 
@@ -947,9 +971,15 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     mesh = o["mesh"]
     dt = z.dtype
     log_scale = 0.0
-    name = "x" if kind == "entropy" else "x, y"
+    names = ("x", "y", "z")[: len(blocks)] if kind != "entropy" else ("x",)
+    name = ", ".join(names)
     if o["standardize"]:
-        z, _, sd = _standardize(z)
+        parts = (
+            ((names[0], z.shape[1]),)
+            if kind == "entropy"
+            else tuple((nm, len(b)) for nm, b in zip(names, blocks, strict=True))
+        )
+        z, _, sd = _standardize(z, parts=parts)
         if kind == "entropy":
             log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     else:
@@ -1097,7 +1127,12 @@ def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
     # a full covariance in d dimensions needs d + 1 points (a simplex) per component: with
     # fewer, the fit is reg_covar alone and the MI meaningless (3 points gave 5.9 nats)
     per = d + 1
-    if o["n_folds"] > n or n_train < per * k_min:
+    if o["n_folds"] > n:
+        raise ValueError(
+            f"n_folds: {o['n_folds']} folds need at least {o['n_folds']} samples (one per "
+            f"validation fold), got {n}"
+        )
+    if n_train < per * k_min:
         raise ValueError(
             f"x: {n} samples are too few for n_folds={o['n_folds']} with {k_min} component(s) "
             f"in {d} dimension(s) ({n_train} training samples per fold, at least "
@@ -1277,7 +1312,10 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     if not o["standardize"]:
         _warn_unstandardized(z, "x, y", o)
     zs = [
-        _standardize(zi, f"x[{i}], y[{i}]")[0] if o["standardize"] else zi for i, zi in enumerate(z)
+        _standardize(zi, parts=((f"x[{i}]", dx), (f"y[{i}]", z.shape[2] - dx)))[0]
+        if o["standardize"]
+        else zi
+        for i, zi in enumerate(z)
     ]
     keys = np.asarray(jax.random.key_data(_fold_keys(key, np.arange(n_data, dtype=np.uint32))))
     words = [tuple(int(w) for w in row) for row in keys.reshape(n_data, -1)]
@@ -1589,8 +1627,8 @@ def gmm_mi_categorical(
         try:
             per_class.append((xc, _resolve_options(dict(opts), xc.shape[0], xc.shape[1])))
         except ValueError as err:
-            raise ValueError(
-                f"labels: class {classes[c].item()!r} has {counts[c]} samples: {err}"
+            raise _small_class_error(
+                "labels", classes[c].item(), int(counts[c]), n_cls, xa.shape[0], err
             ) from err
     o = max(per_class, key=lambda t: t[0].shape[0])[1]
     words = _key_words(key)
@@ -1621,6 +1659,17 @@ def _label_codes(lab: np.ndarray, name: str, n: int) -> tuple[np.ndarray, np.nda
             f"{name}: needs at least 2 classes, got {classes.shape[0]} ({classes.tolist()})"
         )
     return classes, codes.reshape(-1)
+
+
+def _small_class_error(name: str, label: Any, count: int, n_cls: int, n: int, err) -> ValueError:
+    """The error for a class too small to fit, with a hint when the labels look continuous."""
+    msg = f"{name}: class {label!r} has {count} samples: {err}"
+    if n_cls > n // 4:
+        msg += (
+            f" ({n_cls} distinct labels in {n} samples: for a continuous variable use gmm_mi; "
+            "categorical MI needs a few classes with many samples each)"
+        )
+    return ValueError(msg)
 
 
 def _categorical_result(like_key, fits, pri, words, o, scale, dt, classes):
@@ -1757,6 +1806,9 @@ def gmm_kl(
         )
     checked = _checked_options(dict(options))
     if checked["standardize"]:  # one pooled map for both samples
+        # each sample needs a density of its own: a constant y would pass the pooled check
+        _check_not_constant(xa.astype(np.float64).std(0), (("x", xa.shape[1]),))
+        _check_not_constant(ya.astype(np.float64).std(0), (("y", ya.shape[1]),))
         _, mean, sd = _standardize(np.concatenate([xa, ya]), "x, y")
         xa, ya = ((xa - mean) / sd).astype(xa.dtype), ((ya - mean) / sd).astype(xa.dtype)
     elif mode == "separate":  # (the joint mode's _estimate warns)
@@ -1995,9 +2047,9 @@ def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
 
 def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None:
     dt = aa.dtype
-    codes, priors, members, zs, cwords = {}, {}, [], [], []
+    codes, priors, members, zs, cwords, classes = {}, {}, [], [], [], {}
     for j in sorted({j for _, j in pairs}):
-        _, codes[j] = _label_codes(bb[:, j], f"b[:, {j}]", bb.shape[0])
+        classes[j], codes[j] = _label_codes(bb[:, j], f"b[:, {j}]", bb.shape[0])
         priors[j] = _class_prior(prior, np.bincount(codes[j]), dt)
     for (i, j), w in zip(pairs, words, strict=True):
         first = len(zs)
@@ -2008,7 +2060,11 @@ def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None
                     {**o, "mesh": None, "max_components": o["max_components"]}, len(xc)
                 )
             except ValueError as err:
-                raise ValueError(f"b[:, {j}]: class {c} has {len(xc)} samples: {err}") from err
+                n_cls = priors[j].shape[0]
+                label = classes[j][c].item()
+                raise _small_class_error(
+                    f"b[:, {j}]", label, len(xc), n_cls, bb.shape[0], err
+                ) from err
             zs.append(xc)
             cwords.append(_child_words(w, 1000 + c))
         members.append(range(first, len(zs)))

@@ -330,9 +330,13 @@ def test_stopping_rule_threshold_and_max():
     ("args", "kwargs", "match"),
     [
         ((np.zeros(10), np.zeros(11)), {}, "y: has 11 samples"),
-        ((np.ones(50), np.arange(50.0)), {}, "constant column"),
+        ((np.ones(50), np.arange(50.0)), {}, r"^x: constant column\(s\) \[0\]"),
+        # a constant y is named as y's own column, not as column 1 of the stacked (x, y)
+        ((np.arange(50.0), np.ones(50)), {}, r"^y: constant column\(s\) \[0\]:"),
+        ((np.ones(50), np.c_[np.arange(50.0), np.ones(50)]), {}, r"^x: .* \[0\]; y: .* \[1\]:"),
         ((np.arange(50.0), np.arange(50.0)), {"bogus": 1}, "unknown option"),
-        ((np.arange(3.0), np.arange(3.0) ** 2), {"n_folds": 5}, "too few"),
+        # more folds than samples: the folds are at fault, not "too few samples per fold"
+        ((np.arange(3.0), np.arange(3.0) ** 2), {"n_folds": 5}, "^n_folds: 5 folds need .* got 3"),
         ((np.arange(6.0), np.arange(6.0) ** 2), {"n_components": 4}, "too few"),
         # a 2-D component needs 3 points; 2 per training fold gave a fit of reg_covar alone
         ((np.arange(4.0), np.arange(4.0) ** 2), {}, "too few .* 3 needed"),
@@ -365,6 +369,13 @@ def test_bad_input(args, kwargs, match):
             ),
             "^integral",
         ),
+        # a class too small to fit is named by its label (the code, 3, was named before)
+        (
+            lambda x, c: jaxmi.gmm_mi_pairwise(
+                KEY0, x[:, None], np.r_[["z"], c[1:]][:, None], categorical=True
+            ),
+            r"^b\[:, 0\]: class 'z' has 1 samples",
+        ),
         (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, integral="rqmc"), "^integral"),
         (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=64), "^rqmc_points"),
         # the pooled standardisation read the option before it was checked ('no' was True)
@@ -377,6 +388,25 @@ def test_bad_options_of_the_categorical_and_kl_estimators(call, match):
     x, c = rng.normal(size=300), rng.choice(["a", "b", "c"], 300)
     with pytest.raises(ValueError, match=match):
         call(x, c)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda x, c: jaxmi.gmm_cmi(KEY0, x, x**2, c), r"^z: constant column\(s\) \[0\]:"),
+        # KL pools both samples for standardisation; each still needs a density of its own
+        (lambda x, c: jaxmi.gmm_kl(KEY0, x, c), r"^y: constant column\(s\) \[0\]:"),
+        (
+            lambda x, c: jaxmi.gmm_mi_batch(KEY0, np.stack([x, x]), np.stack([x**2, c])),
+            r"^y\[1\]: constant column\(s\) \[0\]:",
+        ),
+        (lambda x, c: jaxmi.gmm_entropy(KEY0, np.c_[x, c]), r"^x: constant column\(s\) \[1\]:"),
+    ],
+)
+def test_constant_columns_are_named_by_their_argument(call, match):
+    x = np.random.default_rng(0).normal(size=60)
+    with pytest.raises(ValueError, match=match):
+        call(x, np.full(60, 2.0))
 
 
 def test_refuses_tracing():
@@ -468,7 +498,13 @@ def test_categorical_integral_in_blocks_equals_one_pass(monkeypatch):
     ("labels", "kwargs", "match"),
     [
         (np.zeros(60), {}, "at least 2 classes"),
-        (np.array([0] * 58 + [1, 1]), {"n_folds": 3}, "class 1 has 2 samples"),
+        (
+            np.array([0] * 58 + [1, 1]),
+            {"n_folds": 3},
+            r"class 1 has 2 samples: n_folds: 3 folds need .*, got 2$",
+        ),
+        # continuous labels: one class per sample, and a hint to use gmm_mi
+        (np.linspace(0, 1, 60), {}, "class 0.0 has 1 samples: .*60 distinct labels in 60 samples"),
         (np.zeros(59), {}, "labels: expected shape"),
         (np.array([0, 1] * 30), {"prior": [0.5, 0.6]}, "sum to 1"),
         (np.array([0, 1] * 30), {"prior": [1.0]}, "prior"),
