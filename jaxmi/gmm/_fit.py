@@ -16,6 +16,7 @@ from jaxmi._validation import (
     check_int,
     check_key,
     is_traced,
+    user_stacklevel,
 )
 from jaxmi.gmm import _em, _init
 from jaxmi.gmm._em import EMResult, _take
@@ -182,14 +183,14 @@ def _warn(res: EMResult, what: str) -> None:
             "parameters are frozen at the last finite state and log_likelihood is -inf. "
             "Increase reg_covar.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if not_conv:
         warnings.warn(
             f"{what}: {not_conv} fit(s) did not converge within max_iter; increase max_iter or "
             "tol.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

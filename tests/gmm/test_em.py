@@ -393,9 +393,10 @@ def test_convergence_semantics():
     # K = 1 is solved in closed form (EM's fixed point after one M-step): exact, not suspicious
     res = jaxmi.gmm.fit(jax.random.key(0), x, 1)
     assert int(res.n_iter) == 2 and not bool(res.suspicious) and bool(res.converged)
-    with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="did not converge"):
+    with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="did not converge") as rec:
         res = jaxmi.gmm.fit(jax.random.key(0), x, 3, max_iter=3)
     assert int(res.n_iter) == 3 and not bool(res.converged)
+    assert rec[0].filename == __file__  # the warning names the caller's line
 
 
 def test_empty_problem_returns_its_start():
