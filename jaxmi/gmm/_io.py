@@ -3,7 +3,10 @@
 Three result types are stored, each under its own format tag (and a version):
 
 * :class:`~jaxmi.gmm.MIResult` (``"jaxmi.MIResult"``, version 1) of
-  :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi` and :func:`~jaxmi.gmm_entropy`;
+  :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi` and :func:`~jaxmi.gmm_entropy`; that of
+  :func:`~jaxmi.gmm_kl`'s separate mode (``"jaxmi.MIResult.two_sample"``) and of
+  :func:`~jaxmi.gmm_mi_batch` (``"jaxmi.MIResult.batch"``, every field with a leading axis of
+  data sets) under tags of their own;
 * :class:`~jaxmi.gmm.CategoricalMIResult` (``"jaxmi.CategoricalMIResult"``, version 1) of
   :func:`~jaxmi.gmm_mi_categorical`, whose ``classes`` may hold bool, integer, float or string
   labels;
@@ -151,7 +154,20 @@ _MI_TWO_SAMPLE = _Format(
     agree=(_REPLICATES, _per_fit("per-sample fields")),
 )
 
-_FORMATS = (_MI, _MI_TWO_SAMPLE, _CATEGORICAL, _PAIRWISE)
+# gmm_mi_batch: every field gains a leading axis of D data sets (cv_scores padded with -inf)
+_MI_BATCH = _Format(
+    cls=MIResult,
+    tag="jaxmi.MIResult.batch",
+    version=1,
+    spec={name: (kinds, ndim + 1) for name, (kinds, ndim) in _MI.spec.items()},
+    optional=frozenset({"std"}),
+    agree=(
+        ("replicate fields", (("samples", 1), ("n_iter", 1), ("converged", 1))),
+        ("data-set fields", tuple((f, 0) for f in _MI.spec)),
+    ),
+)
+
+_FORMATS = (_MI, _MI_TWO_SAMPLE, _MI_BATCH, _CATEGORICAL, _PAIRWISE)
 _BY_TAG = {f.tag: f for f in _FORMATS}
 _NAMES = list(dict.fromkeys(f.cls.__name__ for f in _FORMATS))
 _TYPE_NAMES = ", ".join(_NAMES[:-1]) + f" or {_NAMES[-1]}"
@@ -244,7 +260,9 @@ def _host(result: Any) -> tuple[_Format, dict[str, np.ndarray | None]]:
     fmt = next((f for f in _FORMATS if isinstance(result, f.cls)), None)
     if fmt is None:
         raise TypeError(f"result: expected an {_TYPE_NAMES}, got {type(result).__name__}")
-    if fmt is _MI and np.ndim(result.n_components) == np.ndim(result.selection_converged) == 1:
+    if fmt is _MI and np.ndim(result.mi) == 1:
+        fmt = _MI_BATCH  # gmm_mi_batch: one result per data set
+    elif fmt is _MI and np.ndim(result.n_components) == np.ndim(result.selection_converged) == 1:
         fmt = _MI_TWO_SAMPLE  # gmm_kl(mode="separate"): one fit per sample
     fields: dict[str, np.ndarray | None] = {}
     for name, value in zip(fmt.cls._fields, result, strict=True):
@@ -278,8 +296,8 @@ def save_result(path: str | os.PathLike, result: Result) -> None:
         result: the result of :func:`~jaxmi.gmm_mi`, :func:`~jaxmi.gmm_cmi`,
             :func:`~jaxmi.gmm_entropy`, :func:`~jaxmi.gmm_kl` (both modes; the separate mode's
             per-sample fields are stored under a format of their own),
-            :func:`~jaxmi.gmm_mi_categorical` or :func:`~jaxmi.gmm_mi_pairwise` (JAX or NumPy
-            fields).
+            :func:`~jaxmi.gmm_mi_batch`, :func:`~jaxmi.gmm_mi_categorical` or
+            :func:`~jaxmi.gmm_mi_pairwise` (JAX or NumPy fields).
 
     Raises:
         ValueError: unknown extension, or a field of the wrong kind or shape.

@@ -292,7 +292,8 @@ def test_specs_cover_every_field():
     assert {f.cls for f in _io._FORMATS} == {MIResult, CategoricalMIResult, PairwiseMIResult}
     for fmt in _io._FORMATS:
         assert tuple(fmt.spec) == fmt.cls._fields, fmt.tag
-    assert len(_io._BY_TAG) == 4  # MIResult twice: one sample, and gmm_kl's two samples
+    # MIResult three times: one sample, gmm_kl's two samples, and gmm_mi_batch's data sets
+    assert len(_io._BY_TAG) == 5
 
 
 def two_sample(b=3, dtype=np.float32):
@@ -316,6 +317,36 @@ def test_two_sample_kl_round_trip(tmp_path, ext, b):
     assert back.n_iter.shape == (b, 2)
     with pytest.raises(ValueError, match="per-sample fields disagree"):
         save_result(tmp_path / f"bad{ext}", res._replace(n_components=np.array([1, 2, 3])))
+
+
+def batch(b=3, dtype=np.float32, d=2):
+    """A gmm_mi_batch result: every field with a leading axis of ``d`` data sets."""
+    one = [synthetic(dtype, b > 1, b) for _ in range(d)]
+    res = MIResult(*(None if f[0] is None else np.stack(f) for f in zip(*one, strict=True)))
+    return res._replace(mi=res.mi + np.arange(d, dtype=dtype), n_components=np.arange(d) + 1)
+
+
+@pytest.mark.parametrize("ext", [".npz", ".json"])
+@pytest.mark.parametrize(("b", "d"), [(3, 2), (0, 2), (1, 1)])
+def test_batch_round_trip(tmp_path, ext, b, d):
+    res = batch(b, d=d)
+    save_result(tmp_path / f"b{ext}", res)  # was refused: 'mi' "must be a scalar"
+    back = load_result(tmp_path / f"b{ext}")
+    assert_same(res, back)
+    assert back.samples.shape == (d, b) and back.cv_scores.shape == (d, 3)
+    assert (back.std is None) == (b < 2)
+    with pytest.raises(ValueError, match="data-set fields disagree"):
+        save_result(tmp_path / f"bad{ext}", res._replace(point=np.zeros(d + 1, np.float32)))
+    with pytest.raises(ValueError, match="replicate fields disagree"):
+        save_result(tmp_path / f"bad{ext}", res._replace(n_iter=np.zeros((d, b + 1), np.int32)))
+
+
+def test_round_trip_of_a_real_batch_result(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 300))
+    res = jaxmi.gmm_mi_batch(jax.random.key(0), x, x[::-1] + x, n_bootstrap=3, max_components=2)
+    for ext in (".npz", ".json"):
+        save_result(tmp_path / f"r{ext}", res)
+        assert_same(res, load_result(tmp_path / f"r{ext}"))
 
 
 @pytest.mark.parametrize("ext", [".npz", ".json"])
