@@ -17,19 +17,26 @@ def plot_gmm(
     gmm: GMM,
     x: Any = None,
     *,
-    dims: Sequence[int] = (0, 1),
+    dims: Sequence[int] | None = None,
     ax: Any = None,
     n_sigma: Sequence[float] = (1.0, 2.0),
     max_points: int = 5000,
 ) -> Any:
-    """Draw a mixture's components as covariance ellipses over a scatter of the data.
+    """Draw a mixture over its data: covariance ellipses in 2-D, densities in 1-D.
+
+    With two ``dims``, each component is drawn as ellipses at ``n_sigma`` standard deviations
+    over a scatter of the data, annotated with its weight. With one (the default for a 1-D
+    mixture), the mixture's density and each weighted component's are drawn as curves over a
+    histogram of the data (density scale).
 
     Args:
-        gmm: the mixture (unbatched).
-        x: optional data ``(N, d)`` to scatter underneath (at most ``max_points`` shown).
-        dims: the two dimensions to draw.
+        gmm: the mixture (unbatched), or a fit result with a ``gmm`` field (what
+            :func:`jaxmi.gmm.fit` returns).
+        x: optional data ``(N, d)`` (or ``(N,)`` for a 1-D mixture) to draw underneath; the
+            scatter shows at most ``max_points`` of them, the histogram all.
+        dims: one or two dimensions to draw; default ``(0, 1)``, or ``(0,)`` for a 1-D mixture.
         ax: a matplotlib ``Axes``; a new figure if None.
-        n_sigma: radii of the ellipses in standard deviations.
+        n_sigma: radii of the ellipses in standard deviations (2-D).
         max_points: subsample the scatter to this many points.
 
     Returns:
@@ -42,27 +49,75 @@ def plot_gmm(
         >>> from jaxmi.gmm import GMM
         >>> from jaxmi.plot import plot_gmm
         >>> ax = plot_gmm(GMM.create(jnp.ones(1), jnp.zeros((1, 2)), jnp.eye(2)[None]))
+        >>> ax = plot_gmm(GMM.create(jnp.ones(2) / 2, jnp.array([[-1.0], [2.0]]),
+        ...                          jnp.ones((2, 1, 1))))  # 1-D: density curves
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Ellipse
 
+    if not isinstance(gmm, GMM) and isinstance(getattr(gmm, "gmm", None), GMM):
+        gmm = gmm.gmm  # a FitResult / EMResult
     if not isinstance(gmm, GMM) or gmm.means.ndim != 2:
-        raise ValueError("gmm: expected an unbatched jaxmi.gmm.GMM")
-    if len(dims) != 2:
-        raise ValueError(f"dims: expected two dimensions, got {list(dims)}")
-    sub = marginal(gmm, list(dims))
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.5))
+        raise ValueError("gmm: expected an unbatched jaxmi.gmm.GMM (or a fit result holding one)")
+    if dims is None:
+        dims = (0,) if gmm.dim == 1 else (0, 1)
+    dims = [int(i) for i in dims]
+    if len(dims) not in (1, 2):
+        raise ValueError(f"dims: expected one or two dimensions, got {dims}")
+    if any(not 0 <= i < gmm.dim for i in dims):
+        raise ValueError(f"dims: indices must lie in [0, {gmm.dim}), got {dims}")
+    sub = marginal(gmm, dims)
+    xa = None
     if x is not None:
         xa = np.asarray(x)
+        if xa.ndim == 1 and gmm.dim == 1:
+            xa = xa[:, None]
         if xa.ndim != 2 or xa.shape[1] != gmm.dim:
             raise ValueError(f"x: expected shape (N, {gmm.dim}), got {xa.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5) if len(dims) == 2 else (5.5, 3.5))
+    w = np.asarray(sub.weights, np.float64)
+    active = np.asarray(sub.active)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(dims) == 1:
+        _densities_1d(ax, sub, w, active, None if xa is None else xa[:, dims[0]], colors)
+        ax.set_xlabel(f"x[{dims[0]}]")
+        ax.set_ylabel("density")
+    else:
+        _ellipses_2d(ax, sub, w, active, xa, dims, n_sigma, max_points, colors)
+        ax.set_xlabel(f"x[{dims[0]}]")
+        ax.set_ylabel(f"x[{dims[1]}]")
+    ax.set_title(f"{int(active.sum())}-component Gaussian mixture")
+    ax.autoscale_view()
+    return ax
+
+
+def _densities_1d(ax, sub: GMM, w, active, data, colors) -> None:
+    """The 1-D mixture density, its weighted components and a histogram of ``data``."""
+    mu = np.asarray(sub.means, np.float64)[:, 0]
+    sd = np.sqrt(np.asarray(sub.covariances, np.float64)[:, 0, 0])
+    on = np.flatnonzero(active)
+    lo = np.min(mu[on] - 4 * sd[on])
+    hi = np.max(mu[on] + 4 * sd[on])
+    if data is not None:
+        ax.hist(data, bins="auto", density=True, color="0.8", label="data")
+        lo, hi = min(lo, float(np.min(data))), max(hi, float(np.max(data)))
+    t = np.linspace(lo, hi, 512)
+    comp = w[on, None] * np.exp(-0.5 * ((t - mu[on, None]) / sd[on, None]) ** 2)
+    comp /= np.sqrt(2 * np.pi) * sd[on, None]
+    for c, k in enumerate(on):
+        ax.plot(t, comp[c], "--", lw=1, c=colors[k % len(colors)], label=f"w = {w[k]:.2f}")
+    ax.plot(t, comp.sum(0), c="k", lw=1.8, label="mixture")
+    ax.legend(fontsize=7)
+
+
+def _ellipses_2d(ax, sub: GMM, w, active, xa, dims, n_sigma, max_points, colors) -> None:
+    """Covariance ellipses of each active component over a scatter of ``xa``."""
+    from matplotlib.patches import Ellipse
+
+    if xa is not None:
         if len(xa) > max_points:
             xa = xa[np.random.default_rng(0).choice(len(xa), max_points, replace=False)]
         ax.scatter(xa[:, dims[0]], xa[:, dims[1]], s=3, c="0.6", alpha=0.5, lw=0)
-    w = np.asarray(sub.weights)
-    active = np.asarray(sub.active)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k in np.flatnonzero(active):
         mu = np.asarray(sub.means[k])
         vals, vecs = np.linalg.eigh(np.asarray(sub.covariances[k], np.float64))
@@ -82,11 +137,6 @@ def plot_gmm(
             )
         ax.plot(*mu, "+", c=c, ms=9)
         ax.annotate(f"{w[k]:.2f}", mu, textcoords="offset points", xytext=(4, 4), color=c)
-    ax.set_xlabel(f"x[{dims[0]}]")
-    ax.set_ylabel(f"x[{dims[1]}]")
-    ax.set_title(f"{int(active.sum())}-component Gaussian mixture")
-    ax.autoscale_view()
-    return ax
 
 
 def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0) -> Any:
@@ -175,6 +225,11 @@ def plot_mi_matrix(
     """
     import matplotlib.pyplot as plt
 
+    if not all(hasattr(result, f) for f in ("mi", "std", "estimated")):
+        raise ValueError(
+            f"result: expected a PairwiseMIResult (mi, std and estimated arrays of shape "
+            f"(p, q)), got {type(result).__name__}"
+        )
     mi = np.asarray(result.mi, np.float64)
     std = np.asarray(result.std, np.float64)
     est = np.asarray(result.estimated, bool)
