@@ -243,9 +243,12 @@ def test_random_name_is_refused_with_guidance():
 
 def test_jit_equals_no_jit():
     x = overlapping(800).astype(np.float32)
-    eager = jaxmi.gmm.fit(jax.random.key(0), x, 3)
-    jitted = jax.jit(lambda k, x: jaxmi.gmm.fit(k, x, 3))(jax.random.key(0), x)
-    assert int(jitted.n_iter) == int(eager.n_iter)
+    # random_points: 68 iterations here (random responsibilities stopped after 2, at its start)
+    eager = jaxmi.gmm.fit(jax.random.key(0), x, 3, init="random_points")
+    jitted = jax.jit(lambda k, x: jaxmi.gmm.fit(k, x, 3, init="random_points"))(
+        jax.random.key(0), x
+    )
+    assert int(jitted.n_iter) == int(eager.n_iter) > 10
     np.testing.assert_allclose(jitted.gmm.means, eager.gmm.means, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(float(jitted.log_likelihood), float(eager.log_likelihood), rtol=1e-6)
 
@@ -397,6 +400,22 @@ def test_convergence_semantics():
         res = jaxmi.gmm.fit(jax.random.key(0), x, 3, max_iter=3)
     assert int(res.n_iter) == 3 and not bool(res.converged)
     assert rec[0].filename == __file__  # the warning names the caller's line
+
+
+def test_a_fit_stuck_at_its_start_warns():
+    """random_responsibilities starts every component near the global mean: on bimodal 1-D data
+    EM stops after 2 iterations with two identical components, which used to pass silently."""
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(-2, 0.5, 300), rng.normal(1, 1, 700)][:, None]
+    with pytest.warns(jaxmi.gmm.ConvergenceWarning, match="after 2 iterations") as rec:
+        res = jaxmi.gmm.fit(jax.random.key(0), x, 2)
+    assert bool(res.suspicious) and rec[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = jaxmi.gmm.fit(jax.random.key(0), x, 2, init="kmeans")  # the advised start
+        again = jaxmi.gmm.fit(None, x, init=good.gmm)  # a converged start: 2 iterations
+    assert bool(again.suspicious)  # suspicious, but only random responsibilities warn
+    assert float(good.log_likelihood) > float(res.log_likelihood) + 0.1
 
 
 def test_empty_problem_returns_its_start():
