@@ -17,6 +17,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import time
 
@@ -74,8 +75,24 @@ def _benchmark(args: argparse.Namespace) -> int:
         print("\n".join(jaxmi.tasks.names()))
         return 0
     names = DEFAULT_TASKS if args.tasks is None else [t for t in args.tasks.split(",") if t]
+    known = set(jaxmi.tasks.names())
+    for name in names:  # before any work, in the command line's own terms
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            print(
+                f"jaxmi benchmark: error: --tasks: unknown task {name!r}{hint} "
+                f"('jaxmi benchmark --list' lists all {len(known)})",
+                file=sys.stderr,
+            )
+            return 2
     try:
-        seeds = [int(v) for v in args.seeds.split(",") if v]
+        try:
+            seeds = [int(v) for v in args.seeds.split(",") if v]
+        except ValueError:
+            seeds = []
+        if not seeds or min(seeds) < 0:
+            raise ValueError(f"--seeds: expected non-negative integers, got {args.seeds!r}")
         run_benchmark(
             names,
             n=args.n,

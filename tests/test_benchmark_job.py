@@ -34,3 +34,22 @@ def test_default_tasks_exist_and_are_continuous():
 def test_discrete_tasks_are_refused():
     with pytest.raises(ValueError, match="discrete"):
         run_benchmark(["gao-uniform-mixture-5"], n=100, echo=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # checked before any task runs, in the command line's own terms
+        (["--tasks", "gmmmi-D33"], "--tasks: unknown task 'gmmmi-D33'; did you mean 'gmmmi-D3'"),
+        (["--tasks", "nope"], "'jaxmi benchmark --list' lists all"),
+        (["--seeds", "-1"], "--seeds: expected non-negative integers, got '-1'"),
+        (["--seeds", "a"], "--seeds: expected non-negative integers, got 'a'"),
+    ],
+)
+def test_command_line_errors(tmp_path, capsys, argv, message):
+    from jaxmi.cli import main
+
+    assert main(["benchmark", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxmi benchmark: error: ") and message in err
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing written
