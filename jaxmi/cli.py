@@ -17,7 +17,6 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import time
 
@@ -70,6 +69,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     import jaxmi
     from jaxmi._benchmark import DEFAULT_TASKS, run_benchmark
+    from jaxmi.tasks._registry import unknown_task
 
     if args.list:
         print("\n".join(jaxmi.tasks.names()))
@@ -78,10 +78,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     known = set(jaxmi.tasks.names())
     for name in names:  # before any work, in the command line's own terms
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             print(
-                f"jaxmi benchmark: error: --tasks: unknown task {name!r}{hint} "
+                f"jaxmi benchmark: error: --tasks: {unknown_task(name)} "
                 f"('jaxmi benchmark --list' lists all {len(known)})",
                 file=sys.stderr,
             )

@@ -250,10 +250,14 @@ def get(name: Any) -> Task:
     if not isinstance(name, str):
         raise ValueError(f"name: expected a task id string, got {type(name).__name__}")
     if name not in _FACTORIES:
-        close = difflib.get_close_matches(name, list(_FACTORIES), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(
-            f"name: unknown task {name!r}{hint} (jaxmi.tasks.names() lists all "
-            f"{len(_FACTORIES)} ids)"
+            f"name: {unknown_task(name)} (jaxmi.tasks.names() lists all {len(_FACTORIES)} ids)"
         )
     return _build(name)
+
+
+def unknown_task(name: str) -> str:
+    """``"unknown task 'x'"``, with up to three close matches among the registered ids."""
+    close = difflib.get_close_matches(name, list(_FACTORIES), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown task {name!r}{hint}"
