@@ -204,7 +204,8 @@ def plot_mi_matrix(
 
     Args:
         result: a :class:`jaxmi.gmm.PairwiseMIResult` (or anything with ``mi``, ``std`` and
-            ``estimated`` arrays of shape ``(p, q)``).
+            ``estimated`` arrays of shape ``(p, q)``). A ``std`` of None (``n_bootstrap < 2``)
+            annotates the cells with ``mi`` alone.
         row_labels: names of the ``p`` rows (e.g. latents).
         col_labels: names of the ``q`` columns (e.g. factors).
         ax: a matplotlib ``Axes``; a new figure if None.
@@ -231,9 +232,9 @@ def plot_mi_matrix(
             f"(p, q)), got {type(result).__name__}"
         )
     mi = np.asarray(result.mi, np.float64)
-    std = np.asarray(result.std, np.float64)
+    std = None if result.std is None else np.asarray(result.std, np.float64)
     est = np.asarray(result.estimated, bool)
-    if mi.ndim != 2 or std.shape != mi.shape or est.shape != mi.shape:
+    if mi.ndim != 2 or (std is not None and std.shape != mi.shape) or est.shape != mi.shape:
         raise ValueError("result: expected (p, q) arrays mi, std and estimated")
     p, q = mi.shape
     for name, labels, n in (("row_labels", row_labels, p), ("col_labels", col_labels, q)):
@@ -254,7 +255,7 @@ def plot_mi_matrix(
             ax.text(
                 j,
                 i,
-                f"{mi[i, j]:.3f}\n±{std[i, j]:.3f}",
+                f"{mi[i, j]:.3f}" if std is None else f"{mi[i, j]:.3f}\n±{std[i, j]:.3f}",
                 ha="center",
                 va="center",
                 fontsize=8,
@@ -262,7 +263,8 @@ def plot_mi_matrix(
             )
     ax.set_xticks(range(q), col_labels if col_labels is not None else [str(j) for j in range(q)])
     ax.set_yticks(range(p), row_labels if row_labels is not None else [str(i) for i in range(p)])
-    ax.set_title("pairwise mutual information (GMM-MI, ± bootstrap std)")
+    bars = "" if std is None else ", ± bootstrap std"
+    ax.set_title(f"pairwise mutual information (GMM-MI{bars})")
     return ax
 
 

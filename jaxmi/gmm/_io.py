@@ -140,7 +140,7 @@ _PAIRWISE = _Format(
     tag="jaxmi.PairwiseMIResult",
     version=1,
     spec=_PAIRWISE_FIELDS,
-    optional=frozenset(),
+    optional=frozenset({"std"}),  # None when n_bootstrap < 2
     agree=(("fields", tuple((f, None) for f in _PAIRWISE_FIELDS)),),
 )
 

@@ -1879,7 +1879,8 @@ class PairwiseMIResult(NamedTuple):
     Attributes:
         mi: ``(p, q)`` bootstrap mean MI of each pair (nats, or ``base`` units); ``+inf`` on the
             diagonal when ``b`` is None (I(X;X) is infinite for continuous X).
-        std: ``(p, q)`` bootstrap standard deviation (0 where not estimated).
+        std: ``(p, q)`` bootstrap standard deviation (ddof 1; 0 where not estimated); None when
+            ``n_bootstrap < 2``, as for :class:`MIResult` (one replicate has no spread).
         point: ``(p, q)`` MI of the full-data fits.
         n_components: ``(p, q)`` K* of each pair (0 where not estimated).
         estimated: ``(p, q)`` bool, False on the diagonal of a within-``a`` matrix.
@@ -1887,7 +1888,7 @@ class PairwiseMIResult(NamedTuple):
     """
 
     mi: jax.Array
-    std: jax.Array
+    std: jax.Array | None
     point: jax.Array
     n_components: jax.Array
     estimated: jax.Array
@@ -2018,7 +2019,7 @@ def gmm_mi_pairwise(
         mi[np.diag_indices(p)] = np.inf
     return PairwiseMIResult(
         mi=jnp.asarray(mi),
-        std=jnp.asarray(std),
+        std=jnp.asarray(std) if o["n_bootstrap"] > 1 else None,
         point=jnp.asarray(point),
         n_components=jnp.asarray(k),
         estimated=jnp.asarray(est),

@@ -367,8 +367,11 @@ def test_categorical_round_trip(tmp_path, ext, dtype, labels, b):
 @pytest.mark.parametrize("ext", [".npz", ".json"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(3, None), (2, 4), (1, None), (0, 0)])
-def test_pairwise_round_trip(tmp_path, ext, dtype, shape):
+@pytest.mark.parametrize("std", [True, False])
+def test_pairwise_round_trip(tmp_path, ext, dtype, shape, std):
     res = pairwise(dtype, *shape)
+    if not std:  # n_bootstrap < 2
+        res = res._replace(std=None)
     path = tmp_path / f"r{ext}"
     save_result(path, res)
     back = load_result(path)
@@ -460,8 +463,8 @@ def test_save_rejects_bad_new_results(tmp_path):
         save_result(tmp_path / "r.npz", cat._replace(n_iter=np.zeros(3, np.int32)))
     with pytest.raises(ValueError, match="'classes' must be 1-D"):
         save_result(tmp_path / "r.npz", cat._replace(classes=np.array("a")))
-    with pytest.raises(ValueError, match="'std' is None; no field may be None"):
-        save_result(tmp_path / "r.npz", pw._replace(std=None))
+    with pytest.raises(ValueError, match="'point' is None; only std may be None"):
+        save_result(tmp_path / "r.npz", pw._replace(point=None))
     with pytest.raises(ValueError, match=r"fields disagree in shape \(mi \(3, 3\), std \(2, 2\)"):
         save_result(tmp_path / "r.npz", pw._replace(std=np.zeros((2, 2), np.float32)))
     with pytest.raises(ValueError, match="'estimated' must be a bool array"):
@@ -540,7 +543,7 @@ PAIRWISE_JSON_CASES = {
         _set("format", "jaxmi.CategoricalMIResult"),
         r"'dtypes' names unknown field\(s\) estimated",
     ),
-    "std-none": (_set("std", None), "'std' is None; no field may be None"),
+    "point-none": (_set("point", None), "'point' is None; only std may be None"),
     "mi-1d": (lambda d: d.update(mi=[1.0, 2.0, 3.0]), "'mi' must be a list of lists, got float"),
     "mi-bad-string": (lambda d: d["mi"][0].__setitem__(0, "infinity"), "'mi' must hold float"),
     "shape-mismatch": (
@@ -612,10 +615,10 @@ NEW_NPZ_CASES = {
         r"missing field\(s\) estimated",
     ),
     "cat-version": (categorical, {"__version__": np.array(7)}, "version 7"),
-    "pair-std-none": (
+    "pair-point-none": (
         pairwise,
-        {"std": None, "__none__": np.array(["std"])},
-        "'std' is None; no field may be None",
+        {"point": None, "__none__": np.array(["point"])},
+        "'point' is None; only std may be None",
     ),
     "pair-mi-1d": (pairwise, {"mi": np.zeros(3, np.float32)}, "'mi' must be 2-D"),
     "pair-k-float": (pairwise, {"n_components": np.zeros((3, 3))}, "must be an integer array"),

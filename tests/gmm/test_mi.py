@@ -669,6 +669,25 @@ def test_pairwise_heatmap_renders(tmp_path, rho06):
         jaxmi.plot.plot_mi_matrix(res, row_labels=["a", "b"])
 
 
+def test_pairwise_without_replicates_has_no_std_like_gmm_mi(rho06):
+    """With fewer than 2 replicates there is no spread: std is None, as in MIResult (it was a
+    matrix of zeros, an error bar of 0), and the heatmap shows the MI alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    z, _ = rho06
+    key = jax.random.key(18)
+    opts = dict(FAST, n_bootstrap=0)
+    res = jaxmi.gmm_mi_pairwise(key, z[:, :1], z[:, 1:], **opts)
+    single = jaxmi.gmm_mi(
+        jax.random.fold_in(jax.random.fold_in(key, 0), 0), z[:, 0], z[:, 1], **opts
+    )
+    assert res.std is None and single.std is None
+    assert abs(float(res.mi[0, 0]) - float(single.mi)) < 1e-3
+    texts = [t.get_text() for t in jaxmi.plot.plot_mi_matrix(res).texts]
+    assert texts == [f"{float(res.mi[0, 0]):.3f}"]
+
+
 def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     z, _ = rho06
     opts = dict(n_bootstrap=8, n_components=1)
