@@ -16,6 +16,7 @@ Pipeline for one dataset ``z`` (columns standardised once):
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import warnings
@@ -1054,11 +1055,34 @@ def _integral_settings(o: dict, d: int) -> dict:
     return dict(rule="mc", n_samples=_mc_samples(o))
 
 
+#: the reference's (gmm-mi 0.8.2) names of the options, for a hint when one is passed here
+_REFERENCE_NAMES = {
+    "n_inits": "n_init",
+    "threshold_components": "threshold",
+    "threshold_fit": "tol",
+    "fixed_components_number": "n_components",
+    "MC_samples": "mc_samples",
+    "init_type": "init",
+}
+
+
+def _unknown_option(name: str) -> str:
+    """``"name"`` with a hint: the jaxmi name of a reference option, or close matches."""
+    if name in _REFERENCE_NAMES:
+        return f"{name} (gmm-mi's name; jaxmi's is {_REFERENCE_NAMES[name]})"
+    close = difflib.get_close_matches(name, list(_DEFAULTS), n=2, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(name.lower(), list(_DEFAULTS), n=2, cutoff=0.6)
+    return f"{name} (did you mean {' or '.join(close)}?)" if close else name
+
+
 def _checked_options(options: dict) -> dict:
     """The options with defaults filled in and every value checked (sizes aside)."""
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        raise ValueError(
+            f"unknown option(s): {', '.join(_unknown_option(u) for u in sorted(unknown))}"
+        )
     o = {**_DEFAULTS, **options}
     for name in ("standardize", "progress", "legacy_patience"):
         o[name] = check_bool(o[name], name)

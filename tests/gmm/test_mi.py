@@ -334,7 +334,10 @@ def test_stopping_rule_threshold_and_max():
         # a constant y is named as y's own column, not as column 1 of the stacked (x, y)
         ((np.arange(50.0), np.ones(50)), {}, r"^y: constant column\(s\) \[0\]:"),
         ((np.ones(50), np.c_[np.arange(50.0), np.ones(50)]), {}, r"^x: .* \[0\]; y: .* \[1\]:"),
-        ((np.arange(50.0), np.arange(50.0)), {"bogus": 1}, "unknown option"),
+        ((np.arange(50.0), np.arange(50.0)), {"bogus": 1}, r"^unknown option\(s\): bogus$"),
+        # a misspelt option gets its close match; the reference's name gets jaxmi's
+        ((np.arange(50.0), np.arange(50.0)), {"n_boot": 1}, r"n_boot \(did you mean n_bootstrap\?"),
+        ((np.arange(50.0), np.arange(50.0)), {"MC_samples": 10}, "gmm-mi's name; jaxmi's is mc_"),
         # more folds than samples: the folds are at fault, not "too few samples per fold"
         ((np.arange(3.0), np.arange(3.0) ** 2), {"n_folds": 5}, "^n_folds: 5 folds need .* got 3"),
         ((np.arange(6.0), np.arange(6.0) ** 2), {"n_components": 4}, "too few"),
