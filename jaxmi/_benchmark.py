@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,7 +67,25 @@ def run_benchmark(
             or getattr(t, "y_kind", "continuous") != "continuous"
         ):
             raise ValueError(f"tasks: {t.name!r} has a discrete variable; gmm_mi needs continuous")
+    from jaxmi._validation import check_int
+    from jaxmi.gmm._mi import _checked_options, _resolve_options
+
+    n = check_int(n, "n", minimum=1)
     options = dict(options or {})
+    _checked_options(dict(options))  # before any work: the options' own errors first
+    for t in tasks:  # then the sizes, per task (a 2x2 task needs more samples than a 1x1)
+        try:
+            _resolve_options(dict(options), n, t.dim_x + t.dim_y)
+        except ValueError as err:
+            raise ValueError(f"n: too small for task {t.name!r} ({err})") from err
+    if out is not None:
+        out = Path(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"out: cannot create the directory {out} ({err.strerror})") from err
+        if not os.access(out, os.W_OK):
+            raise ValueError(f"out: the directory {out} is not writable")
     rows = []
     if echo:
         print(
@@ -102,20 +121,27 @@ def run_benchmark(
             )
             rows.append(row)
             if echo:
+                bar = f"{std:6.4f}" if math.isfinite(std) else f"{'—':>6s}"
+                err = f"{z:8.2f}" if math.isfinite(z) else f"{'—':>8s}"
                 print(
                     f"{t.name:44s} {t.dim_x:>2d}x{t.dim_y:<2d} {t.mi:8.4f} "
-                    f"{est:8.4f} ± {std:6.4f} {z:8.2f} {row['n_components']:3d} {dt:7.2f}",
+                    f"{est:8.4f} ± {bar} {err} {row['n_components']:3d} {dt:7.2f}",
                     flush=True,
                 )
     if echo and rows:
         zs = np.array([r["z"] for r in rows])
-        print(
-            f"|error| < 2 std in {np.mean(np.abs(zs) < 2):.0%} of rows; "
-            f"total {sum(r['seconds'] for r in rows):.1f} s"
-        )
+        has = np.isfinite(zs)
+        if has.all():
+            within = f"|error| < 2 std in {np.mean(np.abs(zs) < 2):.0%} of rows; "
+        elif not has.any():
+            within = "no error bars (n_bootstrap < 2); "
+        else:
+            within = (
+                f"|error| < 2 std in {int(np.sum(np.abs(zs[has]) < 2))} of the "
+                f"{int(has.sum())} rows with error bars; "
+            )
+        print(f"{within}total {sum(r['seconds'] for r in rows):.1f} s")
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         meta = dict(
             n=n,
             seeds=list(seeds),

@@ -76,6 +76,23 @@ def _benchmark(args: argparse.Namespace) -> int:
         return 0
     names = DEFAULT_TASKS if args.tasks is None else [t for t in args.tasks.split(",") if t]
     known = set(jaxmi.tasks.names())
+    flag_errors = [
+        (not names, f"--tasks: no task ids in {args.tasks!r}"),
+        (args.n < 1, f"--n: expected a positive number of samples, got {args.n}"),
+        (
+            args.n_bootstrap < 2,
+            "--n-bootstrap: the error bars (and err/std) need at least 2 bootstrap replicates, "
+            f"got {args.n_bootstrap}",
+        ),
+        (
+            args.mc_samples is not None and args.mc_samples < 2,
+            f"--mc-samples: expected at least 2 draws, got {args.mc_samples}",
+        ),
+    ]
+    for bad, message in flag_errors:
+        if bad:
+            print(f"jaxmi benchmark: error: {message}", file=sys.stderr)
+            return 2
     for name in names:  # before any work, in the command line's own terms
         if name not in known:
             print(
@@ -102,7 +119,11 @@ def _benchmark(args: argparse.Namespace) -> int:
             out=args.out,
         )
     except ValueError as err:
-        print(f"jaxmi benchmark: error: {err}", file=sys.stderr)
+        text = str(err)
+        for name, flag in (("n: ", "--n: "), ("out: ", "--out: ")):  # run_benchmark's names
+            if text.startswith(name):
+                text = flag + text[len(name) :]
+        print(f"jaxmi benchmark: error: {text}", file=sys.stderr)
         return 2
     return 0
 

@@ -44,12 +44,41 @@ def test_discrete_tasks_are_refused():
         (["--tasks", "nope"], "'jaxmi benchmark --list' lists all"),
         (["--seeds", "-1"], "--seeds: expected non-negative integers, got '-1'"),
         (["--seeds", "a"], "--seeds: expected non-negative integers, got 'a'"),
+        (["--tasks", ","], "--tasks: no task ids in ','"),
+        (["--n", "0"], "--n: expected a positive number of samples, got 0"),
+        # too few samples for the largest default task, named with it, in the flag's name
+        (["--n", "7"], "--n: too small for task 'multinormal-dense-2-2-0.5' (x: 7 samples"),
+        (["--n-bootstrap", "1"], "--n-bootstrap: the error bars (and err/std) need at least 2"),
+        (["--mc-samples", "1"], "--mc-samples: expected at least 2 draws, got 1"),
     ],
 )
 def test_command_line_errors(tmp_path, capsys, argv, message):
     from jaxmi.cli import main
 
     assert main(["benchmark", *argv, "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.startswith("jaxmi benchmark: error: ") and message in err
+    assert out == ""  # refused before the table's header
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_an_unusable_output_directory_is_refused_before_any_work(tmp_path, capsys):
+    from jaxmi.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the directory should be
+    argv = ["benchmark", "--tasks", "1v1-normal-0.75", "--out", str(blocker / "sub")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(
+        "jaxmi benchmark: error: --out: cannot create the directory"
+    )
+
+
+def test_rows_without_error_bars_are_marked_not_counted(capsys):
+    rows = run_benchmark(
+        ["1v1-normal-0.75"], n=200, options=dict(n_bootstrap=0, mc_samples=2000), out=None
+    )
+    assert rows[0]["std"] != rows[0]["std"] and rows[0]["z"] != rows[0]["z"]  # NaN: none
+    out = capsys.readouterr().out
+    assert "nan" not in out and "no error bars (n_bootstrap < 2)" in out
