@@ -29,6 +29,21 @@ def _demo(args: argparse.Namespace) -> int:
     import jaxmi
     from jaxmi.gmm import GMM
 
+    flag_errors = [
+        (args.max_components < 1, f"--max-components: must be >= 1, got {args.max_components}"),
+        (args.n_init < 1, f"--n-init: must be >= 1, got {args.n_init}"),
+        (args.seed < 0, f"--seed: must be >= 0, got {args.seed}"),
+        (  # a 2-D component needs 3 points; fewer gave fits of reg_covar alone
+            args.n < 3 * max(args.max_components, 1),
+            f"--n: {args.max_components} components in 2-D need at least "
+            f"{3 * max(args.max_components, 1)} training points (3 per component), got {args.n}",
+        ),
+    ]
+    for bad, message in flag_errors:
+        if bad:
+            print(f"jaxmi demo: error: {message}", file=sys.stderr)
+            return 2
+
     # The D3 mixture of the GMM-MI paper (weights, means, covariances).
     truth = GMM.create(
         jnp.array([0.3, 0.45, 0.25]),

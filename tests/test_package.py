@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import jaxmi
 from jaxmi import cli
 
@@ -48,6 +50,23 @@ def test_cli_demo_small(capsys):
     assert cli.main(["demo", "--n", "400", "--max-components", "3", "--n-init", "1"]) == 0
     out = capsys.readouterr().out
     assert "selected K =" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-components", "0"], "--max-components: must be >= 1, got 0"),
+        (["--n-init", "0"], "--n-init: must be >= 1, got 0"),
+        (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+        (["--n", "10"], "--n: 6 components in 2-D need at least 18 training points"),
+    ],
+)
+def test_cli_demo_bad_flags(capsys, argv, message):
+    """One error line naming the flag, before any work (were: tracebacks, a "selected K = 0"
+    with no components tried, and six-component fits of ten points)."""
+    assert cli.main(["demo", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("jaxmi demo: error: ") and message in err
 
 
 def test_cli_entry_point_version():
