@@ -47,7 +47,7 @@ def test_discrete_tasks_are_refused():
         (["--tasks", ","], "--tasks: no task ids in ','"),
         (["--n", "0"], "--n: expected a positive number of samples, got 0"),
         # too few samples for the largest default task, named with it, in the flag's name
-        (["--n", "7"], "--n: too small for task 'multinormal-dense-2-2-0.5' (x: 7 samples"),
+        (["--n", "7"], "--n: too small for task 'multinormal-dense-2-2-0.5' (x, y: 7 samples"),
         (["--n-bootstrap", "1"], "--n-bootstrap: the error bars (and err/std) need at least 2"),
         (["--mc-samples", "1"], "--mc-samples: expected at least 2 draws, got 1"),
     ],

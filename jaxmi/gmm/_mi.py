@@ -968,11 +968,11 @@ def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
     key = check_key(key)
     n = z.shape[0]
-    o = _resolve_options(options, n, z.shape[1])
+    names = ("x", "y", "z")[: len(blocks)] if kind != "entropy" else ("x",)
+    o = _resolve_options(options, n, z.shape[1], ", ".join(names))
     mesh = o["mesh"]
     dt = z.dtype
     log_scale = 0.0
-    names = ("x", "y", "z")[: len(blocks)] if kind != "entropy" else ("x",)
     name = ", ".join(names)
     if o["standardize"]:
         parts = (
@@ -1143,8 +1143,11 @@ def _checked_options(options: dict) -> dict:
     return o
 
 
-def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
-    """:func:`_checked_options`, and the sizes checked for ``n`` samples in ``d`` dimensions."""
+def _resolve_options(options: dict, n: int, d: int = 1, name: str = "x") -> dict:
+    """:func:`_checked_options`, and the sizes checked for ``n`` samples in ``d`` dimensions.
+
+    ``name``: the argument(s) that hold the samples, for the error message.
+    """
     o = _checked_options(options)
     n_train = n - -(-n // o["n_folds"])  # the smallest training part of a fold
     k_min = o["n_components"] or 1
@@ -1158,7 +1161,7 @@ def _resolve_options(options: dict, n: int, d: int = 1) -> dict:
         )
     if n_train < per * k_min:
         raise ValueError(
-            f"x: {n} samples are too few for n_folds={o['n_folds']} with {k_min} component(s) "
+            f"{name}: {n} samples are too few for n_folds={o['n_folds']} with {k_min} component(s) "
             f"in {d} dimension(s) ({n_train} training samples per fold, at least "
             f"{per * k_min} needed: {per} per component)"
         )
@@ -1331,7 +1334,7 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     z = np.concatenate([xa, ya], axis=2)  # (D, N, d)
     n_data, n, dx = xa.shape
     blocks = (tuple(range(dx)), tuple(range(dx, z.shape[2])))
-    o = _resolve_options(options, n, z.shape[2])
+    o = _resolve_options(options, n, z.shape[2], "x, y")
     dt = z.dtype
     if not o["standardize"]:
         _warn_unstandardized(z, "x, y", o)
@@ -1842,8 +1845,8 @@ def gmm_kl(
     if mode == "joint":
         blocks = (tuple(range(d)), tuple(range(d, 2 * d)))
         return _estimate(key, np.concatenate([xa, ya], axis=1), f"kl_{order}", blocks, opts)
-    ox = _resolve_options(dict(opts), xa.shape[0], d)
-    oy = _resolve_options(dict(opts), ya.shape[0], d)
+    ox = _resolve_options(dict(opts), xa.shape[0], d, "x")
+    oy = _resolve_options(dict(opts), ya.shape[0], d, "y")
     _mc_only(ox, "gmm_kl(mode='separate')")
     o = ox if xa.shape[0] >= ya.shape[0] else oy
     words = _key_words(key)
@@ -1996,7 +1999,8 @@ def gmm_mi_pairwise(
     else:
         bb = aa if within else _columns(b, "b", aa.dtype, n=n)
     q = bb.shape[1]
-    o = _resolve_options(dict(options), n, 1 if categorical else 2)  # a pair: 2-D, a class: 1-D
+    # a pair: 2-D, a class: 1-D
+    o = _resolve_options(dict(options), n, 1 if categorical else 2, "a" if within else "a, b")
     if categorical:
         _mc_only(o, "gmm_mi_pairwise(categorical=True)")
     dt = aa.dtype

@@ -241,3 +241,65 @@ def test_conditional_argument_checks():
         jaxmi.gmm.sample(KEY, G, 0)
     with pytest.raises(ValueError, match="gmm"):
         jaxmi.gmm.log_prob("gmm", GOOD_X)
+
+
+# ----------------------------------------------------------------------------------------------
+# the GMM-MI estimators: every data argument, malformed, is named before anything compiles
+# ----------------------------------------------------------------------------------------------
+
+MI_OPTS = dict(n_bootstrap=2, mc_samples=1000)
+LABELS = np.arange(40) % 2
+
+
+def _mi_calls(bad):
+    """``(argument name, call)`` for every data argument of every GMM-MI estimator, with
+    ``bad`` (an (N, d) or odd array) in that argument's place and good data elsewhere."""
+    g, col = GOOD_X, GOOD_X[:, 0]
+    return [
+        ("x", lambda: jaxmi.gmm_mi(KEY, bad, col, **MI_OPTS)),
+        ("y", lambda: jaxmi.gmm_mi(KEY, col, bad, **MI_OPTS)),
+        ("z", lambda: jaxmi.gmm_cmi(KEY, col, GOOD_X[:, 1], bad, **MI_OPTS)),
+        ("x", lambda: jaxmi.gmm_entropy(KEY, bad, **MI_OPTS)),
+        ("x", lambda: jaxmi.gmm_kl(KEY, bad, g, **MI_OPTS)),
+        ("y", lambda: jaxmi.gmm_kl(KEY, g, bad, **MI_OPTS)),
+        ("x", lambda: jaxmi.gmm_mi_categorical(KEY, bad, LABELS, **MI_OPTS)),
+        ("a", lambda: jaxmi.gmm_mi_pairwise(KEY, bad, g, **MI_OPTS)),
+        ("b", lambda: jaxmi.gmm_mi_pairwise(KEY, g, bad, **MI_OPTS)),
+    ]
+
+
+@SETTINGS
+@given(non_finite_data())
+def test_mi_estimators_reject_non_finite_data_naming_the_argument(x):
+    x = np.resize(x, (40, x.shape[1]))  # the good arguments' length, the bad values kept
+    x.flat[0] = np.nan
+    for name, call in _mi_calls(x):
+        with pytest.raises(ValueError, match=rf"^{name}: contains \d+ NaN or infinite"):
+            call()
+
+
+@SETTINGS
+@given(wrong_rank_data())
+def test_mi_estimators_reject_wrong_ranks_naming_the_argument(x):
+    for name, call in _mi_calls(x):
+        with pytest.raises(ValueError, match=rf"^{name}: "):
+            call()
+
+
+@SETTINGS
+@given(st.integers(1, 39))
+def test_mi_estimators_reject_other_lengths_naming_an_argument(n):
+    """Arguments of different lengths: one of them is named, with its length. gmm_kl's two
+    samples may differ in length, but a too short one is named by its own argument (the size
+    message said x for y's 5 samples)."""
+    short = GOOD_X[:n]
+    calls = _mi_calls(short)
+    del calls[3:6]  # gmm_entropy (one argument) and gmm_kl: below
+    for _, call in calls:
+        with pytest.raises(ValueError, match=r"^(x|y|z|a|b|labels): .*(samples|shape)"):
+            call()
+    if 2 <= n < 6:  # 2 folds of a 2-D sample need 6 points (one point: constant columns)
+        with pytest.raises(ValueError, match=rf"^y: {n} samples are too few"):
+            jaxmi.gmm_kl(KEY, GOOD_X, short, **MI_OPTS)
+        with pytest.raises(ValueError, match=rf"^x: {n} samples are too few"):
+            jaxmi.gmm_kl(KEY, short, GOOD_X, **MI_OPTS)
