@@ -75,7 +75,7 @@ def run_benchmark(
     _checked_options(dict(options))  # before any work: the options' own errors first
     for t in tasks:  # then the sizes, per task (a 2x2 task needs more samples than a 1x1)
         try:
-            _resolve_options(dict(options), n, t.dim_x + t.dim_y)
+            _resolve_options(dict(options), n, t.dim_x + t.dim_y, "x, y")
         except ValueError as err:
             raise ValueError(f"n: too small for task {t.name!r} ({err})") from err
     if out is not None:
