@@ -969,7 +969,8 @@ def neural_mi(
             ``"rmsprop"``, built with ``learning_rate``) or an ``optax.GradientTransformation``
             (used as is; ``learning_rate`` is then ignored, and each new object compiles anew).
         max_steps: training steps at most (rounded up to a multiple of ``eval_every``).
-        eval_every: steps between evaluations.
+        eval_every: steps between evaluations; a value above ``max_steps`` is cut to
+            ``max_steps`` (one evaluation, at the end).
         eval_batch: size of the disjoint evaluation batches of the validation and test splits:
             None (``batch_size``), an integer (capped at the smaller split's size, which is
             then one batch), or ``"all"`` (one batch of the whole split, as
@@ -1095,6 +1096,7 @@ def neural_mi(
     k = check_int(o["batch_size"], "batch_size", minimum=2)
     every = check_int(o["eval_every"], "eval_every", minimum=1)
     steps = check_int(o["max_steps"], "max_steps", minimum=1)
+    every = min(every, steps)  # max_steps=100 with the default 250 trained 250 steps
     n_chunks = -(-steps // every)
     pat = o["patience"]
     pat = n_chunks + 1 if pat is None else check_int(pat, "patience", minimum=1)
@@ -1200,6 +1202,7 @@ def neural_mi(
     ]
     _warn_no_checkpoint(names, per_bound, batched)
     _warn_overfit_before_first_eval(names, per_bound, batched, st)
+    _warn_below_zero(names, per_bound, batched, int(n_eval_batches))
 
     def field(name):
         if not many:
@@ -1286,6 +1289,36 @@ def _warn_overfit_before_first_eval(
             f"({passes:.0f} passes over them). Evaluate sooner (eval_every), train slower "
             "(learning_rate) or with a smaller critic, or use more data; see the result's "
             "val_curve.",
+            RuntimeWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
+def _warn_below_zero(names: tuple, per_bound: list[dict], batched: bool, n_batches: int) -> None:
+    """Warn where a lower bound's ``mi`` lies clearly below 0, what a constant critic scores.
+
+    Every lower bound here gives 0 nats for a constant critic (InfoNCE, DV, MINE, SMILE for any
+    constant; NWJ, TUBA and the JS read-out for the best one), so a checkpoint that scores the
+    test split clearly below 0 is worse than no critic at all: ``mi`` then says nothing about
+    the MI. Clearly: below 0 by more than 3 standard errors across the test batches and by more
+    than ``_OVERFIT_FALL`` nats. A learning rate of 1e6 returned -1.1e24 nats without a word.
+    """
+    for name, fields in zip(names, per_bound, strict=True):
+        if name in UPPER_BOUNDS:
+            continue
+        mi = np.atleast_1d(np.asarray(fields["mi"], np.float64))
+        sd = np.atleast_1d(np.asarray(fields["mi_batch_std"], np.float64))
+        se = np.where(np.isfinite(sd), sd, 0.0) / np.sqrt(max(n_batches, 1))
+        bad = np.flatnonzero(np.isfinite(mi) & (mi < -_OVERFIT_FALL) & (mi + 3 * se < 0))
+        if not bad.size:
+            continue
+        where = f" (seeds {bad.tolist()})" if batched else ""
+        warnings.warn(
+            f"neural_mi: bound {name!r}{where} estimates {mi[bad[0]]:.3g} nats, clearly below "
+            "the 0 nats of a constant critic: the trained critic scores the test split worse "
+            "than no critic, so mi says nothing about the MI. Training probably diverged or "
+            "overfit: try a smaller learning_rate, a smaller critic or more data (see the "
+            "result's train_curve and val_curve).",
             RuntimeWarning,
             stacklevel=user_stacklevel(),
         )

@@ -311,6 +311,25 @@ def test_diverged_training_warns_instead_of_a_silent_nan():
     assert np.isnan(r.mi) and r.best_step == 0 and np.isnan(r.val_curve).all()
 
 
+def test_a_diverged_finite_estimate_warns_and_eval_every_is_cut_to_max_steps():
+    """A learning rate of 1e6 gave InfoNCE -1.1e24 nats without a word: an estimate clearly
+    below the 0 nats of a constant critic now warns. The same program (the learning rate is
+    not static) with a sane rate does not. max_steps=30 with eval_every=100 trained 100 steps;
+    eval_every is now cut to max_steps."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = x[:, :1] + rng.normal(size=(400, 1))
+    opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, max_steps=30)
+    with pytest.warns(RuntimeWarning, match=r"'infonce' estimates -.* clearly below the 0 nats"):
+        bad = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1e6, eval_every=100, **opts)
+    assert bad.mi < -1.0
+    assert bad.train_curve.shape == (30,) and bad.eval_steps.tolist() == [30]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1e-2, eval_every=30, **opts)
+    assert good.mi > 0.1  # truth 0.35 nats; 30 steps get part of it
+
+
 def test_overfitting_before_the_first_evaluation_warns():
     # 600 samples (300 to train on) and the defaults (batch 256, an evaluation every 250
     # steps): SMILE overfit long before the first evaluation and returned -0.43 nats for a
