@@ -1298,10 +1298,11 @@ def _warn_below_zero(names: tuple, per_bound: list[dict], batched: bool, n_batch
     """Warn where a lower bound's ``mi`` lies clearly below 0, what a constant critic scores.
 
     Every lower bound here gives 0 nats for a constant critic (InfoNCE, DV, MINE, SMILE for any
-    constant; NWJ, TUBA and the JS read-out for the best one), so a checkpoint that scores the
-    test split clearly below 0 is worse than no critic at all: ``mi`` then says nothing about
-    the MI. Clearly: below 0 by more than 3 standard errors across the test batches and by more
-    than ``_OVERFIT_FALL`` nats. A learning rate of 1e6 returned -1.1e24 nats without a word.
+    constant; NWJ, TUBA, interpolated and the JS read-out for the best one), so a checkpoint
+    that scores the test split clearly below 0 is worse than no critic at all: ``mi`` then says
+    nothing about the MI. Clearly: below 0 by more than 3 standard errors across the test
+    batches and by more than ``_OVERFIT_FALL`` nats. A learning rate of 1e6 returned -1.1e24
+    nats without a word.
     """
     for name, fields in zip(names, per_bound, strict=True):
         if name in UPPER_BOUNDS:
