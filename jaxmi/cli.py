@@ -21,6 +21,15 @@ import sys
 import time
 
 
+def _refused(prog: str, checks: list[tuple[bool, str]]) -> bool:
+    """Print ``prog: error: message`` for the first failed check; True if one failed."""
+    for bad, message in checks:
+        if bad:
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return True
+    return False
+
+
 def _demo(args: argparse.Namespace) -> int:
     import jax
     import jax.numpy as jnp
@@ -29,20 +38,21 @@ def _demo(args: argparse.Namespace) -> int:
     import jaxmi
     from jaxmi.gmm import GMM
 
-    flag_errors = [
-        (args.max_components < 1, f"--max-components: must be >= 1, got {args.max_components}"),
-        (args.n_init < 1, f"--n-init: must be >= 1, got {args.n_init}"),
-        (args.seed < 0, f"--seed: must be >= 0, got {args.seed}"),
-        (  # a 2-D component needs 3 points; fewer gave fits of reg_covar alone
-            args.n < 3 * max(args.max_components, 1),
-            f"--n: {args.max_components} components in 2-D need at least "
-            f"{3 * max(args.max_components, 1)} training points (3 per component), got {args.n}",
-        ),
-    ]
-    for bad, message in flag_errors:
-        if bad:
-            print(f"jaxmi demo: error: {message}", file=sys.stderr)
-            return 2
+    if _refused(
+        "jaxmi demo",
+        [
+            (args.max_components < 1, f"--max-components: must be >= 1, got {args.max_components}"),
+            (args.n_init < 1, f"--n-init: must be >= 1, got {args.n_init}"),
+            (args.seed < 0, f"--seed: must be >= 0, got {args.seed}"),
+            (  # a 2-D component needs 3 points; fewer gave fits of reg_covar alone
+                args.n < 3 * max(args.max_components, 1),
+                f"--n: {args.max_components} components in 2-D need at least "
+                f"{3 * max(args.max_components, 1)} training points (3 per component), "
+                f"got {args.n}",
+            ),
+        ],
+    ):
+        return 2
 
     # The D3 mixture of the GMM-MI paper (weights, means, covariances).
     truth = GMM.create(
@@ -91,23 +101,18 @@ def _benchmark(args: argparse.Namespace) -> int:
         return 0
     names = DEFAULT_TASKS if args.tasks is None else [t for t in args.tasks.split(",") if t]
     known = set(jaxmi.tasks.names())
-    flag_errors = [
-        (not names, f"--tasks: no task ids in {args.tasks!r}"),
-        (args.n < 1, f"--n: expected a positive number of samples, got {args.n}"),
-        (
-            args.n_bootstrap < 2,
-            "--n-bootstrap: the error bars (and err/std) need at least 2 bootstrap replicates, "
-            f"got {args.n_bootstrap}",
-        ),
-        (
-            args.mc_samples is not None and args.mc_samples < 2,
-            f"--mc-samples: expected at least 2 draws, got {args.mc_samples}",
-        ),
-    ]
-    for bad, message in flag_errors:
-        if bad:
-            print(f"jaxmi benchmark: error: {message}", file=sys.stderr)
-            return 2
+    if _refused(
+        "jaxmi benchmark",
+        [
+            (not names, f"--tasks: no task ids in {args.tasks!r}"),
+            (  # run_benchmark allows fewer (rows without error bars); the table is about them
+                args.n_bootstrap < 2,
+                "--n-bootstrap: the error bars (and err/std) need at least 2 bootstrap "
+                f"replicates, got {args.n_bootstrap}",
+            ),
+        ],
+    ):
+        return 2
     for name in names:  # before any work, in the command line's own terms
         if name not in known:
             print(
@@ -135,7 +140,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         text = str(err)
-        for name, flag in (("n: ", "--n: "), ("out: ", "--out: ")):  # run_benchmark's names
+        for name, flag in (  # run_benchmark's and gmm_mi's names of the flags' values
+            ("n: ", "--n: "),
+            ("out: ", "--out: "),
+            ("n_bootstrap: ", "--n-bootstrap: "),
+            ("mc_samples: ", "--mc-samples: "),
+        ):
             if text.startswith(name):
                 text = flag + text[len(name) :]
         print(f"jaxmi benchmark: error: {text}", file=sys.stderr)

@@ -45,11 +45,11 @@ def test_discrete_tasks_are_refused():
         (["--seeds", "-1"], "--seeds: expected non-negative integers, got '-1'"),
         (["--seeds", "a"], "--seeds: expected non-negative integers, got 'a'"),
         (["--tasks", ","], "--tasks: no task ids in ','"),
-        (["--n", "0"], "--n: expected a positive number of samples, got 0"),
+        (["--n", "0"], "--n: must be >= 1, got 0"),
         # too few samples for the largest default task, named with it, in the flag's name
         (["--n", "7"], "--n: too small for task 'multinormal-dense-2-2-0.5' (x, y: 7 samples"),
         (["--n-bootstrap", "1"], "--n-bootstrap: the error bars (and err/std) need at least 2"),
-        (["--mc-samples", "1"], "--mc-samples: expected at least 2 draws, got 1"),
+        (["--mc-samples", "1"], "--mc-samples: must be >= 2, got 1"),
     ],
 )
 def test_command_line_errors(tmp_path, capsys, argv, message):
