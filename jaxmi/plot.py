@@ -144,7 +144,9 @@ def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0
 
     Args:
         rows: dicts with ``task``, ``truth``, ``estimate`` and ``std`` (as returned by
-            ``jaxmi benchmark`` / :func:`jaxmi._benchmark.run_benchmark`).
+            :func:`jaxmi._benchmark.run_benchmark`, or the ``rows`` of the
+            ``jaxmi_benchmark.json`` that ``jaxmi benchmark`` writes). A ``std`` that is NaN,
+            None (JSON's null) or absent draws no error bar.
         ax: a matplotlib ``Axes``; a new figure if None.
         n_sigma: half-width of the error bars in standard deviations.
 
@@ -161,6 +163,10 @@ def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0
 
     if not rows:
         raise ValueError("rows: nothing to plot")
+    for i, r in enumerate(rows):
+        missing = [k for k in ("task", "truth", "estimate") if k not in r or r[k] is None]
+        if missing:
+            raise ValueError(f"rows[{i}]: missing {', '.join(missing)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5.5))
     tasks = list(dict.fromkeys(r["task"] for r in rows))
@@ -170,7 +176,8 @@ def plot_benchmark(rows: Sequence[dict], *, ax: Any = None, n_sigma: float = 2.0
         sel = [r for r in rows if r["task"] == name]
         truth = np.array([r["truth"] for r in sel])
         est = np.array([r["estimate"] for r in sel])
-        err = np.array([n_sigma * (r["std"] if r["std"] == r["std"] else 0.0) for r in sel])
+        std = np.array([np.nan if r.get("std") is None else r["std"] for r in sel], float)
+        err = n_sigma * np.where(np.isfinite(std), std, 0.0)
         ax.errorbar(
             truth,
             est,

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Ellipse
 
 from jaxmi.gmm import GMM
-from jaxmi.plot import plot_gmm, plot_mi_matrix
+from jaxmi.plot import plot_benchmark, plot_gmm, plot_mi_matrix
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +83,34 @@ def test_a_fit_result_and_one_dim_of_a_2d_mixture():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call(mixture_1d())
+
+
+def test_benchmark_plot_from_the_saved_json_rows():
+    """The rows of jaxmi_benchmark.json store a missing std as null: no error bar is drawn for
+    it (a None std was a TypeError), and the others span estimate +- 2 std."""
+    import json
+
+    rows = json.loads(
+        json.dumps(
+            [
+                dict(task="a", truth=0.2, estimate=0.25, std=0.01),
+                dict(task="b", truth=0.5, estimate=0.45, std=float("nan")),
+            ]
+        ).replace("NaN", "null")
+    )
+    assert rows[1]["std"] is None
+    ax = plot_benchmark(rows)
+    spans = {}
+    for c in ax.containers:  # one ErrorbarContainer per task
+        (segments,) = c.lines[2]
+        spans[c.get_label()] = [tuple(np.round(seg[:, 1], 6)) for seg in segments.get_segments()]
+    assert spans == {"a": [(0.23, 0.27)], "b": [(0.45, 0.45)]}
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [([], "rows: nothing to plot"), ([dict(task="t", truth=0.4)], r"rows\[0\]: missing estimate")],
+)
+def test_benchmark_plot_errors(rows, match):
+    with pytest.raises(ValueError, match=match):
+        plot_benchmark(rows)
