@@ -1027,6 +1027,9 @@ def neural_mi(
             validation value fell after it by more than 0.1 nats (and 10%): the critic most
             likely overfit before the first evaluation (600 samples with the defaults: -0.43
             nats for a truth of 1.04); evaluate sooner (``eval_every``).
+        RuntimeWarning: a lower bound (and seed) whose ``mi`` lies clearly below 0 nats, what a
+            constant critic scores (by more than 0.1 nats and 3 standard errors): training
+            diverged or overfit, and ``mi`` says nothing about the MI.
 
     Example:
         >>> import jax, numpy as np
@@ -1253,6 +1256,9 @@ def _warn_no_checkpoint(names: tuple, per_bound: list[dict], batched: bool) -> N
 #: the validation value must fall after a first-evaluation checkpoint by more than this many
 #: nats, and by more than this fraction of its magnitude, to warn of early overfitting
 _OVERFIT_FALL = 0.1
+#: a lower bound's estimate must lie below 0 by more than this many nats (and 3 standard
+#: errors) to warn that the critic is worse than a constant one
+_BELOW_ZERO = 0.1
 
 
 def _warn_overfit_before_first_eval(
@@ -1301,7 +1307,7 @@ def _warn_below_zero(names: tuple, per_bound: list[dict], batched: bool, n_batch
     constant; NWJ, TUBA, interpolated and the JS read-out for the best one), so a checkpoint
     that scores the test split clearly below 0 is worse than no critic at all: ``mi`` then says
     nothing about the MI. Clearly: below 0 by more than 3 standard errors across the test
-    batches and by more than ``_OVERFIT_FALL`` nats. A learning rate of 1e6 returned -1.1e24
+    batches and by more than ``_BELOW_ZERO`` nats. A learning rate of 1e6 returned -1.1e24
     nats without a word.
     """
     for name, fields in zip(names, per_bound, strict=True):
@@ -1310,7 +1316,7 @@ def _warn_below_zero(names: tuple, per_bound: list[dict], batched: bool, n_batch
         mi = np.atleast_1d(np.asarray(fields["mi"], np.float64))
         sd = np.atleast_1d(np.asarray(fields["mi_batch_std"], np.float64))
         se = np.where(np.isfinite(sd), sd, 0.0) / np.sqrt(max(n_batches, 1))
-        bad = np.flatnonzero(np.isfinite(mi) & (mi < -_OVERFIT_FALL) & (mi + 3 * se < 0))
+        bad = np.flatnonzero(np.isfinite(mi) & (mi < -_BELOW_ZERO) & (mi + 3 * se < 0))
         if not bad.size:
             continue
         where = f" (seeds {bad.tolist()})" if batched else ""
