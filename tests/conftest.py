@@ -50,6 +50,7 @@ _SECONDS = {
     "tests/attribution/test_metrics.py": 31,
     "tests/attribution/test_samplers.py": 31,
     "tests/neural/test_streaming.py": 28,
+    "tests/test_docstrings.py": 10,
 }
 
 
