@@ -330,6 +330,46 @@ def test_a_diverged_finite_estimate_warns_and_eval_every_is_cut_to_max_steps():
     assert good.mi > 0.1  # truth 0.35 nats; 30 steps get part of it
 
 
+def test_a_critic_that_collapsed_after_finding_dependence_warns():
+    """bmi's protocol (lr 0.1) on the spiral task: one MINE run of 24 reached 0.5 nats on its
+    training batches, then scored exactly 0 at every evaluation (a constant critic) and returned
+    4.5e-7 nats for a truth of 1.02 without a word. Such a seed now warns; a critic that is
+    constant because training found nothing (independent data), a live critic and the upper
+    bounds do not."""
+    nan = np.full(3, np.nan)
+    rising = np.r_[np.linspace(0.0, 0.5, 40), np.zeros(60)]
+    flat = np.r_[np.random.default_rng(0).normal(0, 0.02, 100)]
+    fields = {
+        "val_curve": np.stack(
+            [np.r_[0.3, 0.31, 0.3, nan], np.r_[-1e-7, 0.0, 2e-7, nan], np.zeros(6)]
+        ),
+        "train_curve": np.stack([rising, rising, flat]),
+    }
+    with pytest.warns(RuntimeWarning, match=r"'mine' \(seeds \[1\]\): the critic scored like"):
+        _train._warn_collapsed(("mine",), [fields], True)
+    single = {k: v[1] for k, v in fields.items()}
+    with pytest.warns(RuntimeWarning, match=r"'dv': the critic .* had reached 0.346 nats"):
+        _train._warn_collapsed(("dv",), [single], False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _train._warn_collapsed(("club",), [fields], True)
+        _train._warn_collapsed(("dv",), [{k: v[0] for k, v in fields.items()}], False)
+        _train._warn_collapsed(("dv",), [{k: v[2] for k, v in fields.items()}], False)
+
+
+def test_the_collapse_check_runs_on_every_result(monkeypatch):
+    # with a tolerance of 1,000 nats every critic looks constant: the warning then fires for a
+    # run whose training curve rose (the program of the test above, shared)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = x[:, :1] + rng.normal(size=(400, 1))
+    opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, max_steps=30)
+    monkeypatch.setattr(_train, "_FLAT", 1e3)
+    with pytest.warns(RuntimeWarning, match="'infonce': the critic scored like a constant"):
+        r = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1e-2, eval_every=30, **opts)
+    assert np.nanmax(np.convolve(r.train_curve, np.ones(25) / 25, "valid")) > 0.1
+
+
 def test_overfitting_before_the_first_evaluation_warns():
     # 600 samples (300 to train on) and the defaults (batch 256, an evaluation every 250
     # steps): SMILE overfit long before the first evaluation and returned -0.43 nats for a
