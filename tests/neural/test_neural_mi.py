@@ -359,7 +359,7 @@ def test_a_critic_that_collapsed_after_finding_dependence_warns():
 
 def test_the_collapse_check_runs_on_every_result(monkeypatch):
     # with a tolerance of 1,000 nats every critic looks constant: the warning then fires for a
-    # run whose training curve rose (the program of the test above, shared)
+    # run whose training curve rose (the program of the diverged-estimate test above, shared)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = x[:, :1] + rng.normal(size=(400, 1))
