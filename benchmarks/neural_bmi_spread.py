@@ -28,6 +28,7 @@ Writes ``benchmarks/results/neural_bmi_spread.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -59,17 +60,11 @@ def _mine_eval_noise(task, res, seed: int, n_perms: int) -> list[dict]:
     n_test = N // 2
     xt, yt = (np.asarray(a) for a in task.sample(jax.random.key(10_000 + seed), n_test))
     xt, yt = _standardise(xt), _standardise(yt)
+    keys = jax.random.split(jax.random.key(seed), n_perms)
     out = []
     for e in range(res.mi.shape[0]):
-        critic = nnx.merge(res.graphdef, jax.tree.map(lambda a, e=e: a[e], res.params))
-        joint = jnp.mean(critic.pointwise(xt, yt))
-
-        @jax.jit
-        def dv(k, critic=critic, joint=joint):
-            neg = critic.pointwise(xt, yt[jax.random.permutation(k, n_test)])
-            return joint - (logsumexp(neg) - jnp.log(n_test))
-
-        vals = np.array([float(dv(k)) for k in jax.random.split(jax.random.key(seed), n_perms)])
+        params = jax.tree.map(lambda a, e=e: a[e], res.params)
+        vals = np.asarray(_fresh_dv(res.graphdef, params, xt, yt, keys), np.float64)
         m = int(np.isfinite(np.asarray(res.val_curve[e])).sum())
         groups = vals[: n_perms // m * m].reshape(-1, m)
         out.append(
@@ -81,6 +76,19 @@ def _mine_eval_noise(task, res, seed: int, n_perms: int) -> list[dict]:
             )
         )
     return out
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _fresh_dv(graphdef, params, xt, yt, keys):
+    """MINE's DV value on (xt, yt) with negatives from each key's permutation of yt (bmi's)."""
+    critic = nnx.merge(graphdef, params)
+    joint = jnp.mean(critic.pointwise(xt, yt))
+
+    def one(k):
+        neg = critic.pointwise(xt, yt[jax.random.permutation(k, yt.shape[0])])
+        return joint - (logsumexp(neg) - jnp.log(yt.shape[0]))
+
+    return jax.lax.map(one, keys)
 
 
 def main() -> None:
