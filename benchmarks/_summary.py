@@ -9,12 +9,19 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
+def _device(d: dict) -> str:
+    """``Device: backend (processor, N cores), jax X``: the opening of every table's caption."""
+    dev = d["device"]
+    return (
+        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
+        f"jax {d['versions']['jax']}"
+    )
+
+
 def gmm_em_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev = d["device"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}, scikit-learn {d['versions']['sklearn']}; "
+        f"{_device(d)}, scikit-learn {d['versions']['sklearn']}; "
         f"{d['settings']['n_fits']} fits, N={d['settings']['n']}, tol={d['settings']['tol']}, "
         f"reg_covar={d['settings']['reg_covar']}, single-threaded; {d['settings']['timing']}.",
         "",
@@ -43,13 +50,11 @@ def _by_key(r: dict) -> str:
 
 def gmm_mi_speed_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev = d["device"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; {d['settings']['defaults']}; reference: "
+        f"{_device(d)}; {d['settings']['defaults']}; reference: "
         f"{d['settings']['reference']}. Export cache (fast-start extra): "
         f"{'on' if all(r.get('export_cache') for r in d['rows']) else 'off'}; load average "
-        f"(1/5/15 min) at the end {dev.get('load_average', 'n/a')}; each process figure "
+        f"(1/5/15 min) at the end {d['device'].get('load_average', 'n/a')}; each process figure "
         f"the best of {d['settings'].get('process_runs', 1)} fresh processes.",
         "",
         "| case | N | truth | jaxmi | reference | steady jaxmi / ref s | **steady ratio** "
@@ -135,11 +140,10 @@ def gmm_mi_accuracy_tasks_table(path: Path) -> str:
 
 def gmm_mi_integral_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev, st, tim = d["device"], d["settings"], d["timing"]
+    st, tim = d["settings"], d["timing"]
     points = st["points"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; accuracy in {st['accuracy_dtype']} on the true mixtures, "
+        f"{_device(d)}; accuracy in {st['accuracy_dtype']} on the true mixtures, "
         f"RMSE against the truth over {st['keys']} keys; RQMC with {st['n_shifts']} "
         f'randomisations; "MC bound" = sd(pmi)/sqrt({st["mc_samples"]}) from a '
         f'{st["pilot"]}-draw pilot, "MC seen" = measured RMSE of plain MC with '
@@ -186,10 +190,9 @@ def gmm_mi_integral_table(path: Path) -> str:
 
 def gmm_mi_pairwise_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev, r = d["device"], d["row"]
+    r = d["row"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; {r['p']}x{r['q']} pairs, N={r['n']}, "
+        f"{_device(d)}; {r['p']}x{r['q']} pairs, N={r['n']}, "
         f"{d['settings']['defaults']}; reference: {d['settings']['reference']}.",
         "",
         f"jaxmi: first call {r['jaxmi_first_s']:.1f} s, steady {r['jaxmi_steady_s']:.1f} s "
@@ -220,12 +223,11 @@ def gmm_mi_pairwise_table(path: Path) -> str:
 
 def neural_staircase_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev, st = d["device"], d["settings"]
+    st = d["settings"]
     levels = st["levels"]
     load = d.get("load_average", {})
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; load average {_load(load)}; d={st['dim']}, batch "
+        f"{_device(d)}; load average {_load(load)}; d={st['dim']}, batch "
         f"{st['batch']} (log K = {st['log_batch']:.2f}), {st['optimizer']}, hidden "
         f"{tuple(st['hidden'])}, steps per stair: "
         + ", ".join(f"{k} {v}" for k, v in st["steps_per_stage"].items())
@@ -263,10 +265,9 @@ def _load(load: dict) -> str:
 
 def neural_bmi_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev, st, sm, rows = d["device"], d["settings"], d["summary"], d["rows"]
+    st, sm, rows = d["settings"], d["summary"], d["rows"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; load average {_load(d.get('load_average', {}))}; "
+        f"{_device(d)}; load average {_load(d.get('load_average', {}))}; "
         f"{st['protocol']}, N={st['n']}, data seeds {st['data_seeds']}.",
         "",
         f"**Reference:** {d['reference']}",
@@ -322,10 +323,9 @@ def neural_bmi_table(path: Path) -> str:
 
 def neural_bmi_spread_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev, st, sm, rows = d["device"], d["settings"], d["summary"], d["rows"]
+    st, sm, rows = d["settings"], d["summary"], d["rows"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; {st['protocol']}, N={st['n']}, data seeds "
+        f"{_device(d)}; {st['protocol']}, N={st['n']}, data seeds "
         f"{st['data_seeds']} x {st['keys_per_seed']} training keys ({st['training_keys']}).",
         "",
         "| task (truth) | bound | jaxmi mean over seeds x keys | per data seed | key sd "
@@ -354,10 +354,8 @@ def neural_bmi_spread_table(path: Path) -> str:
 
 def attribution_quality_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev = d["device"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}{' (quick run)' if d.get('quick') else ''}. "
+        f"{_device(d)}{' (quick run)' if d.get('quick') else ''}. "
         "AUCs: mean over images of the target-probability curve area (trapezoid over the "
         "fraction of pixels); ↓ lower is better, ↑ higher is better; bold = best in the column; "
         "† = the metric's substrate is the method's own in-fill (favoured, spec §5.7).",
@@ -434,10 +432,8 @@ def attribution_throughput_table(path: Path) -> str:
 
 def attribution_it_maps_table(path: Path) -> str:
     d = json.loads(path.read_text())
-    dev = d["device"]
     lines = [
-        f"Device: {dev['backend']} ({dev['processor']}, {dev['cpu_count']} cores), "
-        f"jax {d['versions']['jax']}; learned sampler: {d['learned_steps']} Adam steps.",
+        f"{_device(d)}; learned sampler: {d['learned_steps']} Adam steps.",
     ]
     if "digits" in d:
         g = d["digits"]
