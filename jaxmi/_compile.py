@@ -24,7 +24,10 @@ Programs come in two kinds:
 
 The options change code generation, not the computation. Other backends, and calls under a
 user's ``jit``/``vmap`` (JAX takes compiler options on top-level programs only), get the default
-options. ``JAXMI_COMPILER_OPTIONS=0`` (read at import) turns the choice off everywhere.
+options. ``JAXMI_COMPILER_OPTIONS=0`` (read at import) turns the choice off everywhere. XLA
+renames and retires its options: one that the installed jaxlib refuses (jaxlib 0.12 has no
+``xla_cpu_use_fusion_emitters``) is found when a program first fails to compile with it, left out
+from then on (:data:`REFUSED`), and the program compiled again without it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ ENABLED = _flag("JAXMI_COMPILER_OPTIONS")
 EXPORT_CACHE = _flag("JAXMI_EXPORT_CACHE")
 #: programs that took the plain path because exporting them failed: name -> the error
 EXPORT_FAILURES: dict[str, str] = {}
+#: XLA options the installed jaxlib refused (see :func:`_drop_refused`); left out of every program
+REFUSED: set[str] = set()
 
 
 def options(kind: str, backend: str | None = None) -> dict[str, Any] | None:
@@ -78,7 +83,31 @@ def options(kind: str, backend: str | None = None) -> dict[str, Any] | None:
         return None
     if (backend or jax.default_backend()) != "cpu":
         return None
-    return dict(_KINDS[kind])
+    return {name: v for name, v in _KINDS[kind].items() if name not in REFUSED} or None
+
+
+def _compiles_with(opts: dict[str, Any]) -> bool:
+    """Whether XLA compiles a trivial program with ``opts`` (it refuses unknown options)."""
+    try:
+        jax.jit(lambda x: x, compiler_options=opts).lower(np.float32(0)).compile()
+    except Exception:
+        return False
+    return True
+
+
+def _drop_refused(kind: str) -> bool:
+    """After a program of ``kind`` failed on CPU: leave out the options XLA refuses.
+
+    True when some were refused (the program should compile again without them); False when
+    XLA takes the options, so the failure was the program's own. Runs only after a failure,
+    so a jaxlib that knows every option pays nothing.
+    """
+    opts = options(kind, "cpu")
+    if not opts or _compiles_with(opts):
+        return False
+    refused = {name for name, v in opts.items() if not _compiles_with({name: v})}
+    REFUSED.update(refused or opts)  # each alone compiles, not together: leave them all out
+    return True
 
 
 @functools.cache
@@ -172,10 +201,11 @@ class _Jit:
     fresh process then deserialises the program instead of tracing and lowering the Python
     function again, and JAX's cache supplies the compiled executable: tracing and lowering were
     1.45 s of the 1.9 s first GMM-MI estimate in a warm-cache process. The key holds the
-    function, its static arguments, the argument shapes and dtypes, the backend, the JAX
-    version and a digest of jaxmi's source, so any code change exports afresh. It needs the
-    ``flatbuffers`` package (``pip install "jaxmi[fast-start]"``); ``JAXMI_EXPORT_CACHE=0`` turns
-    it off; calls under a user's transform, with typed keys of a
+    function (its qualified name and first line), its static arguments, the argument shapes and
+    dtypes, the backend, the JAX version and a digest of jaxmi's source, so any code change
+    exports afresh. It needs the ``flatbuffers`` package (``pip install "jaxmi[fast-start]"``);
+    ``JAXMI_EXPORT_CACHE=0`` turns it off; closures (whose captured values the key cannot hold),
+    calls under a user's transform, with typed keys of a
     custom implementation or with sharded arrays take the plain path.
     """
 
@@ -183,7 +213,10 @@ class _Jit:
         self._fn, self._kind, self._jit_kw = fn, kind, jit_kw
         static = jit_kw.get("static_argnames", ())
         self._static = {static} if isinstance(static, str) else set(static)
-        self._export = export and not jit_kw.get("static_argnums")
+        # a closure's captured values are not in the export key: such programs are not exported
+        self._export = (
+            export and not jit_kw.get("static_argnums") and not getattr(fn, "__closure__", None)
+        )
         self._programs: dict[tuple, Callable] = {}
         self._lock = threading.Lock()  # host threads (gmm's solve) may ask for a program at once
         functools.update_wrapper(self, fn)
@@ -221,6 +254,7 @@ class _Jit:
         key = repr(
             (
                 f"{self._fn.__module__}.{self._fn.__qualname__}",
+                getattr(getattr(self._fn, "__code__", None), "co_firstlineno", None),  # lambdas
                 _signature_text(sig),
                 opts,
                 device.platform,
@@ -254,6 +288,17 @@ class _Jit:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _top_level():
             return self._plain(*args, **kwargs)
+        try:
+            return self._call(args, kwargs)
+        except jax.errors.JaxRuntimeError:
+            if not _drop_refused(self._kind):
+                raise
+        with self._lock:  # compile again without the refused options
+            self.__dict__.pop("_tuned", None)
+            self._programs.clear()
+        return self(*args, **kwargs)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         where = _export_dir() if self._export else None
         sig = None if where is None else self._signature(args, kwargs)
         if sig is None:

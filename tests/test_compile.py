@@ -8,12 +8,17 @@ import pytest
 from jaxmi import _compile
 from jaxmi.gmm import GMM
 
+_LIGHT = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
 
-def test_options_by_kind_and_backend():
-    assert _compile.options("light", "cpu") == {
-        "xla_cpu_use_fusion_emitters": False,
-        "xla_backend_optimization_level": 1,
-    }
+
+def _refused_here() -> set[str]:
+    """The light options this jaxlib's XLA refuses (jaxlib 0.12: the fusion-emitter switch)."""
+    return {name for name, v in _LIGHT.items() if not _compile._compiles_with({name: v})}
+
+
+def test_options_by_kind_and_backend(monkeypatch):
+    monkeypatch.setattr(_compile, "REFUSED", set())
+    assert _compile.options("light", "cpu") == _LIGHT
     assert _compile.options("hot", "cpu") is None  # EM and integrals keep XLA's defaults
     assert _compile.options("light", "gpu") is None
     with pytest.raises(ValueError, match="kind"):
@@ -94,3 +99,68 @@ def test_export_cache_leaves_user_transforms_and_keyword_arrays_alone(monkeypatc
     jax.jit(lambda a: f(a, w, k=2).means)(x)
     f(x, w=w, k=2)  # an array by keyword: the plain path
     assert not where.exists()
+
+
+_UNKNOWN = "xla_jaxmi_no_such_option"  # an option no XLA knows, as a retired one in a newer jaxlib
+
+
+def _with_unknown_option(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("compiler options apply on CPU only")
+    kinds = dict(_compile._KINDS, light={**_compile._KINDS["light"], _UNKNOWN: True})
+    monkeypatch.setattr(_compile, "_KINDS", kinds)
+    monkeypatch.setattr(_compile, "REFUSED", set())
+    assert _UNKNOWN in _compile.options("light", "cpu")
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_an_option_xla_refuses_is_left_out_and_the_program_compiled_again(
+    monkeypatch, tmp_path, export
+):
+    if export:
+        _exporting(monkeypatch, tmp_path)
+    _with_unknown_option(monkeypatch)
+    f = _compile.jit(lambda x: jnp.cumsum(x) * 3, kind="light")
+    x = np.arange(5, dtype=np.float32)
+    np.testing.assert_array_equal(f(x), np.cumsum(x) * 3)
+    refused = _refused_here()
+    assert _compile.REFUSED == {_UNKNOWN} | refused  # the options XLA knows are kept
+    kept = {name: v for name, v in _LIGHT.items() if name not in refused}
+    assert _compile.options("light", "cpu") == kept
+    assert "xla_backend_optimization_level" in kept
+    g = _compile.jit(lambda x: x + 1, kind="light")  # later programs never try it again
+    np.testing.assert_array_equal(g(x), x + 1)
+    assert f._pick() is f._tuned
+
+
+def test_a_program_that_fails_for_its_own_reasons_still_raises(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("compiler options apply on CPU only")
+    monkeypatch.setattr(_compile, "REFUSED", set())
+
+    def boom(x):
+        raise RuntimeError("the program's own failure")
+
+    f = _compile.jit(
+        lambda x: jax.pure_callback(boom, jax.ShapeDtypeStruct(x.shape, x.dtype), x), kind="light"
+    )
+    with pytest.raises(jax.errors.JaxRuntimeError, match="own failure"):
+        jax.block_until_ready(f(np.ones(3, np.float32)))
+    assert _compile.REFUSED == _refused_here()  # XLA took the rest: nothing else left out
+
+
+def test_export_cache_keeps_lambdas_apart_and_leaves_closures_alone(monkeypatch, tmp_path):
+    where = _exporting(monkeypatch, tmp_path)
+    x = np.arange(4, dtype=np.float32)
+    double = _compile.jit(lambda v: 2 * v, kind="hot")  # the same qualified name, other lines
+    square = _compile.jit(lambda v: v * v, kind="hot")
+    np.testing.assert_array_equal(double(x), 2 * x)
+    np.testing.assert_array_equal(square(x), x * x)  # not double's stored program
+    assert len(list(where.glob("*.jaxexp"))) == 2
+
+    def scaled(c):
+        return _compile.jit(lambda v: c * v, kind="hot")  # one line, one name, any c
+
+    np.testing.assert_array_equal(scaled(3.0)(x), 3 * x)
+    np.testing.assert_array_equal(scaled(5.0)(x), 5 * x)
+    assert len(list(where.glob("*.jaxexp"))) == 2  # closures take the plain path
