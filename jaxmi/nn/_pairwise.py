@@ -61,12 +61,12 @@ def _unrolled(act, u, v, kernels, biases):
     # rows and scalars taken apart by one unstack each: indexing them one by one (``w[m, k]``)
     # traced ~500 gathers, 0.7 s of a first bmi-preset call
     kx, ky = u.shape[1], v.shape[1]
-    us, vs = jax.lax.unstack(u), jax.lax.unstack(v)
+    us, vs = jnp.unstack(u), jnp.unstack(v)
     h = [act(us[m].reshape(kx, 1) + vs[m].reshape(1, ky)) for m in range(u.shape[0])]
     last = len(kernels) - 1
     for layer, (w, b) in enumerate(zip(kernels, biases, strict=True)):
         n_in, n_out = w.shape
-        ws, bs = jax.lax.unstack(w.reshape(n_in * n_out)), jax.lax.unstack(b)
+        ws, bs = jnp.unstack(w.reshape(n_in * n_out)), jnp.unstack(b)
         z = [bs[k] + sum(ws[m * n_out + k] * h[m] for m in range(n_in)) for k in range(n_out)]
         h = z if layer == last else [act(zk) for zk in z]
     # Computed once, then read: XLA:CPU copies cheap elementwise producers into each consumer,
