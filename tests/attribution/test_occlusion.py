@@ -60,7 +60,9 @@ def test_matches_captum_semantics_restated_in_numpy(window, stride):
     tgt = np.array([0, 2, 1])
     got = occlusion(_log_probs, x, window=window, stride=stride, baseline=base, target=tgt)
     want = _captum_numpy(_log_probs, x, window, stride, base, tgt)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # float32: scores are differences of log-probabilities of size ~1 after an 84-term matmul,
+    # whose summation order differs between XLA versions (1.4e-6 apart under jax 0.8)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=4e-6)
 
 
 def test_image_baseline_and_default_target():

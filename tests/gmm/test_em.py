@@ -219,14 +219,19 @@ def test_init_does_not_depend_on_capacity():
 
 
 def test_n_init_keeps_the_best_start():
+    # float64: in float32 the batch of 4 starts and a single start are different programs, and
+    # on this slowly converging tail they can stop an iteration apart (jax 0.12: 268 against
+    # 269 iterations, 8.6e-6 nats apart, while the starts' optima are 2.6e-5 to 8e-5 apart)
     x = overlapping(1500)
     key = jax.random.key(11)
-    best = jaxmi.gmm.fit(key, x, 3, n_init=4)
-    singles = []
-    for r in range(4):
-        g0 = jaxmi.gmm.initialize(jax.random.fold_in(key, r), x, 3)
-        singles.append(float(jaxmi.gmm.fit(None, x, init=g0).log_likelihood))
-    np.testing.assert_allclose(float(best.log_likelihood), max(singles), rtol=1e-6)
+    with jax.enable_x64(True):
+        best = jaxmi.gmm.fit(key, x, 3, n_init=4, dtype=np.float64)
+        singles = []
+        for r in range(4):
+            g0 = jaxmi.gmm.initialize(jax.random.fold_in(key, r), x, 3, dtype=np.float64)
+            singles.append(float(jaxmi.gmm.fit(None, x, init=g0, dtype=np.float64).log_likelihood))
+    assert max(singles) - min(singles) > 1e-5  # the starts end apart: the choice matters
+    np.testing.assert_allclose(float(best.log_likelihood), max(singles), rtol=1e-12)
 
 
 def test_random_name_is_refused_with_guidance():

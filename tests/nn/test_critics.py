@@ -185,7 +185,7 @@ def test_functional_training_step_with_optax():
 
 
 def _linears(module):
-    return [m for _, m in nnx.iter_modules(module) if isinstance(m, nnx.Linear)]
+    return [m for _, m in nnx.iter_graph(module) if isinstance(m, nnx.Linear)]
 
 
 def test_initialisation_schemes():
