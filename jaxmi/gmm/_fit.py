@@ -338,9 +338,9 @@ def _warn_stuck(best: EMResult, n_init: int) -> None:
     (N = 1,000) it stopped there after 2 iterations with two identical components (mean
     log-likelihood -1.890 against -1.727 from ``kmeans``), and so did the best of 5 starts.
     Other starts converging that fast have usually found the optimum (``kmeans`` on separated
-    clusters), so they do not warn. GMM-MI's cross-validation, where a stuck K would score as
-    K - 1 and end the search, fits such fits again from k-means++ seeding instead
-    (``restart_stalled`` in :func:`jaxmi.gmm_mi`).
+    clusters), so they do not warn. In GMM-MI's cross-validation a stuck K scores as K - 1 and
+    can end the search; ``restart_stalled=True`` in :func:`jaxmi.gmm_mi` fits such fits again
+    from k-means++ seeding.
     """
     if is_traced(best.suspicious) or not bool(best.suspicious & best.converged):
         return
