@@ -1327,7 +1327,7 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         again from k-means++ seeding: 0.136-0.137 and 0.226 on the same data (as does
         ``init="kmeans"``). It is not the default because the stall also keeps K small where
         that helps: on the 10 x 10 latent-vs-factor benchmark (N = 5,000), whose independent
-        pairs have non-Gaussian marginals, the restart raised the median K* from 1 to 9, the
+        pairs have non-Gaussian marginals, the restart raised the median K* from 1 to 8, the
         independent pairs' MI from a median of 0.0002 to 0.0105 nats (the mixture of a
         product of non-Gaussian marginals does not factorise), and the time 12x.
 
