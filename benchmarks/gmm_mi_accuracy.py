@@ -198,11 +198,19 @@ def main() -> None:
         help="the reference's study settings: n_init=5, n_folds=3, n_bootstrap=100 (invariance);"
         " n_init=10, n_folds=5, n_bootstrap=100, tol=1e-6 (mixtures)",
     )
+    ap.add_argument(
+        "--restart-stalled",
+        action="store_true",
+        help="restart_stalled=True: CV fits stalled at the random-responsibility start are "
+        "fitted again from k-means++ seeding",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
     study = "mixtures" if args.suite == "mixtures" else "invariance"
     options = dict(REFERENCE_SETTINGS[study]) if args.reference_settings else {}
+    if args.restart_stalled:
+        options["restart_stalled"] = True
     if args.sizes is None:
         args.sizes = "1000,10000,50000" if study == "mixtures" else "200,2000,20000"
     per_size = _realisations(args.realisations)
