@@ -440,6 +440,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n-init", type=int, default=3, metavar="R", help="EM starts per fit (default 3)"
     )
+    parser.add_argument(
+        "--restart-stalled",
+        action="store_true",
+        help="fit cross-validation fits that stayed at the random-responsibility start again "
+        "from k-means++ seeding (restart_stalled=True; for data with clusters or flat marginals, "
+        "where the default can stop at K*=1)",
+    )
 
 
 def _error(message: str, status: int = 2) -> int:
@@ -597,6 +604,8 @@ def _estimate(args: argparse.Namespace, job: _Job):
         options["mc_samples"] = args.mc_samples
     if args.n_components is not None:
         options["n_components"] = args.n_components
+    if args.restart_stalled:
+        options["restart_stalled"] = True
     key = jax.random.key(args.seed)
     x, y = job.data["--x"], job.data["--y"]
     if args.categorical:
@@ -666,6 +675,7 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
             seed=args.seed,
             integral="mc" if _plain_mc(args) else "auto",
             mc_samples=args.mc_samples,
+            restart_stalled=bool(args.restart_stalled),
         )
         print(json.dumps(doc, allow_nan=False))
         return

@@ -277,6 +277,28 @@ def test_categorical_dispatch(capsys, tmp_path, monkeypatch):
     assert calls[-1][1].dtype.kind == "i"
 
 
+def test_restart_stalled_is_passed_on(capsys, tmp_path, monkeypatch):
+    calls = []
+
+    def fake(key, x, labels, **options):
+        calls.append(options)
+        return FakeResult(
+            0.5, 0.01, np.full(4, 0.5), 0.5, 0.001, np.array(["u", "v"]), np.array([0.5, 0.5]),
+            np.array([1, 2]), np.array([True, True]), np.ones((4, 2), int),
+            np.ones((4, 2), bool),
+        )  # fmt: skip
+
+    monkeypatch.setattr(jaxmi, "gmm_mi_categorical", fake, raising=False)
+    path = tmp_path / "cat.csv"
+    path.write_text("x,label\n0.5,u\n1.5,v\n-0.2,u\n2.0,v\n")
+    argv = [path, "--x", "x", "--y", "label", "--categorical"]
+    assert run(capsys, *argv, "--restart-stalled")[0] == 0
+    assert run(capsys, *argv)[0] == 0
+    assert calls[0]["restart_stalled"] is True and "restart_stalled" not in calls[1]
+    rc, out, _ = run(capsys, *argv, "--restart-stalled", "--json")
+    assert rc == 0 and json.loads(out)["restart_stalled"] is True
+
+
 def write(tmp_path, name, content):
     path = tmp_path / name
     if isinstance(content, np.ndarray):
