@@ -245,10 +245,11 @@ FakeResult = namedtuple(
 )
 
 
-def test_categorical_dispatch(capsys, tmp_path, monkeypatch):
-    real = getattr(jaxmi, "CategoricalMIResult", None)
-    if real is not None:  # the stand-in must look like the real result
-        assert FakeResult._fields == real._fields
+def fake_categorical(monkeypatch, tmp_path):
+    """Replace ``jaxmi.gmm_mi_categorical`` by a stand-in that records its calls.
+
+    Returns ``(calls, path)``: the list of ``(x, labels, options)`` and a 4-row CSV of labels.
+    """
     calls = []
 
     def fake(key, x, labels, **options):
@@ -262,6 +263,14 @@ def test_categorical_dispatch(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(jaxmi, "gmm_mi_categorical", fake, raising=False)
     path = tmp_path / "cat.csv"
     path.write_text("x,label\n0.5,u\n1.5,v\n-0.2,u\n2.0,v\n")
+    return calls, path
+
+
+def test_categorical_dispatch(capsys, tmp_path, monkeypatch):
+    real = getattr(jaxmi, "CategoricalMIResult", None)
+    if real is not None:  # the stand-in must look like the real result
+        assert FakeResult._fields == real._fields
+    calls, path = fake_categorical(monkeypatch, tmp_path)
     rc, out, err = run(capsys, path, "--x", "x", "--y", "label", "--categorical", "--bits")
     assert rc == 0, err
     assert out.strip() == "I(X;Y) = 0.5000 ± 0.0100 bits (K*=[1, 2], C=2, N=4)"
@@ -278,23 +287,11 @@ def test_categorical_dispatch(capsys, tmp_path, monkeypatch):
 
 
 def test_restart_stalled_is_passed_on(capsys, tmp_path, monkeypatch):
-    calls = []
-
-    def fake(key, x, labels, **options):
-        calls.append(options)
-        return FakeResult(
-            0.5, 0.01, np.full(4, 0.5), 0.5, 0.001, np.array(["u", "v"]), np.array([0.5, 0.5]),
-            np.array([1, 2]), np.array([True, True]), np.ones((4, 2), int),
-            np.ones((4, 2), bool),
-        )  # fmt: skip
-
-    monkeypatch.setattr(jaxmi, "gmm_mi_categorical", fake, raising=False)
-    path = tmp_path / "cat.csv"
-    path.write_text("x,label\n0.5,u\n1.5,v\n-0.2,u\n2.0,v\n")
+    calls, path = fake_categorical(monkeypatch, tmp_path)
     argv = [path, "--x", "x", "--y", "label", "--categorical"]
     assert run(capsys, *argv, "--restart-stalled")[0] == 0
     assert run(capsys, *argv)[0] == 0
-    assert calls[0]["restart_stalled"] is True and "restart_stalled" not in calls[1]
+    assert calls[0][2]["restart_stalled"] is True and "restart_stalled" not in calls[1][2]
     rc, out, _ = run(capsys, *argv, "--restart-stalled", "--json")
     assert rc == 0 and json.loads(out)["restart_stalled"] is True
 
