@@ -647,15 +647,11 @@ def _restart_stalled(res, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: d
     rows, src = redo[better], np.flatnonzero(better)
 
     def put(a, b):
-        if a is None or b is None:
-            return a
-        if isinstance(a, GMM):
-            return jax.tree.map(put, a, b)
         a = np.array(a)
         a[rows] = np.asarray(b)[src]
         return a
 
-    return type(res)(*(put(a, b) for a, b in zip(res, again, strict=True)))
+    return jax.tree.map(put, res, again)  # both from named starts at the same capacity
 
 
 def _cv_capacity(k_cap: Any, k: int) -> int:
