@@ -27,14 +27,22 @@ def within(res, truth, k=3.0):
     return abs(float(res.mi) - truth) <= k * float(res.std) + MC_ERR
 
 
+RHO06_WARNINGS: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def rho06():
     z = gaussian(0.6)
-    return z, jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **FAST)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], **FAST)
+    RHO06_WARNINGS[:] = [str(w.message) for w in caught]
+    return z, res
 
 
 def test_bivariate_gaussian_within_error_bars(rho06):
     _, res = rho06
+    assert RHO06_WARNINGS == []  # K* = 1 after stalled K = 2 fits, but the data are Gaussian
     truth = -0.5 * math.log(1 - 0.36)
     assert within(res, truth), (float(res.mi), float(res.std))
     assert int(res.n_components) == 1
@@ -74,11 +82,60 @@ def test_clusters_that_random_responsibilities_leave_merged():
     z = gaussian(0.6)
     z[:, 0] += 3.0 * np.random.default_rng(4).integers(0, 2, N)
     truth = two_clusters_mi(3.0)
-    res = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], restart_stalled=True, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the restart leaves nothing to warn about
+        res = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], restart_stalled=True, **FAST)
     assert int(res.n_components) >= 2
     assert within(res, truth), (float(res.mi), float(res.std), truth)
-    stuck = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **FAST)
+    # by default the stall is not silent: a k-means++ start at K = 2 scores far higher
+    with pytest.warns(RuntimeWarning, match=r"stopped at K = 1 because .* at K = 2 stalled") as rec:
+        stuck = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **FAST)
     assert float(stuck.mi) < truth - 0.04, (float(stuck.mi), truth)
+    (msg,) = [str(w.message) for w in rec if "stalled" in str(w.message)]
+    gain = float(re.search(r"scores ([0-9.e-]+) nats/sample higher", msg).group(1))
+    assert gain > 0.05 and msg.startswith("x, y: ") and "restart_stalled=True" in msg
+
+
+def test_non_gaussian_gate_of_the_stall_check():
+    """The stall check runs only on data that are not Gaussian along some coordinate or
+    principal axis; a stalled fit describes a Gaussian well."""
+    from jaxmi.gmm._mi import _non_gaussian
+
+    n = 20_000
+    rng = np.random.default_rng(7)
+    for seed in range(5):  # Jarque-Bera above the 0.999 quantile: rare on Gaussian data
+        assert not _non_gaussian(gaussian(0.6, n, seed=seed).T, n)
+    z = gaussian(0.6, n).T
+    clusters = z.copy()
+    clusters[0] += 3.0 * rng.integers(0, 2, n)
+    assert _non_gaussian(clusters, n)
+    cube_root = np.stack([z[0], np.cbrt(z[1])])
+    assert _non_gaussian(cube_root, n)
+    heavy = z / np.sqrt(rng.chisquare(5, n) / 5)
+    assert _non_gaussian(heavy, n)
+    padded = np.zeros((2, n + 96))
+    padded[:, :n] = z  # padding past n is ignored
+    padded[:, n:] = 50.0
+    assert not _non_gaussian(padded, n)
+
+
+def test_stall_warning_names_every_data_set():
+    from jaxmi.gmm._mi import _Fit, _warn_stalled
+
+    def fit(k, stall):
+        return _Fit(k, None, None, None, np.zeros(k), True, stall)
+
+    fits = [fit(1, (2, 0.2)), fit(3, None), fit(2, (3, 0.05))] + [fit(1, (2, 0.01))] * 5
+    labels = [f"pair ({i}, 0)" for i in range(8)]
+    with pytest.warns(RuntimeWarning) as rec:
+        _warn_stalled(fits, labels)
+    (msg,) = [str(w.message) for w in rec]
+    assert msg.startswith("7 of 8 data sets (pair (0, 0) (K* = 1), pair (2, 0) (K* = 2), ")
+    assert ", ...):" in msg and "pair (1, 0)" not in msg
+    assert "(the most: pair (0, 0), stopped at K = 1, K = 2 by 0.2)" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_stalled([fit(1, None)], ["x, y"])
 
 
 def test_multidimensional_dense_gaussian():
