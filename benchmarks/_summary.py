@@ -193,7 +193,9 @@ def gmm_mi_pairwise_table(path: Path) -> str:
     r = d["row"]
     lines = [
         f"{_device(d)}; {r['p']}x{r['q']} pairs, N={r['n']}, "
-        f"{d['settings']['defaults']}; reference: {d['settings']['reference']}.",
+        f"{d['settings']['defaults']}"
+        f"{', restart_stalled=True' if r.get('restart_stalled') else ''}; reference: "
+        f"{d['settings']['reference']}.",
         "",
         f"jaxmi: first call {r['jaxmi_first_s']:.1f} s, steady {r['jaxmi_steady_s']:.1f} s "
         f"({r['jaxmi_per_pair_s'] * 1e3:.0f} ms per pair); K* histogram {r['jaxmi_k_hist']}.",
@@ -217,6 +219,32 @@ def gmm_mi_pairwise_table(path: Path) -> str:
             f"the matrix); jaxmi throughput "
             f"**{r['ratio_per_pair']:.0f}x** per pair (target {d['target']}: "
             f"{'met' if ok else 'NOT met'}).",
+        ]
+    if "accuracy" in r:
+        acc = r["accuracy"]
+        ind = acc["independent"]
+        lines += [
+            "",
+            "Dependent pairs (latent i against factor i) against their truth, by numerical "
+            "integration:",
+            "",
+            "| pair | map | truth | jaxmi MI ± std | error / std | reference MI ± std "
+            "| error / std |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        ref = {(q["i"], q["j"]): q for q in acc.get("reference_dependent", [])}
+        for p in acc["dependent"]:
+            q = ref.get(tuple(p["pair"]))
+            them = f"{q['mi']:.4f} ± {q['std']:.4f} | {q['z']:+.1f}" if q else "– | –"
+            lines.append(
+                f"| ({p['pair'][0]}, {p['pair'][1]}) | {p['map']} | {p['truth']:.4f} | "
+                f"{p['mi']:.4f} ± {p['std']:.4f} | {p['z']:+.1f} | {them} |"
+            )
+        lines += [
+            "",
+            f"The {ind['count']} independent pairs: median MI {ind['median_mi']:.4f}, max "
+            f"{ind['max_mi']:.4f} nats; {ind['share_above_2std']:.0%} above 2 std. The stall "
+            f"warning named {r['stall_warning_pairs']} pairs.",
         ]
     return "\n".join(lines)
 
