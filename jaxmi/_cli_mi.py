@@ -458,14 +458,24 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+#: library options a warning may name, and this command's flag for each
+_OPTION_FLAGS = {"restart_stalled=True": "--restart-stalled"}
+
+
 def _show_warnings(caught: list) -> None:
-    """Print recorded RuntimeWarnings as warning lines (each text once); others as Python would."""
+    """Print recorded RuntimeWarnings as warning lines (each text once); others as Python would.
+
+    An option the text names is followed by this command's flag for it.
+    """
     seen = set()
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
-            if str(w.message) not in seen:
-                seen.add(str(w.message))
-                _warn(str(w.message))
+            text = str(w.message)
+            if text not in seen:
+                seen.add(text)
+                for option, flag in _OPTION_FLAGS.items():
+                    text = text.replace(option, f"{flag} ({option})")
+                _warn(text)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 

@@ -7,6 +7,7 @@ configuration, so the compiled programs are shared between tests.
 import json
 import math
 import re
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -116,6 +117,22 @@ def test_the_estimators_warnings_are_warning_lines(capsys, tmp_path):
     assert rc == 0 and parse(out)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("jaxmi mi: warning: x, y: 100% of the"), err
+
+
+def test_warnings_name_the_flag_of_an_option(capsys):
+    from jaxmi._cli_mi import _show_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # each text once
+            warnings.warn(
+                "x, y: stalled. Compare with restart_stalled=True.", RuntimeWarning, stacklevel=1
+            )
+    _show_warnings(caught)
+    err = capsys.readouterr().err
+    assert err == (
+        "jaxmi mi: warning: x, y: stalled. Compare with --restart-stalled (restart_stalled=True).\n"
+    )
 
 
 def test_mc_samples_selects_plain_monte_carlo(capsys, files):
