@@ -94,6 +94,29 @@ def test_clusters_that_random_responsibilities_leave_merged():
     (msg,) = [str(w.message) for w in rec if "stalled" in str(w.message)]
     gain = float(re.search(r"scores ([0-9.e-]+) nats/sample higher", msg).group(1))
     assert gain > 0.05 and msg.startswith("x, y: ") and "restart_stalled=True" in msg
+    shift = float(re.search(r"moves the fit's MI by ([0-9.e-]+) nats", msg).group(1))
+    assert shift > 0.01
+
+
+def test_plugin_mi_of_the_stall_check():
+    """The stall check's cheap MI read of a fit: a correlated Gaussian's MI, and 0 for a
+    mixture whose components factorise in the same way (independent x and y)."""
+    from jaxmi.gmm import GMM
+    from jaxmi.gmm._mi import _plugin_mi
+
+    def mixture(means, covs):
+        k = len(means)
+        cov = np.array(covs, float)  # prec_chol: not read by _plugin_mi
+        return GMM(np.full(k, 1 / k), np.array(means), cov, None, np.ones(k, bool))
+
+    z = gaussian(0.6, 20_000).T
+    one = mixture([[0.0, 0.0]], [[[1, 0.6], [0.6, 1]]])
+    assert abs(_plugin_mi(one, z, ((0,), (1,))) - (-0.5 * math.log(1 - 0.36))) < 0.01
+    flat = mixture([[-1.0, 0.0], [1.0, 0.0]], [np.eye(2) * 0.5] * 2)  # split along x only
+    ind = np.random.default_rng(3).uniform(-2, 2, size=(2, 20_000))
+    assert abs(_plugin_mi(flat, ind, ((0,), (1,)))) < 1e-9
+    moved = mixture([[-1.0, -1.0], [1.0, 1.0]], [np.eye(2) * 0.5] * 2)  # coupled: MI > 0
+    assert _plugin_mi(moved, z, ((0,), (1,))) > 0.1
 
 
 def test_non_gaussian_gate_of_the_stall_check():
@@ -125,14 +148,17 @@ def test_stall_warning_names_every_data_set():
     def fit(k, stall):
         return _Fit(k, None, None, None, np.zeros(k), True, stall)
 
-    fits = [fit(1, (2, 0.2)), fit(3, None), fit(2, (3, 0.05))] + [fit(1, (2, 0.01))] * 5
+    fits = [fit(1, (2, 0.2, 0.05)), fit(3, None), fit(2, (3, 0.05, 0.02))]
+    fits += [fit(1, (2, 0.01, None))] * 5
     labels = [f"pair ({i}, 0)" for i in range(8)]
     with pytest.warns(RuntimeWarning) as rec:
         _warn_stalled(fits, labels)
     (msg,) = [str(w.message) for w in rec]
     assert msg.startswith("7 of 8 data sets (pair (0, 0) (K* = 1), pair (2, 0) (K* = 2), ")
     assert ", ...):" in msg and "pair (1, 0)" not in msg
-    assert "(the most: pair (0, 0), stopped at K = 1, K = 2 by 0.2)" in msg
+    assert (
+        "(the most: pair (0, 0), stopped at K = 1, K = 2 by 0.2 and moves the fit's MI by " in msg
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _warn_stalled([fit(1, None)], ["x, y"])
