@@ -477,8 +477,9 @@ def _select_many(
     programs instead of 13 (10.8 -> 13.6 s).
 
     Returns per dataset ``(K*, theta_cv, metrics, converged, stall)``; ``stall`` is ``(K,
-    gain)`` where the search stopped below a stage of stalled fits that a k-means++ start
-    improves on (:func:`_stall_gains`), else None.
+    gain, MI shift)`` where the search stopped below a stage of stalled fits that a k-means++
+    start improves on (:func:`_stall_gains`; the shift None without ``mi_blocks``, the x and y
+    columns of an MI), else None.
     """
     d_count, d, n_pad = data.xs.shape
     n_folds, n_init = o["n_folds"], o["n_init"]
@@ -558,12 +559,13 @@ def _select_many(
             scored = _pad_components(gmms, _cv_capacity(o["k_cap"], 2))
         scores = _score_padded(scored, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
-        metrics, chosen = [], []
+        metrics, chosen, picked = [], [], []
         for j in range(a):
             r_best = int(np.argmax(scores[j].mean(1)))
             f_best = int(np.argmax(scores[j, r_best]))
             chosen.append(_take(gmms, (j * n_init + r_best) * n_folds + f_best))
             metrics.append(float(scores[j, r_best].mean()))
+            picked.append(scores[j, r_best])
         if o["metric"] != "valid":
             full = _refit_full(xs_dev, data, act, chosen, kc, mesh, em_kw)
             lls = np.asarray(full.log_likelihood)
@@ -603,7 +605,7 @@ def _select_many(
                 stall[i] = (k, gain, shift)
         for j, i in enumerate(act):
             thetas[i][k] = chosen[j]
-            best_folds[i][k] = scores[j, int(np.argmax(scores[j].mean(1)))]
+            best_folds[i][k] = picked[j]
             rules[i].update(k, metrics[j])
         if bar is not None:
             bar.update(note=f"choosing K: K={k}, {a} of {d_count} dataset(s) searching")
@@ -655,6 +657,30 @@ def _stalled(gmms: GMM) -> np.ndarray:
     return np.all(np.isfinite(kl), axis=1) & (np.max(kl, axis=1) <= _STALLED_KL)
 
 
+def _refit(res, rows: np.ndarray, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: dict):
+    """Rows ``rows`` of a CV stage fitted again from :data:`_RESTART_INIT` seeding.
+
+    The same training folds and keys, in the stage's EM program. Returns ``(again, better)``:
+    the refits, and where a refit did not fail and has a higher training log-likelihood than
+    the stage's fit ``res``.
+    """
+    again = _em.solve(
+        fit_args[0],
+        fit_args[1][rows],
+        fit_args[2][rows],
+        (keys[rows], np.full(rows.shape, k, np.int32)),
+        method=_RESTART_INIT,
+        kc=kc,
+        mesh=mesh,
+        host=True,
+        **cv_kw,
+    )
+    better = ~np.asarray(again.failed) & (
+        np.asarray(again.log_likelihood) > np.asarray(res.log_likelihood)[rows]
+    )
+    return again, better
+
+
 def _restart_stalled(res, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: dict):
     """Fit the stalled problems of a CV stage again from k-means++ seeding; keep the better.
 
@@ -670,20 +696,7 @@ def _restart_stalled(res, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: d
     redo = np.flatnonzero(_stalled(res.gmm) & ~np.asarray(res.failed))
     if redo.size == 0:
         return res
-    again = _em.solve(
-        fit_args[0],
-        fit_args[1][redo],
-        fit_args[2][redo],
-        (keys[redo], np.full(redo.shape, k, np.int32)),
-        method=_RESTART_INIT,
-        kc=kc,
-        mesh=mesh,
-        host=True,
-        **cv_kw,
-    )
-    better = ~np.asarray(again.failed) & (
-        np.asarray(again.log_likelihood) > np.asarray(res.log_likelihood)[redo]
-    )
+    again, better = _refit(res, redo, fit_args, keys, k, kc, mesh, cv_kw)
     if not better.any():
         return res
     rows, src = redo[better], np.flatnonzero(better)
@@ -812,22 +825,10 @@ def _stall_gains(
     if not where:
         return {}
     rows = np.array([(j * n_init + best_start[j]) * n_folds + f for j, f in where])
-    again = _em.solve(
-        fit_args[0],
-        fit_args[1][rows],
-        fit_args[2][rows],
-        (keys[rows], np.full(rows.shape, k, np.int32)),
-        method=_RESTART_INIT,
-        kc=kc,
-        mesh=mesh,
-        host=True,
-        **dict(cv_kw, max_iter=min(cv_kw["max_iter"], _STALL_MAX_ITER)),
-    )
+    capped = dict(cv_kw, max_iter=min(cv_kw["max_iter"], _STALL_MAX_ITER))
+    again, better = _refit(res, rows, fit_args, keys, k, kc, mesh, capped)
     xs_dev, idx, s_valid, chunk = score
     new = _score_padded(again.gmm, xs_dev, idx[rows], s_valid[rows], chunk)
-    better = ~np.asarray(again.failed) & (
-        np.asarray(again.log_likelihood) > np.asarray(res.log_likelihood)[rows]
-    )
     best: dict = {}
     for r, ((j, f), s_new, b) in enumerate(zip(where, new, better, strict=True)):
         gain = float((s_new if b else scores[j, best_start[j], f]) - ref[j][f])
