@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,14 @@ def accuracy(mi: np.ndarray, std: np.ndarray) -> dict:
     )
 
 
+def stall_pairs(messages: list[str]) -> int:
+    """How many pairs the stall warning names: "94 of 100 data sets (...)" or one pair."""
+    if not messages:
+        return 0
+    many = re.match(r"(\d+) of \d+ data sets", messages[0])
+    return int(many.group(1)) if many else 1
+
+
 def run_reference(python: str, a: np.ndarray, b: np.ndarray, pairs: list) -> list[dict]:
     """The reference on ``pairs`` one after the other, single-threaded, in its own process."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,10 +216,7 @@ def main() -> None:
         jaxmi_mi=mi.tolist(),
         jaxmi_std=std.tolist(),
         restart_stalled=bool(args.restart_stalled),
-        # "95 of 100 data sets (...)": the pairs the stall warning names
-        stall_warning_pairs=int(stall[0].split(" of ")[0])
-        if stall and " of " in stall[0]
-        else len(stall),
+        stall_warning_pairs=stall_pairs(stall),
         accuracy=accuracy(mi, std),
     )
     acc = row["accuracy"]
