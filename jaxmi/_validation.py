@@ -47,6 +47,18 @@ def is_traced(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+def refuse_traced(name: str, value: Any, why: str, hint: str = "pass concrete values") -> None:
+    """A ``ValueError`` naming ``name`` when any leaf of ``value`` is traced.
+
+    For functions that run on the host (loops, early stopping, Python results): under a user's
+    ``jit``/``vmap`` they would otherwise fail deep inside with JAX's tracer-conversion error.
+    ``why``: the function and what keeps it on the host, e.g. ``"gmm_mi draws its folds on the
+    host"``; the message adds "and cannot run under jit/vmap", then ``hint``.
+    """
+    if any(is_traced(leaf) for leaf in jax.tree.leaves(value)):
+        raise ValueError(f"{name}: {why} and cannot run under jit/vmap; {hint}")
+
+
 def float_dtype(dtype: Any = None, like: Any = None) -> np.dtype:
     """Resolve the floating dtype of a computation.
 

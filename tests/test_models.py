@@ -71,3 +71,8 @@ def test_train_classifier_rejects_bad_input():
     bad[0, 0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="images"):
         train_classifier(key, bad, y)
+    # under a user's jit/vmap, the traced argument is named (not JAX's tracer error)
+    with pytest.raises(ValueError, match=r"^key: train_classifier .* cannot run under jit"):
+        jax.vmap(lambda k: train_classifier(k, x, y).params)(jax.random.split(key, 2))
+    with pytest.raises(ValueError, match=r"^labels: train_classifier .* cannot run under jit"):
+        jax.jit(lambda lab: train_classifier(key, x, lab).params)(y)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxmi._validation import check_int, check_key
+from jaxmi._validation import check_int, check_key, refuse_traced
 from jaxmi.attribution import metrics as _m
 
 __all__ = ["FaithfulnessReport", "evaluate_faithfulness"]
@@ -161,7 +161,8 @@ def evaluate_faithfulness(
 
     Raises:
         ValueError: naming the argument (no maps, a map of the wrong shape, an unknown
-            substrate or ``own`` entry), or from the metrics themselves.
+            substrate or ``own`` entry, an argument traced by a user's ``jit``/``vmap``), or
+            from the metrics themselves.
 
     Example:
         >>> import jax, jax.numpy as jnp, numpy as np
@@ -184,6 +185,10 @@ def evaluate_faithfulness(
             "attributions: expected a non-empty mapping method name -> (B, H, W) map, got "
             f"{type(attributions).__name__}"
         )
+    named = {"key": key, "images": images, "target": target}
+    named.update({f"attributions[{m!r}]": a for m, a in attributions.items()})
+    for name, value in named.items():  # (the metrics of jaxmi.attribution.metrics run under jit)
+        refuse_traced(name, value, "evaluate_faithfulness ranks the methods on the host")
     x = _m._as_images(images)
     maps = {}
     for name, a in attributions.items():

@@ -324,7 +324,11 @@ def _run(
 ) -> tuple:
     """Call the program block by block; returns the outputs for the caller's images."""
     predict_static, pleaves = _split_callable(predict_fn)
-    traced = any(is_traced(a) for a in (images, classes, target))
+    # under a user's transform when any input is traced: the images, or only the key (a vmap
+    # over keys), the sampler's arrays or the classifier's captured parameters
+    traced = any(
+        is_traced(a) for a in jax.tree.leaves((images, classes, target, key, sampler, pleaves))
+    )
     multi = mesh is not None and jax.process_count() > 1
     if multi and traced:
         raise ValueError("images: a multi-process sweep needs concrete (not traced) images")

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxmi._validation import check_finite_scalar, check_int, check_key
+from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.attribution._protocol import Sampler, check_images, window_arg
 from jaxmi.models._cnn import _INIT, host_init
 from jaxmi.nn._mlp import check_hidden
@@ -150,6 +150,9 @@ def fit_patch_sampler(
         (5, 2, 2, 1)
     """
     key = check_key(key)
+    why = "fit_patch_sampler splits the images and keeps checkpoints on the host"
+    refuse_traced("key", key, why)
+    refuse_traced("images", images, why)
     x = check_images(images, min_n=2)
     win = window_arg(window, x.shape[1:3])
     ring = win[0] if ring is None else check_int(ring, "ring", minimum=1)

@@ -36,6 +36,7 @@ from jaxmi._validation import (
     check_int,
     check_key,
     is_traced,
+    refuse_traced,
     user_stacklevel,
 )
 from jaxmi.gmm import _em, _init
@@ -1284,7 +1285,7 @@ def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
 
 
 def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
-    key = check_key(key)
+    key = _concrete_key(key)
     n = z.shape[0]
     names = ("x", "y", "z")[: len(blocks)] if kind != "entropy" else ("x",)
     o = _resolve_options(options, n, z.shape[1], ", ".join(names))
@@ -1503,6 +1504,18 @@ def _mc_only(o: dict, where: str) -> None:
         )
 
 
+def _concrete_key(key: Any) -> jax.Array:
+    """:func:`check_key`, refusing a traced key (a user's ``jit``/``vmap`` over keys).
+
+    Folds, starts and bootstrap counts are drawn on the host from the key's words, so a traced
+    key would otherwise fail deep inside with JAX's tracer-conversion error.
+    """
+    key = check_key(key)
+    why = "GMM-MI draws its folds, starts and bootstrap counts on the host"
+    refuse_traced("key", key, why, "pass a concrete key (one call per key for several seeds)")
+    return key
+
+
 def _columns(x: Any, name: str, dtype: Any, n: int | None = None) -> np.ndarray:
     if is_traced(x):
         raise ValueError(
@@ -1681,7 +1694,7 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         >>> r.mi.shape, r.samples.shape
         ((4,), (4, 4))
     """
-    key = check_key(key)
+    key = _concrete_key(key)
     dtype = options.pop("dtype", None)
     xa = _stack_batch(x, "x", dtype)
     ya = _stack_batch(y, "y", xa.dtype, shape=xa.shape[:2])
@@ -1985,7 +1998,7 @@ def gmm_mi_categorical(
         >>> r.classes.tolist(), abs(float(r.mi) - 0.445116) < 0.05
         (['a', 'b', 'c'], True)
     """
-    key = check_key(key)
+    key = _concrete_key(key)
     dtype = options.pop("dtype", None)
     xa = _columns(x, "x", dtype)
     n, dt = xa.shape[0], xa.dtype
@@ -2175,7 +2188,7 @@ def gmm_kl(
         >>> abs(float(r.mi) - 2.043144) < 0.15  # log(5/4) + (16 + 100) / 50 - 1/2
         True
     """
-    key = check_key(key)
+    key = _concrete_key(key)
     if mode not in ("separate", "joint"):
         raise ValueError(f"mode: expected 'separate' or 'joint', got {mode!r}")
     if order not in ("forward", "reverse"):
@@ -2337,7 +2350,7 @@ def gmm_mi_pairwise(
         >>> r.mi.shape, bool(r.mi[0, 0] > r.mi[1, 0])
         ((2, 1), True)
     """
-    key = check_key(key)
+    key = _concrete_key(key)
     dtype = options.pop("dtype", None)
     aa = _columns(a, "a", dtype)
     within = b is None

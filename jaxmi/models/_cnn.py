@@ -15,7 +15,7 @@ import optax
 from flax import nnx
 
 from jaxmi._batches import chunk_batches
-from jaxmi._validation import check_finite_scalar, check_int, check_key, is_traced
+from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["SmallCNN", "TrainedClassifier", "host_init", "train_classifier"]
@@ -182,8 +182,8 @@ def train_classifier(
         raise ValueError(f"labels: expected shape ({x.shape[0]},), got {tuple(y.shape)}")
     if y.dtype == np.bool_ or not jnp.issubdtype(y.dtype, jnp.integer):
         raise ValueError(f"labels: expected integers, got dtype {y.dtype}")
-    if is_traced(x) or is_traced(y):
-        raise ValueError("images: train_classifier needs concrete arrays (not traced)")
+    for name, value in (("key", key), ("images", x), ("labels", y)):
+        refuse_traced(name, value, "train_classifier checks the data and trains on the host")
     if not np.isfinite(np.asarray(x, np.float64)).all():
         raise ValueError("images: contains NaN or infinite values")
     yn = np.asarray(y)

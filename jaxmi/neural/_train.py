@@ -43,6 +43,7 @@ from jaxmi._validation import (
     check_int,
     float_dtype,
     is_traced,
+    refuse_traced,
     user_stacklevel,
 )
 from jaxmi.bounds._lower import JS_READOUTS, MINE_INITS
@@ -752,6 +753,12 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
 
 def _keys(key: Any, n_seeds: int | None) -> tuple[jax.Array, bool]:
     """Per-seed keys ``(E,)`` and whether the result keeps a seed axis."""
+    refuse_traced(
+        "key",
+        key,
+        "neural_mi splits, stops early and selects on the host",
+        "pass a concrete key (a 1-D batch of keys, or n_seeds, trains many runs in one program)",
+    )
     if isinstance(key, (jax.Array, np.ndarray)) and not is_traced(key):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             if key.ndim == 0:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmi._validation import check_int, check_key
+from jaxmi._validation import check_int, check_key, refuse_traced
 from jaxmi.gmm._mixture import GMM, log_prob_t
 from jaxmi.tasks._base import (
     Task,
@@ -265,6 +265,7 @@ def mc_mutual_information(
         True
     """
     key = check_key(key, "key")
+    refuse_traced("key", key, "mc_mutual_information returns Python floats")
     task = check_task(task)
     n = check_int(n, "n", minimum=2)
     chunk = check_int(chunk, "chunk", minimum=1)

@@ -1,5 +1,7 @@
 """evaluate_faithfulness: every map under several substrates, ranks, own-substrate marks."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,3 +114,23 @@ def test_bad_arguments_raise_naming_them(kwargs, match):
     call.update(kwargs)
     with pytest.raises(ValueError, match=match):
         evaluate_faithfulness(**call)
+
+
+@pytest.mark.parametrize("traced", ["key", "images", "attributions['a']"])
+def test_a_traced_argument_is_refused_by_name(traced):
+    """The report is built on the host: under a user's jit the traced argument is named."""
+    maps = {"a": np.ones((3, H, W), np.float32)}
+    key0 = jax.random.key(0)  # made outside: jax.random.key inside the jit is traced too
+
+    def call(v):
+        key = v if traced == "key" else key0
+        images = v if traced == "images" else IMAGES
+        attributions = {"a": v} if traced.startswith("attr") else maps
+        return evaluate_faithfulness(
+            key, two_blocks, images, attributions, 0, substrates=["zero"], road=False
+        ).values
+
+    value = {"key": key0, "images": IMAGES}.get(traced, maps["a"])
+    match = rf"^{re.escape(traced)}: evaluate_faithfulness .* cannot run"
+    with pytest.raises(ValueError, match=match):
+        jax.jit(call)(value)

@@ -229,6 +229,17 @@ def test_works_under_a_users_jit():
     np.testing.assert_allclose(traced, eager.ig, rtol=1e-5, atol=1e-7)
 
 
+def test_a_vmap_over_keys_alone_gives_each_keys_maps():
+    """Only the key traced (concrete images): the maps of every key, as separate calls give."""
+    x = _images(2)
+    keys = jax.random.split(jax.random.key(3), 2)
+    batched = jax.vmap(lambda k: it_maps(k, _linear_probs, x, **_MARGINAL).ig)(keys)
+    for i in range(2):
+        one = it_maps(keys[i], _linear_probs, x, **_MARGINAL).ig
+        np.testing.assert_allclose(batched[i], one, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(batched[0], batched[1])  # the keys draw different samples
+
+
 # ---------------------------------------------------------------------------------------------
 # a trained CNN on images whose class is decided by one object
 # ---------------------------------------------------------------------------------------------

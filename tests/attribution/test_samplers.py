@@ -129,3 +129,5 @@ def test_learned_patch_sampler_reads_the_context():
         samplers.fit_patch_sampler(jax.random.key(0), imgs, window=2, levels=1)
     with pytest.raises(ValueError, match="value_range"):
         samplers.fit_patch_sampler(jax.random.key(0), imgs, window=2, value_range=(1.0, 0.0))
+    with pytest.raises(ValueError, match=r"^key: fit_patch_sampler .* cannot run under jit"):
+        jax.jit(lambda k: samplers.fit_patch_sampler(k, imgs, window=2).params)(jax.random.key(0))

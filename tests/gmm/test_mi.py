@@ -537,6 +537,26 @@ def test_refuses_tracing():
         jax.jit(lambda x: jaxmi.gmm_mi(jax.random.key(0), x, x).mi)(np.arange(50.0))
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda k, x, y: jaxmi.gmm_mi(k, x, y),
+        lambda k, x, y: jaxmi.gmm_mi_batch(k, x[None], y[None]),
+        lambda k, x, y: jaxmi.gmm_mi_pairwise(k, x, y),
+        lambda k, x, y: jaxmi.gmm_mi_categorical(k, x, y > 0),
+        lambda k, x, y: jaxmi.gmm_cmi(k, x, y, x + y),
+        lambda k, x, y: jaxmi.gmm_entropy(k, x),
+        lambda k, x, y: jaxmi.gmm_kl(k, x, y),
+    ],
+)
+def test_a_traced_key_alone_is_refused_by_name(call):
+    """A vmap over keys with concrete data: the key is named (not JAX's tracer error)."""
+    x, y = np.random.default_rng(0).normal(size=(2, 60))
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"^key: GMM-MI .* cannot run under jit/vmap"):
+        jax.vmap(lambda k: call(k, x, y).mi)(keys)
+
+
 # ----------------------------------------------------------------------------------------------
 # categorical labels (spec §8.3)
 # ----------------------------------------------------------------------------------------------

@@ -300,6 +300,8 @@ def test_bad_data_and_keys():
         jaxmi.neural_mi(jax.random.split(k, 3), GOOD_X, y, n_seeds=2)
     with pytest.raises(ValueError, match=r"x: neural_mi .* cannot run under jit"):
         jax.jit(lambda a: jaxmi.neural_mi(k, a, y).mi)(GOOD_X)
+    with pytest.raises(ValueError, match=r"key: neural_mi .* cannot run under jit"):
+        jax.vmap(lambda kk: jaxmi.neural_mi(kk, GOOD_X, y).mi)(jax.random.split(k, 2))
 
 
 def test_diverged_training_warns_instead_of_a_silent_nan():

@@ -54,6 +54,15 @@ def test_mc_rejects_tasks_without_density():
         tasks.mc_mutual_information(jax.random.key(0), tasks.get("1v1-additive-0.1"), 100)
 
 
+def test_mc_names_a_traced_key():
+    """It returns Python floats: a vmap over keys gets a ValueError naming the key."""
+    t = tasks.get("1v1-X-0.9")
+    with pytest.raises(ValueError, match=r"^key: mc_mutual_information .* cannot run under jit"):
+        jax.vmap(lambda k: tasks.mc_mutual_information(k, t, 100))(
+            jax.random.split(jax.random.key(0), 2)
+        )
+
+
 def test_user_mixture_task_from_gmm():
     cov = jnp.array([[[1.0, 0.5], [0.5, 1.0]], [[1.0, -0.5], [-0.5, 1.0]]])
     gmm = GMM.create(jnp.array([0.5, 0.5]), jnp.array([[0.0, 0.0], [0.0, 0.0]]), cov)
