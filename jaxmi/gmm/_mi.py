@@ -2156,7 +2156,9 @@ def gmm_kl(
 
     * ``mode="separate"`` (default): ``x (N1, d)`` and ``y (N2, d)`` are independent samples,
       possibly of different sizes; each gets its own mixture (K by cross-validation) and its own
-      bootstrap, replicate b pairing the b-th refits of both.
+      bootstrap, replicate b pairing the b-th refits of both. Both samples draw their folds,
+      starts and bootstrap counts from the same random streams (common random numbers), so a
+      sample compared with itself gives exactly 0.
     * ``mode="joint"`` (the GMM-MI reference's ``include_kl``): ``x`` and ``y`` are paired samples
       of the same space; one mixture is fitted to ``(x, y)`` and the KL is between its two
       marginals.
@@ -2219,7 +2221,8 @@ def gmm_kl(
     _mc_only(ox, "gmm_kl(mode='separate')")
     o = ox if xa.shape[0] >= ya.shape[0] else oy
     words = _key_words(key)
-    data = _datasets([xa, ya], [_child_words(words, 2000), _child_words(words, 2001)])
+    # common random numbers: the same streams for both fits (identical samples, identical fits)
+    data = _datasets([xa, ya], [_child_words(words, 2000)] * 2)
     bar = Progress(None, "GMM KL", enabled=o["progress"])
     with bar:
         fx, fy = _fit_many(data, key, o, _em_settings(o, xa.dtype), o["mesh"], bar)

@@ -697,6 +697,18 @@ def test_kl_of_one_distribution_is_near_zero():
     assert res.n_components.shape == (2,) and res.n_iter.shape == (16, 2)
 
 
+def test_kl_of_a_sample_with_itself_is_exactly_zero():
+    """Both fits share their random streams, so identical samples give identical fits."""
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.normal(-2, 1, 300), rng.normal(2, 0.5, 300)])  # bimodal: K* > 1
+    # (the default's K = 2 fits stall on these data, see the stall warning; the restart fits them)
+    res = jaxmi.gmm_kl(jax.random.key(13), x, x, restart_stalled=True, **FAST)
+    assert int(res.n_components[0]) > 1
+    np.testing.assert_array_equal(res.n_components[0], res.n_components[1])
+    assert float(res.point) == 0.0 and float(res.mi) == 0.0
+    np.testing.assert_array_equal(res.samples, 0.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "y", "match"),
     [
