@@ -123,8 +123,10 @@ class NeuralMIResult(NamedTuple):
         max_val: the largest validation value (bmi's returned estimate; optimistic).
         stop_val: validation value at the stopping evaluation (the last one run).
         best_step: training steps done at the selected checkpoint.
-        stop_step: training steps done when the seed stopped (``max_steps`` if it never did).
-        train_curve: ``(max_steps,)`` bound value of every training batch (NaN after stopping).
+        stop_step: training steps done when the seed stopped (all of them if it never did:
+            ``max_steps`` rounded up to a multiple of ``eval_every``).
+        train_curve: ``(steps,)`` bound value of every training batch (NaN after stopping);
+            ``steps`` is ``max_steps`` rounded up to a multiple of ``eval_every``.
         val_curve: ``(n_evals,)`` validation value at each evaluation (NaN after stopping).
             For an upper bound (``"club"``, ``"l1out"``) ``max_val`` and ``stop_val`` are read
             from this curve too, but stopping and the checkpoint follow ``select_curve``.
