@@ -35,7 +35,6 @@ from jaxmi._validation import (
     check_finite_scalar,
     check_int,
     check_key,
-    is_traced,
     refuse_traced,
     user_stacklevel,
 )
@@ -1516,12 +1515,12 @@ def _concrete_key(key: Any) -> jax.Array:
     return key
 
 
+def _refuse_traced_data(name: str, value: Any, what: str = "arrays") -> None:
+    refuse_traced(name, value, "GMM-MI chooses its model from the data", f"pass concrete {what}")
+
+
 def _columns(x: Any, name: str, dtype: Any, n: int | None = None) -> np.ndarray:
-    if is_traced(x):
-        raise ValueError(
-            f"{name}: GMM-MI chooses its model from the data and cannot run under jit/vmap; "
-            "call it on concrete arrays"
-        )
+    _refuse_traced_data(name, x)
     arr = as_data_matrix(x, name, dtype=dtype, host=True)
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name}: has {arr.shape[0]} samples, expected {n} to match x")
@@ -1637,11 +1636,7 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
 
 def _stack_batch(arr: Any, name: str, dtype: Any, shape: tuple | None = None) -> np.ndarray:
     """``(D, N)`` or ``(D, N, d)`` data as a host ``(D, N, d)`` array (validated per dataset)."""
-    if is_traced(arr):
-        raise ValueError(
-            f"{name}: GMM-MI chooses its model from the data and cannot run under jit/vmap; "
-            "call it on concrete arrays"
-        )
+    _refuse_traced_data(name, arr)
     a = np.asarray(arr)
     if a.ndim not in (2, 3):
         raise ValueError(f"{name}: expected (D, N) or (D, N, d) datasets, got shape {a.shape}")
@@ -2002,8 +1997,7 @@ def gmm_mi_categorical(
     dtype = options.pop("dtype", None)
     xa = _columns(x, "x", dtype)
     n, dt = xa.shape[0], xa.dtype
-    if is_traced(labels):
-        raise ValueError("labels: GMM-MI cannot run under jit/vmap; pass concrete labels")
+    _refuse_traced_data("labels", labels, "labels")
     classes, codes = _label_codes(np.asarray(labels), "labels", n)
     n_cls = classes.shape[0]
     counts = np.bincount(codes, minlength=n_cls)
@@ -2361,8 +2355,7 @@ def gmm_mi_pairwise(
         raise ValueError("b: categorical=True needs the label columns b")
     n, p = aa.shape
     if categorical:
-        if is_traced(b):
-            raise ValueError("b: GMM-MI cannot run under jit/vmap; pass concrete labels")
+        _refuse_traced_data("b", b, "labels")
         bb = np.asarray(b)
         if bb.ndim == 1:
             bb = bb[:, None]

@@ -753,15 +753,15 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
 # --------------------------------------------------------------------------------------------
 
 
+#: why neural_mi refuses a user's jit/vmap, and what to do instead (its ValueErrors)
+_ON_HOST = "neural_mi splits, stops early and selects on the host"
+_MANY_RUNS = "n_seeds or a 1-D batch of keys trains many runs in one program"
+
+
 def _keys(key: Any, n_seeds: int | None) -> tuple[jax.Array, bool]:
     """Per-seed keys ``(E,)`` and whether the result keeps a seed axis."""
-    refuse_traced(
-        "key",
-        key,
-        "neural_mi splits, stops early and selects on the host",
-        "pass a concrete key (a 1-D batch of keys, or n_seeds, trains many runs in one program)",
-    )
-    if isinstance(key, (jax.Array, np.ndarray)) and not is_traced(key):
+    refuse_traced("key", key, _ON_HOST, f"pass a concrete key ({_MANY_RUNS})")
+    if isinstance(key, (jax.Array, np.ndarray)):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             if key.ndim == 0:
                 if n_seeds is None:
@@ -1128,12 +1128,7 @@ def neural_mi(
         ev_opt = check_int(ev_opt, "eval_batch", minimum=2)
 
     for name, a in (("x", x), ("y", y)):
-        if is_traced(a):
-            raise ValueError(
-                f"{name}: neural_mi splits, stops early and selects on the host, so it cannot "
-                "run under jit/vmap; call it on concrete arrays (n_seeds or a batch of keys "
-                "trains many runs in one program)"
-            )
+        refuse_traced(name, a, _ON_HOST, f"pass concrete arrays ({_MANY_RUNS})")
     streaming = _streaming(stream, x, y)
     if streaming:
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
