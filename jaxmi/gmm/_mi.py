@@ -559,11 +559,12 @@ def _select_many(
             scored = _pad_components(gmms, _cv_capacity(o["k_cap"], 2))
         scores = _score_padded(scored, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
-        metrics, chosen, picked = [], [], []
+        metrics, chosen, picked, starts = [], [], [], []
         for j in range(a):
             r_best = int(np.argmax(scores[j].mean(1)))
             f_best = int(np.argmax(scores[j, r_best]))
-            chosen.append(_take(gmms, (j * n_init + r_best) * n_folds + f_best))
+            starts.append((j * n_init + r_best) * n_folds)  # row of the best start's fold 0
+            chosen.append(_take(gmms, starts[-1] + f_best))
             metrics.append(float(scores[j, r_best].mean()))
             picked.append(scores[j, r_best])
         if o["metric"] != "valid":
@@ -589,7 +590,8 @@ def _select_many(
                 non_gaussian,
                 act,
                 rules,
-                scores,
+                np.asarray(starts),
+                picked,
                 ref,
                 res,
                 fit_args,
@@ -775,7 +777,21 @@ def _plugin_mi(g: GMM, z: np.ndarray, blocks: tuple) -> float:
 
 
 def _stall_gains(
-    non_gaussian, act, rules, scores, ref, res, fit_args, keys, k, kc, mesh, cv_kw, score, moved
+    non_gaussian,
+    act,
+    rules,
+    starts,
+    picked,
+    ref,
+    res,
+    fit_args,
+    keys,
+    k,
+    kc,
+    mesh,
+    cv_kw,
+    score,
+    moved,
 ) -> dict:
     """Datasets whose search a stage of stalled fits may end too early.
 
@@ -795,9 +811,11 @@ def _stall_gains(
     clusters 2 sigma apart, 0.13-0.16 at 3 sigma, 0.56-0.61 on the cube root of a correlated
     Gaussian.
 
-    ``scores``: the stage's held-out scores ``(A, n_init, n_folds)`` of datasets ``act``;
-    ``ref``: per dataset of ``act``, the held-out scores ``(n_folds,)`` of the best K so far;
-    ``score``: ``(xs_dev, idx, s_valid, chunk)``, the arguments of ``scores``, row for row;
+    ``starts``: per dataset of ``act``, the stage's row of fold 0 of its best start (the start
+    with the best mean held-out score; its folds follow it); ``picked``: that start's held-out
+    scores ``(n_folds,)``; ``ref``: the held-out scores ``(n_folds,)`` of the best K so far;
+    ``score``: ``(xs_dev, idx, s_valid, chunk)``, the arguments of the stage's held-out scores,
+    row for row;
     ``res``, ``fit_args``, ``keys``, ``k``, ``kc``, ``mesh``, ``cv_kw``: the stage's EM
     results and arguments (as for :func:`_restart_stalled`); ``moved``: None, or for an MI
     ``(dataset, refitted GMM) -> nats``, how far the refit's MI lies from that of the best K so
@@ -806,25 +824,23 @@ def _stall_gains(
     dependent ones (0.02-0.14 against 0.08-0.23 nats/sample on the 10 x 10 benchmark) but their
     refits keep an MI near 0.
     """
-    n_init, n_folds = scores.shape[1:]
-    best_start = np.argmax(scores.mean(2), axis=1)
+    n_folds = len(picked[0])
     cand = [
         j
         for j, i in enumerate(act)
         if rules[i].counter == 0
-        and scores[j, best_start[j]].mean() - rules[i].best <= rules[i].threshold
+        and picked[j].mean() - rules[i].best <= rules[i].threshold
         and non_gaussian(i)
     ]
     if not cand:
         return {}
-    first = (np.asarray(cand) * n_init + best_start[cand]) * n_folds
-    rows = (first[:, None] + np.arange(n_folds)).reshape(-1)
+    rows = (starts[cand][:, None] + np.arange(n_folds)).reshape(-1)
     gmms = jax.tree.map(lambda t: np.asarray(t)[rows], res.gmm)
     stalled = (_stalled(gmms) & ~np.asarray(res.failed)[rows]).reshape(len(cand), n_folds)
     where = [(j, f) for c, j in enumerate(cand) for f in np.flatnonzero(stalled[c])]
     if not where:
         return {}
-    rows = np.array([(j * n_init + best_start[j]) * n_folds + f for j, f in where])
+    rows = np.array([starts[j] + f for j, f in where])
     capped = dict(cv_kw, max_iter=min(cv_kw["max_iter"], _STALL_MAX_ITER))
     again, better = _refit(res, rows, fit_args, keys, k, kc, mesh, capped)
     xs_dev, idx, s_valid, chunk = score
@@ -2430,8 +2446,9 @@ def _record(out: dict, i: int, j: int, r) -> None:
 def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     dt = aa.dtype
     zs = [np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs]
-    data = _datasets(zs, words)
-    fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=((0,), (1,)))
+    fits = _fit_many(
+        _datasets(zs, words), key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=((0,), (1,))
+    )
     _warn_fits(fits, [f"pair ({i}, {j})" for i, j in pairs], o)
     mc = dict(_integral_settings(o, 2), kind="mi", blocks=((0,), (1,)))
     ints = _integrate_fits(fits, _mc_keys(words, key), o["mesh"], **mc)
