@@ -440,6 +440,21 @@ class _Fit(NamedTuple):
     stall: tuple | None = None  # (K, gain, MI shift or None): see _stall_gains
 
 
+class _Stage(NamedTuple):
+    """The EM arguments of one cross-validation stage, for fitting some of its rows again.
+
+    ``fit_args``: ``(xs, data index, training weights)`` of every row; ``keys``: every row's
+    start key; ``k``/``kc``: components and capacity; ``cv_kw``: the EM settings.
+    """
+
+    fit_args: tuple
+    keys: Any
+    k: int
+    kc: int
+    mesh: Any
+    cv_kw: dict
+
+
 class _Datasets(NamedTuple):
     """D datasets of the same dimension, padded to one length (host arrays)."""
 
@@ -549,8 +564,9 @@ def _select_many(
             host=True,
             **cv_kw,
         )
+        stage = _Stage(fit_args, keys, k, kc, mesh, cv_kw)
         if k > 1 and o["restart_stalled"]:
-            res = _restart_stalled(res, fit_args, keys, k, kc, mesh, cv_kw)
+            res = _restart_stalled(res, stage)
         s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
         failed, gmms = res.failed, res.gmm  # NumPy (host=True)
         scored = gmms
@@ -594,12 +610,7 @@ def _select_many(
                 picked,
                 ref,
                 res,
-                fit_args,
-                keys,
-                k,
-                kc,
-                mesh,
-                cv_kw,
+                stage,
                 (xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"]),
                 moved,
             )
@@ -659,23 +670,24 @@ def _stalled(gmms: GMM) -> np.ndarray:
     return np.all(np.isfinite(kl), axis=1) & (np.max(kl, axis=1) <= _STALLED_KL)
 
 
-def _refit(res, rows: np.ndarray, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: dict):
+def _refit(res, rows: np.ndarray, stage: _Stage):
     """Rows ``rows`` of a CV stage fitted again from :data:`_RESTART_INIT` seeding.
 
     The same training folds and keys, in the stage's EM program. Returns ``(again, better)``:
     the refits, and where a refit did not fail and has a higher training log-likelihood than
     the stage's fit ``res``.
     """
+    xs, index, weights = stage.fit_args
     again = _em.solve(
-        fit_args[0],
-        fit_args[1][rows],
-        fit_args[2][rows],
-        (keys[rows], np.full(rows.shape, k, np.int32)),
+        xs,
+        index[rows],
+        weights[rows],
+        (stage.keys[rows], np.full(rows.shape, stage.k, np.int32)),
         method=_RESTART_INIT,
-        kc=kc,
-        mesh=mesh,
+        kc=stage.kc,
+        mesh=stage.mesh,
         host=True,
-        **cv_kw,
+        **stage.cv_kw,
     )
     better = ~np.asarray(again.failed) & (
         np.asarray(again.log_likelihood) > np.asarray(res.log_likelihood)[rows]
@@ -683,7 +695,7 @@ def _refit(res, rows: np.ndarray, fit_args: tuple, keys, k: int, kc: int, mesh, 
     return again, better
 
 
-def _restart_stalled(res, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: dict):
+def _restart_stalled(res, stage: _Stage):
     """Fit the stalled problems of a CV stage again from k-means++ seeding; keep the better.
 
     Random responsibilities (the reference's start) put every component at the global mean.
@@ -698,7 +710,7 @@ def _restart_stalled(res, fit_args: tuple, keys, k: int, kc: int, mesh, cv_kw: d
     redo = np.flatnonzero(_stalled(res.gmm) & ~np.asarray(res.failed))
     if redo.size == 0:
         return res
-    again, better = _refit(res, redo, fit_args, keys, k, kc, mesh, cv_kw)
+    again, better = _refit(res, redo, stage)
     if not better.any():
         return res
     rows, src = redo[better], np.flatnonzero(better)
@@ -784,12 +796,7 @@ def _stall_gains(
     picked,
     ref,
     res,
-    fit_args,
-    keys,
-    k,
-    kc,
-    mesh,
-    cv_kw,
+    stage,
     score,
     moved,
 ) -> dict:
@@ -816,8 +823,8 @@ def _stall_gains(
     scores ``(n_folds,)``; ``ref``: the held-out scores ``(n_folds,)`` of the best K so far;
     ``score``: ``(xs_dev, idx, s_valid, chunk)``, the arguments of the stage's held-out scores,
     row for row;
-    ``res``, ``fit_args``, ``keys``, ``k``, ``kc``, ``mesh``, ``cv_kw``: the stage's EM
-    results and arguments (as for :func:`_restart_stalled`); ``moved``: None, or for an MI
+    ``res``, ``stage``: the stage's EM results and arguments (as for :func:`_restart_stalled`);
+    ``moved``: None, or for an MI
     ``(dataset, refitted GMM) -> nats``, how far the refit's MI lies from that of the best K so
     far (:func:`_plugin_mi`): then only a gain whose refit moves the MI by more than
     :data:`_STALL_MI` is reported. Independent variables with flat marginals gain as much as
@@ -841,8 +848,8 @@ def _stall_gains(
     if not where:
         return {}
     rows = np.array([starts[j] + f for j, f in where])
-    capped = dict(cv_kw, max_iter=min(cv_kw["max_iter"], _STALL_MAX_ITER))
-    again, better = _refit(res, rows, fit_args, keys, k, kc, mesh, capped)
+    capped = dict(stage.cv_kw, max_iter=min(stage.cv_kw["max_iter"], _STALL_MAX_ITER))
+    again, better = _refit(res, rows, stage._replace(cv_kw=capped))
     xs_dev, idx, s_valid, chunk = score
     new = _score_padded(again.gmm, xs_dev, idx[rows], s_valid[rows], chunk)
     best: dict = {}  # a refit that is not better is not kept, so it gains nothing
