@@ -32,8 +32,13 @@ JOIN = textwrap.dedent(
 
 
 def env(devices: int) -> dict[str, str]:
-    """This environment with ``devices`` virtual CPU devices and no compilation cache."""
+    """This environment with ``devices`` virtual CPU devices and no compilation cache.
+
+    ``JAX_PLATFORMS=cpu``: on a machine with an accelerator JAX would otherwise pick it, and the
+    script would see one GPU instead of the virtual CPU devices.
+    """
     out = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out["JAX_PLATFORMS"] = "cpu"
     out["JAXMI_COMPILATION_CACHE"] = "0"
     return out
 

@@ -10,6 +10,8 @@ xdist worker too) adds this folder once.
 import os
 import sys
 
+import jax
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
@@ -17,6 +19,13 @@ if _HERE not in sys.path:
 # Programs exported by one xdist worker (or an earlier run) would let another skip tracing, so
 # trace-count assertions would depend on test order. tests/test_compile.py turns it on itself.
 os.environ.setdefault("JAXMI_EXPORT_CACHE", "0")
+
+# On GPUs JAX multiplies float32 matrices in TF32 by default (about 1e-3 relative error). The tests
+# hold jaxmi to restatements in NumPy at float32 tolerances, so on an accelerator they run at full
+# float32 precision; CPU has no other. A whole-suite run on an H200 at the default precision
+# (2026-11-24) failed 25 such comparisons; its GMM-MI tests passed at TF32 too.
+if jax.default_backend() != "cpu":
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 # pytest -n 2 already keeps both cores busy: EM parts on host threads would only contend with the
 # other worker. tests/gmm/test_em.py turns the threads on where it checks them.

@@ -77,7 +77,8 @@ def test_export_cache_skips_tracing_in_a_fresh_program(monkeypatch, tmp_path):
     assert isinstance(g2, GMM)
     for a, b in zip(g1, g2, strict=True):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(g2.means[0], np.average(x, axis=0, weights=w), rtol=1e-6)
+    # float32 sums of 50 terms in a backend's own order (GPU: 3e-8 off on a mean of 0.012)
+    np.testing.assert_allclose(g2.means[0], np.average(x, axis=0, weights=w), rtol=1e-6, atol=1e-6)
     # another static argument or shape is another program
     second(x, w, k=2)
     second(x[:40], w[:40], k=3)

@@ -319,15 +319,22 @@ def test_masked_capacity_gives_the_same_fit(dtype):
     """A K-component problem run at caps K, K+1, 2K and 8 gives the same result (spec §4.4)."""
     x = overlapping(1000)
     k = 3
-    with jax.enable_x64(dtype == "float64"):
+    # float32: a fixed 95 iterations (where the default tol stops it on CPU). The stopping rule
+    # compares log-likelihoods whose last bits depend on the capacity (other summation layouts),
+    # and on these slowly converging data a cap that stops at another iteration has means 3e-3
+    # away (seen on a GPU); float64 checks the stopping rule too
+    kw = {} if dtype == "float64" else dict(tol=1e-30, max_iter=95)
+    with jax.enable_x64(dtype == "float64"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxmi.gmm.ConvergenceWarning)
         results = [
-            jaxmi.gmm.fit(jax.random.key(3), x.astype(dtype), k, k_cap=kc, dtype=dtype)
+            jaxmi.gmm.fit(jax.random.key(3), x.astype(dtype), k, k_cap=kc, dtype=dtype, **kw)
             for kc in (k, k + 1, 2 * k, 8)
         ]
     tol = 1e-12 if dtype == "float64" else 1e-5
     ref = results[0]
+    assert dtype == "float64" or int(ref.n_iter) == 95
     for r in results[1:]:
-        assert int(r.n_iter) == int(ref.n_iter) or dtype == "float32"
+        assert int(r.n_iter) == int(ref.n_iter)
         np.testing.assert_allclose(r.gmm.means[:k], ref.gmm.means, rtol=tol, atol=tol)
         np.testing.assert_allclose(r.gmm.covariances[:k], ref.gmm.covariances, rtol=tol, atol=tol)
         np.testing.assert_allclose(r.gmm.weights[:k], ref.gmm.weights, rtol=tol, atol=tol)
@@ -550,7 +557,13 @@ def test_lazy_weights_equal_eager_weights():
 # host threads
 # ----------------------------------------------------------------------------------------------
 
+# the parts run on host threads on CPU only (_em.solve); elsewhere there is nothing to compare
+cpu_only = pytest.mark.skipif(
+    jax.default_backend() != "cpu", reason="host threads split EM batches on CPU only"
+)
 
+
+@cpu_only
 @pytest.mark.parametrize("p, chunk", [(40, 64), (40, 8)])  # one chunk split in parts; 5 chunks
 def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
     x = overlapping(300).astype(np.float32)
@@ -580,6 +593,7 @@ def test_host_threads_give_the_same_fits(monkeypatch, p, chunk):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@cpu_only
 def test_a_few_heavy_problems_are_split_over_the_host_threads(monkeypatch):
     # a late cross-validation stage: 6 long fits at capacity 8 over 1,024 padded samples. With
     # 2 host threads they run in two parts at once (one part per 8 problems would leave one
@@ -614,6 +628,7 @@ def test_a_few_heavy_problems_are_split_over_the_host_threads(monkeypatch):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@cpu_only
 def test_host_threads_stay_off_under_a_users_jit(monkeypatch):
     # a traced tol: the parts must not leave the calling thread (traces are per thread)
     x = overlapping(300).astype(np.float32)
@@ -662,6 +677,7 @@ def test_host_threads_setting(monkeypatch):
     assert 1 <= _em.host_threads() <= 8
 
 
+@cpu_only
 def test_host_threads_give_the_same_pairwise_matrix(monkeypatch):
     # a whole estimate: the bootstrap batch split in parts, and the integral's data sets
     rng = np.random.default_rng(4)

@@ -98,26 +98,26 @@ def test_vmapped_seeds_equal_separate_runs(small_data, three_seeds, opts):
 
 def test_seed_loop_equals_vmapped_seeds(small_data, three_seeds, opts, monkeypatch):
     # on CPU the seeds run one after the other (lax.map) and a stopped seed is skipped; the
-    # vmap over seeds (accelerators) reports the same (its stopped seeds run on, frozen)
-    assert jax.default_backend() != "cpu" or _train._SEED_LOOP is None
+    # vmap over seeds (accelerators) reports the same (its stopped seeds run on, frozen).
+    # three_seeds ran the backend's default program; the other one must agree with it
+    assert _train._SEED_LOOP is None
+    loop_default = jax.default_backend() == "cpu"
     x, y = small_data
-    if jax.default_backend() == "cpu":  # the default there is the seed loop: no new program
-        monkeypatch.setattr(_train, "_SEED_LOOP", True)
-        before = _train._TRACES[0]
-        looped = jaxmi.neural_mi(KEYS, x, y, bound="nwj", **opts)
-        assert _train._TRACES[0] == before
-        np.testing.assert_array_equal(looped.mi, three_seeds.mi)
-    monkeypatch.setattr(_train, "_SEED_LOOP", False)
-    init_traces = _train._STREAM_TRACES["init"]
+    monkeypatch.setattr(_train, "_SEED_LOOP", loop_default)  # the default, named: no new program
     before = _train._TRACES[0]
-    vmapped = jaxmi.neural_mi(KEYS, *small_data, bound="nwj", **opts)
-    assert _train._TRACES[0] - before == 1  # the other program, not the cached seed loop
+    same = jaxmi.neural_mi(KEYS, x, y, bound="nwj", **opts)
+    assert _train._TRACES[0] == before
+    np.testing.assert_array_equal(same.mi, three_seeds.mi)
+    monkeypatch.setattr(_train, "_SEED_LOOP", not loop_default)
+    init_traces = _train._STREAM_TRACES["init"]
+    other = jaxmi.neural_mi(KEYS, x, y, bound="nwj", **opts)
+    assert _train._TRACES[0] - before == 1  # the other program, not the cached default
     assert _train._STREAM_TRACES["init"] == init_traces  # the init program is shared
     assert len(set(three_seeds.stop_step.tolist())) > 1  # some seed was skipped while others ran
     for field in ("best_step", "stop_step", "early_stopped"):
-        np.testing.assert_array_equal(getattr(vmapped, field), getattr(three_seeds, field))
+        np.testing.assert_array_equal(getattr(other, field), getattr(three_seeds, field))
     for field in ("mi", "mi_batch_std", "max_val", "stop_val", "train_curve", "val_curve"):
-        a, b = getattr(vmapped, field), getattr(three_seeds, field)
+        a, b = getattr(other, field), getattr(three_seeds, field)
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=field)
 
