@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from _common import environment, write_results
+from _common import best_time, environment, write_results
 from gmm_mi_pairwise import make_data
 from gmm_mi_speed import make_case
 
@@ -34,16 +34,10 @@ RESULTS = Path(__file__).parent / "results" / "gmm_mi_strategies.json"
 
 
 def timed(fn, repeats: int) -> tuple[float, float, object]:
-    """First call's seconds (compiles), best of ``repeats`` further calls, last result."""
+    """First call's seconds (compiles), best of ``repeats`` further calls, first result."""
     t = time.perf_counter()
     r = jax.block_until_ready(fn())
-    first = time.perf_counter() - t
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        r = jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t)
-    return first, best, r
+    return time.perf_counter() - t, best_time(fn, repeats), r
 
 
 def main() -> None:
