@@ -114,6 +114,27 @@ def gmm_mi_accuracy_table(path: Path) -> str:
         "with the same bootstrap σ, in place of the bootstrap mean (`mi`); – where the run did not "
         "record it.",
     ]
+    rules = [r for r in d["rows"] if "corrected_bias" in r]
+    if rules:  # recorded since 2026-11-24 (spec §7.5's open question)
+        lines += [
+            "",
+            "Other read-outs of the same bootstraps (coverage of the truth; bold: >= 0.93):",
+            "",
+            f"| {'data' if mixtures else 'transform'} | N | `mi` ± 2σ | `point` ± 2σ "
+            "| 2·point − mi: bias | sd | ± 2σ | 95% percentile interval | 95% basic interval |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+
+        def cov(v: float) -> str:
+            return f"**{v:.3f}**" if v >= 0.93 else f"{v:.3f}"
+
+        for r in rules:
+            lines.append(
+                f"| {r['transform']} | {r['n']} | {cov(r['cov2'])} | {cov(r['point_cov2'])} "
+                f"| {r['corrected_bias']:+.4f} | {r['corrected_sd']:.4f} "
+                f"| {cov(r['corrected_cov2'])} | {cov(r['percentile_cov'])} "
+                f"| {cov(r['basic_cov'])} |"
+            )
     return "\n".join(lines)
 
 
