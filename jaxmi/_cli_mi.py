@@ -335,6 +335,17 @@ def _is_number(text: str) -> bool:
 
 _INT = re.compile(r"[+-]?\d+")
 _RANGE = re.compile(r"([+-]?\d*):([+-]?\d*)")
+#: jaxmi.gmm._init.METHODS, spelled out so that ``--help`` does not import JAX (a test keeps
+#: the two the same)
+_INITS = (
+    "random_responsibilities",
+    "kmeans",
+    "kmeans_scipy",
+    "randomized_kmeans",
+    "random_points",
+    "minmax",
+    "kmeans++",
+)
 
 
 def _parse_columns(
@@ -441,6 +452,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-init", type=int, default=3, metavar="R", help="EM starts per fit (default 3)"
     )
     parser.add_argument(
+        "--init",
+        choices=_INITS,
+        metavar="NAME",
+        help="EM start of every fit (default random_responsibilities, the reference's); "
+        "kmeans (k-means++ seeding and Lloyd iterations) fits clustered data on which the "
+        f"default can stop at K*=1. One of: {', '.join(_INITS)}",
+    )
+    parser.add_argument(
         "--restart-stalled",
         action="store_true",
         help="fit cross-validation fits that stayed at the random-responsibility start again "
@@ -459,7 +478,7 @@ def _warn(message: str) -> None:
 
 
 #: library options a warning may name, and this command's flag for each
-_OPTION_FLAGS = {"restart_stalled=True": "--restart-stalled"}
+_OPTION_FLAGS = {"restart_stalled=True": "--restart-stalled", "init='kmeans'": "--init kmeans"}
 
 
 def _show_warnings(caught: list) -> None:
@@ -616,6 +635,8 @@ def _estimate(args: argparse.Namespace, job: _Job):
         options["n_components"] = args.n_components
     if args.restart_stalled:
         options["restart_stalled"] = True
+    if args.init is not None:
+        options["init"] = args.init
     key = jax.random.key(args.seed)
     x, y = job.data["--x"], job.data["--y"]
     if args.categorical:
@@ -686,6 +707,7 @@ def _report(args: argparse.Namespace, job: _Job, result: Any) -> None:
             integral="mc" if _plain_mc(args) else "auto",
             mc_samples=args.mc_samples,
             restart_stalled=bool(args.restart_stalled),
+            init=args.init or "random_responsibilities",
         )
         print(json.dumps(doc, allow_nan=False))
         return

@@ -128,10 +128,17 @@ def test_warnings_name_the_flag_of_an_option(capsys):
             warnings.warn(
                 "x, y: stalled. Compare with restart_stalled=True.", RuntimeWarning, stacklevel=1
             )
+        warnings.warn(
+            "Compare with restart_stalled=True or init='kmeans', which fit such data.",
+            RuntimeWarning,
+            stacklevel=1,
+        )
     _show_warnings(caught)
     err = capsys.readouterr().err
     assert err == (
         "jaxmi mi: warning: x, y: stalled. Compare with --restart-stalled (restart_stalled=True).\n"
+        "jaxmi mi: warning: Compare with --restart-stalled (restart_stalled=True) or "
+        "--init kmeans (init='kmeans'), which fit such data.\n"
     )
 
 
@@ -311,6 +318,35 @@ def test_restart_stalled_is_passed_on(capsys, tmp_path, monkeypatch):
     assert calls[0][2]["restart_stalled"] is True and "restart_stalled" not in calls[1][2]
     rc, out, _ = run(capsys, *argv, "--restart-stalled", "--json")
     assert rc == 0 and json.loads(out)["restart_stalled"] is True
+
+
+def test_init_is_passed_on(capsys, tmp_path, monkeypatch):
+    # the stall warning advises init='kmeans'; the command has a flag for it
+    calls, path = fake_categorical(monkeypatch, tmp_path)
+    monkeypatch.setattr(jaxmi, "gmm_mi", lambda key, x, y, **o: calls.append((x, y, o)) or
+                        jaxmi.gmm_mi_categorical(key, x, y))  # fmt: skip
+    argv = [path, "--x", "x", "--y", "label"]
+    assert run(capsys, *argv, "--categorical", "--init", "kmeans")[0] == 0
+    assert run(capsys, *argv, "--categorical")[0] == 0
+    assert calls[0][2]["init"] == "kmeans" and "init" not in calls[1][2]
+    numbers = tmp_path / "xy.csv"
+    numbers.write_text("x,y\n0.5,1\n1.5,2\n-0.2,1\n2.0,3\n")
+    rc, out, err = run(capsys, numbers, "--x", "x", "--y", "y", "--init", "kmeans++", "--json")
+    assert rc == 0 and json.loads(out)["init"] == "kmeans++", err
+    assert calls[2][2]["init"] == "kmeans++"  # the gmm_mi path
+    rc, out, _ = run(capsys, *argv, "--categorical", "--json")
+    assert json.loads(out)["init"] == "random_responsibilities"
+
+
+def test_init_names_are_the_libraries(capsys, files):
+    from jaxmi._cli_mi import _INITS
+    from jaxmi.gmm._init import METHODS
+
+    assert _INITS == METHODS
+    with pytest.raises(SystemExit) as exc:  # the reference's 'random' is another start
+        main(["mi", files["npy"], "--x", "0", "--y", "1", "--init", "random"])
+    assert exc.value.code == 2
+    assert "argument --init: invalid choice: 'random'" in capsys.readouterr().err
 
 
 def write(tmp_path, name, content):
