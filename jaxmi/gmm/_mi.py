@@ -1609,7 +1609,10 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         does not improve. On multimodal data an unlucky set of K+1 fits (all ``n_init``
         starts in a poor local optimum) can end it early: on the bmi task ``1v1-AI``
         (N = 2,000) 4 of 50 realisations stopped at K = 2 and reported about 0.13 nats
-        instead of 0.78; ``patience=2`` (or a larger ``n_init``) avoided it in all 50.
+        instead of 0.78; ``patience=2`` (or a larger ``n_init``) avoided it in all 50. On
+        the 10 x 10 latent-vs-factor benchmark (N = 5,000) it brought the two pairs
+        ``latent = factor**3 / 4 + noise`` from 10-13 std below their truth to within 1
+        std, at 2.4x the time.
 
     Returns:
         An :class:`MIResult` (``mi``, ``std``, ``samples``, ``point``, ``n_components``, ...).
