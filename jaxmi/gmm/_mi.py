@@ -87,7 +87,9 @@ class MIResult(NamedTuple):
             sets per cell) at N = 200 ``point`` was off by +0.014 nats against ``mi``'s
             +0.036 (cube-transformed y) and +0.005 against +0.013 (log), and ``point +- 2 std``
             held the truth in 0.94 and 0.93 of the data sets against 0.89 and 0.92 for
-            ``mi +- 2 std``.
+            ``mi +- 2 std``. Where the mixture itself underestimates, the two biases cancel
+            in ``mi`` instead: on the Weinman tasks (N = 2,000) ``mi`` was within 0.001 nats
+            and ``point`` 0.005-0.010 low.
         point_stderr: Monte Carlo standard error of ``point``.
         n_components: the selected number of components K*.
         cv_scores: ``(K_evaluated,)`` selection metric per evaluated K (higher is better).
