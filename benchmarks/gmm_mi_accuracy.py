@@ -46,8 +46,8 @@ The JSON is written after every cell, so a long run that is stopped keeps the ce
 Writes ``benchmarks/results/gmm_mi_accuracy.json`` and, next to it,
 ``gmm_mi_accuracy_values.npz``: each cell's per-realisation ``mi``, ``std``, ``point`` and the
 2.5 and 97.5 percentiles of its bootstrap replicates, ``q025`` and ``q975`` (keys
-``{transform}_{N}_{field}``), so that other read-outs of the same
-bootstraps can be judged without a rerun.
+``{transform}_{N}_{field}``), so that other read-outs of the same bootstraps can be judged
+without a rerun.
 """
 
 from __future__ import annotations
