@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxmi.gmm._init import METHODS
+
 __all__ = ["DESCRIPTION", "EPILOG", "add_arguments", "run"]
 
 PROG = "jaxmi mi"
@@ -335,17 +337,6 @@ def _is_number(text: str) -> bool:
 
 _INT = re.compile(r"[+-]?\d+")
 _RANGE = re.compile(r"([+-]?\d*):([+-]?\d*)")
-#: jaxmi.gmm._init.METHODS, spelled out so that ``--help`` does not import JAX (a test keeps
-#: the two the same)
-_INITS = (
-    "random_responsibilities",
-    "kmeans",
-    "kmeans_scipy",
-    "randomized_kmeans",
-    "random_points",
-    "minmax",
-    "kmeans++",
-)
 
 
 def _parse_columns(
@@ -453,11 +444,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--init",
-        choices=_INITS,
+        choices=METHODS,
         metavar="NAME",
         help="EM start of every fit (default random_responsibilities, the reference's); "
         "kmeans (k-means++ seeding and Lloyd iterations) fits clustered data on which the "
-        f"default can stop at K*=1. One of: {', '.join(_INITS)}",
+        f"default can stop at K*=1. One of: {', '.join(METHODS)}",
     )
     parser.add_argument(
         "--restart-stalled",
