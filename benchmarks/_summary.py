@@ -79,6 +79,11 @@ def gmm_mi_speed_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _coverage(v: float, digits: int) -> str:
+    """A coverage figure, bold when it is below the issue's 0.93."""
+    return f"{v:.{digits}f}" if v >= 0.93 else f"**{v:.{digits}f}**"
+
+
 def gmm_mi_accuracy_table(path: Path) -> str:
     d = json.loads(path.read_text())
     mixtures = d["settings"].get("suite") == "mixtures"
@@ -118,22 +123,21 @@ def gmm_mi_accuracy_table(path: Path) -> str:
     if rules:  # recorded since 2026-11-24 (spec §7.5's open question)
         lines += [
             "",
-            "Other read-outs of the same bootstraps (coverage of the truth; bold: >= 0.93):",
+            "Other read-outs of the same bootstraps (coverage of the truth; bold: below 0.93):",
             "",
             f"| {'data' if mixtures else 'transform'} | N | `mi` ± 2σ | `point` ± 2σ "
             "| 2·point − mi: bias | sd | ± 2σ | 95% percentile interval | 95% basic interval |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-
-        def cov(v: float) -> str:
-            return f"**{v:.3f}**" if v >= 0.93 else f"{v:.3f}"
-
         for r in rules:
+            mi, point, corrected, percentile, basic = (
+                _coverage(r[k], 3)
+                for k in ("cov2", "point_cov2", "corrected_cov2", "percentile_cov", "basic_cov")
+            )
             lines.append(
-                f"| {r['transform']} | {r['n']} | {cov(r['cov2'])} | {cov(r['point_cov2'])} "
+                f"| {r['transform']} | {r['n']} | {mi} | {point} "
                 f"| {r['corrected_bias']:+.4f} | {r['corrected_sd']:.4f} "
-                f"| {cov(r['corrected_cov2'])} | {cov(r['percentile_cov'])} "
-                f"| {cov(r['basic_cov'])} |"
+                f"| {corrected} | {percentile} | {basic} |"
             )
     return "\n".join(lines)
 
@@ -150,21 +154,18 @@ def gmm_mi_accuracy_tasks_table(path: Path) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def cov(v: float) -> str:
-        return f"{v:.2f}" if v >= 0.93 else f"**{v:.2f}**"
-
     for r in d["rows"]:
         if "corrected_bias" in r:
             other = (
-                f"{r['point_bias']:+.4f}, {cov(r['point_cov2'])} "
-                f"| {r['corrected_bias']:+.4f}, {cov(r['corrected_cov2'])}"
+                f"{r['point_bias']:+.4f}, {_coverage(r['point_cov2'], 2)} "
+                f"| {r['corrected_bias']:+.4f}, {_coverage(r['corrected_cov2'], 2)}"
             )
         else:
             other = "– | –"
         lines.append(
             f"| {r['task']} | {r['n']} | {r['realisations']} | {r['truth']:.4f} "
             f"| {r['bias']:+.4f} | {r['bias_in_se']:+.1f} | {r['sd']:.4f} "
-            f"| {r['mean_sigma']:.4f} | {r['cov1']:.2f} | {cov(r['cov2'])} | {other} "
+            f"| {r['mean_sigma']:.4f} | {r['cov1']:.2f} | {_coverage(r['cov2'], 2)} | {other} "
             f"| {r['seconds']:.0f} s |"
         )
     lines += [
