@@ -269,6 +269,15 @@ FakeResult = namedtuple(
 )
 
 
+def fake_result() -> FakeResult:
+    """What the stand-ins return: a categorical result with two classes."""
+    return FakeResult(
+        0.5, 0.01, np.full(4, 0.5), 0.5, 0.001, np.array(["u", "v"]), np.array([0.5, 0.5]),
+        np.array([1, 2]), np.array([True, True]), np.ones((4, 2), int),
+        np.ones((4, 2), bool),
+    )  # fmt: skip
+
+
 def fake_categorical(monkeypatch, tmp_path):
     """Replace ``jaxmi.gmm_mi_categorical`` by a stand-in that records its calls.
 
@@ -278,11 +287,7 @@ def fake_categorical(monkeypatch, tmp_path):
 
     def fake(key, x, labels, **options):
         calls.append((x, labels, options))
-        return FakeResult(
-            0.5, 0.01, np.full(4, 0.5), 0.5, 0.001, np.array(["u", "v"]), np.array([0.5, 0.5]),
-            np.array([1, 2]), np.array([True, True]), np.ones((4, 2), int),
-            np.ones((4, 2), bool),
-        )  # fmt: skip
+        return fake_result()
 
     monkeypatch.setattr(jaxmi, "gmm_mi_categorical", fake, raising=False)
     path = tmp_path / "cat.csv"
@@ -324,7 +329,7 @@ def test_init_is_passed_on(capsys, tmp_path, monkeypatch):
     # the stall warning advises init='kmeans'; the command has a flag for it
     calls, path = fake_categorical(monkeypatch, tmp_path)
     monkeypatch.setattr(jaxmi, "gmm_mi", lambda key, x, y, **o: calls.append((x, y, o)) or
-                        jaxmi.gmm_mi_categorical(key, x, y))  # fmt: skip
+                        fake_result())  # fmt: skip
     argv = [path, "--x", "x", "--y", "label"]
     assert run(capsys, *argv, "--categorical", "--init", "kmeans")[0] == 0
     assert run(capsys, *argv, "--categorical")[0] == 0
