@@ -430,8 +430,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="integrate by plain Monte Carlo with S draws (the reference's rule, S = 100000). "
         "Default: randomised quasi-Monte Carlo up to 6 dimensions (at least as accurate as "
-        "1e5 draws), plain MC with 100000 draws above; --categorical always uses plain MC "
-        "(default 100000)",
+        "1e5 draws), plain MC with 100000 draws above; with --categorical, S and the "
+        "default points count per class",
     )
     parser.add_argument(
         "--max-components", type=int, default=50, metavar="K", help="largest K tried (default 50)"
@@ -560,8 +560,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _plain_mc(args: argparse.Namespace) -> bool:
-    """Whether the integral is plain Monte Carlo: asked for, or the categorical estimator."""
-    return args.categorical or args.mc_samples is not None
+    """Whether the integral is plain Monte Carlo (asked for with ``--mc-samples``)."""
+    return args.mc_samples is not None
 
 
 def _prepare(args: argparse.Namespace) -> _Job:

@@ -221,12 +221,15 @@ def test_categorical_out_saves_a_loadable_result(capsys, label_csv, tmp_path, ex
 
 
 def test_categorical_out_without_error_bar(capsys, label_csv, tmp_path):
+    # and without --mc-samples: the library's default integral (RQMC), reported as "auto"
     path = tmp_path / "result.json"
-    argv = [label_csv, "--x", "x", "--y", "name", "--categorical", *CAT_FAST, "--json"]
-    rc, out, err = run(capsys, *argv, "--n-bootstrap", "1", "--out", path)
+    argv = [label_csv, "--x", "x", "--y", "name", "--categorical", "--max-components", "2"]
+    rc, out, err = run(capsys, *argv, "--json", "--n-bootstrap", "1", "--out", path)
     assert rc == 0, err
     res = jaxmi.gmm.load_result(path)
-    assert res.std is None and json.loads(out)["std"] is None and res.n_iter.shape == (1, 2)
+    doc = json.loads(out)
+    assert res.std is None and doc["std"] is None and res.n_iter.shape == (1, 2)
+    assert doc["integral"] == "auto" and doc["mc_samples"] is None
     assert json.loads(path.read_text())["format"] == "jaxmi.CategoricalMIResult"
 
 

@@ -483,14 +483,22 @@ def test_bad_input(args, kwargs, match):
         # option errors are the option's, not blamed on a class's labels
         (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, bogus=1), "^unknown option"),
         (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, n_bootstrap=-1), "^n_bootstrap"),
-        # plain Monte Carlo there: the RQMC options are refused, not silently ignored
-        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, integral="rqmc"), "^integral"),
-        (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, rqmc_points=64), "^rqmc_points"),
+        # RQMC is validated up to 6 dimensions; two point counts contradict each other
+        (
+            lambda x, c: jaxmi.gmm_mi_categorical(
+                KEY0, np.random.default_rng(1).normal(size=(300, 7)), c, integral="rqmc"
+            ),
+            "^integral: 'rqmc' is validated up to 6",
+        ),
+        (
+            lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, rqmc_points=64, mc_samples=100),
+            "^mc_samples, rqmc_points",
+        ),
         (
             lambda x, c: jaxmi.gmm_mi_pairwise(
-                KEY0, x[:, None], c, categorical=True, integral="rqmc"
+                KEY0, x[:, None], c, categorical=True, integral="mc", rqmc_points=64
             ),
-            "^integral",
+            "^rqmc_points",
         ),
         # a class too small to fit is named by its label (the code, 3, was named before)
         (
@@ -570,9 +578,10 @@ def imbalanced():
     return task, np.asarray(x), names
 
 
-def test_categorical_empirical_prior_matches_truth(imbalanced):
+@pytest.mark.parametrize("opts", [FAST, dict(n_bootstrap=16)], ids=["mc", "default-rqmc"])
+def test_categorical_empirical_prior_matches_truth(imbalanced, opts):
     task, x, names = imbalanced
-    res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, **FAST)
+    res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, **opts)
     assert res.classes.tolist() == ["high", "low", "mid"]
     np.testing.assert_allclose(np.asarray(res.prior), [0.1, 0.7, 0.2], atol=0.03)
     assert within(res, task.mi), (float(res.mi), float(res.std), task.mi)
@@ -635,6 +644,100 @@ def test_categorical_integral_in_blocks_equals_one_pass(monkeypatch):
     for budget, size in ((1200, 143),):
         assert f"{size}]" in text[budget] and f"{size}]" not in text[1 << 30]  # blocks ran
         np.testing.assert_allclose(out[budget], ref, rtol=2e-6)
+
+
+def _true_class_mixtures(name: str, kc: int = 1, dtype=np.float64):
+    """A cat-gauss task's class-conditionals as a GMM batch ``(C, kc, 1)`` (padded to kc)."""
+    from jaxmi.gmm import _mi
+    from jaxmi.gmm._mixture import GMM
+
+    p = jaxmi.tasks.get(name).params
+    n_cls = len(p["probs"])
+    sd = np.broadcast_to(np.asarray(p["stds"], float), (n_cls,))
+    gs = [
+        _mi._pad_components(
+            jax.tree.map(np.asarray, GMM.create(np.ones(1), [[m]], [[[s * s]]], dtype=dtype)), kc
+        )
+        for m, s in zip(p["means"], sd, strict=True)
+    ]
+    stacked = jax.tree.map(lambda *a: np.stack(a), *gs)
+    return stacked, np.log(np.asarray(p["probs"], dtype))
+
+
+@pytest.mark.parametrize("name", ["cat-gauss-3-imbalanced", "cat-gauss-2-hetero"])
+def test_categorical_rqmc_integral_of_the_true_classes_matches_quadrature(name):
+    # the default rule of gmm_mi_categorical on the true class-conditionals: within 4 of its
+    # standard errors of the quadrature truth, and those errors below plain MC's with 1e5
+    # draws per class (sd(pmi) ~ 0.3-1 nats here: ~1e-3 for MC-1e5)
+    from jaxmi.gmm import _mi
+
+    truth = jaxmi.tasks.get(name).mi
+    with jax.enable_x64(True):
+        g, log_prior = _true_class_mixtures(name)
+        keys = jax.random.split(jax.random.key(3), g.weights.shape[0])
+        mi, se = jax.jit(_mi._categorical_rqmc, static_argnames="n_points")(
+            keys, g, log_prior, n_points=_mi.categorical_points(1)
+        )
+    assert 0 < float(se) < 5e-4, float(se)
+    assert abs(float(mi) - truth) < 4 * float(se), (float(mi), truth, float(se))
+
+
+def test_categorical_rqmc_blocks_and_padding_give_the_one_pass_value(monkeypatch):
+    # a huge class count scores its points in blocks (memory); blocks and inactive padded
+    # slots must not change the value beyond float rounding
+    from jaxmi.gmm import _mi
+
+    name = "cat-gauss-3-imbalanced"
+    out, text = {}, {}
+    for budget, kc in ((1 << 30, 1), (1200, 1), (1 << 30, 3)):
+        monkeypatch.setattr(_mi, "_CATEGORICAL_RQMC_BLOCK", budget)
+        g, log_prior = _true_class_mixtures(name, kc, np.float32)
+        keys = jax.random.split(jax.random.key(4), 3)
+
+        def fresh(k, g, lp):  # no trace cached across budgets
+            return _mi._categorical_rqmc(k, g, lp, n_points=1024)
+
+        out[budget, kc] = np.asarray(jax.jit(fresh)(keys, g, log_prior))
+        text[budget, kc] = str(jax.make_jaxpr(fresh)(keys, g, log_prior))
+    ref = out[1 << 30, 1]
+    assert abs(ref[0] - jaxmi.tasks.get(name).mi) < 0.01
+    # 3 x 1 x 1024 scores per point set, budget 1200: ceil(3072 / 1200) = 3 blocks of 342
+    assert "342]" in text[1200, 1] and "342]" not in text[1 << 30, 1]
+    np.testing.assert_allclose(out[1200, 1], ref, rtol=1e-5)
+    np.testing.assert_allclose(out[1 << 30, 3], ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("opts", "rule", "points"),
+    [
+        ({}, "rqmc", "default"),
+        ({"integral": "mc"}, "mc", 100_000),
+        ({"mc_samples": 500}, "mc", 500),
+        ({"rqmc_points": 2048}, "rqmc", 2048),
+    ],
+)
+def test_categorical_integral_rule_and_points(imbalanced, monkeypatch, opts, rule, points):
+    # which integral program runs, with how many points per class: RQMC by default (the
+    # categorical default, far fewer points than MC's 1e5), MC where asked for
+    from jaxmi.gmm import _mi
+
+    _, x, names = imbalanced
+    calls = []
+
+    def fake(name):
+        def program(*args, **kw):
+            n_fits = args[1].weights.shape[0] if name == "rqmc" else args[2].weights.shape[0]
+            calls.append((name, kw.get("n_points", args[0].shape[-1])))
+            return np.full(n_fits, 0.4), np.full(n_fits, 1e-3)
+
+        return program
+
+    monkeypatch.setattr(_mi, "_categorical_rqmc_batch", fake("rqmc"))
+    monkeypatch.setattr(_mi, "_categorical_mi_batch", fake("mc"))
+    res = jaxmi.gmm_mi_categorical(jax.random.key(9), x, names, n_bootstrap=16, **opts)
+    expected = _mi.categorical_points(1) if points == "default" else points
+    assert calls == [(rule, expected)] and float(res.mi) == pytest.approx(0.4)
+    assert _mi.categorical_points(1) <= _mi.MC_SAMPLES // 10
 
 
 @pytest.mark.parametrize(
