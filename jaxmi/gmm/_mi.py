@@ -302,6 +302,11 @@ def _child_words(words: tuple, *tags: int) -> tuple[int, ...]:
     return tuple(int(w) for w in ss.generate_state(len(words)))
 
 
+def _class_words(words: tuple, n_cls: int) -> list[tuple[int, ...]]:
+    """Seed words of each class's data set in a categorical problem seeded by ``words``."""
+    return [_child_words(words, 1000 + c) for c in range(n_cls)]
+
+
 def _keys_from(rng: np.random.Generator, like: jax.Array, shape: tuple) -> jax.Array:
     """Typed keys ``shape`` of the same implementation as ``like``, drawn from ``rng``."""
     n_words = np.asarray(jax.random.key_data(like)).size
@@ -1974,7 +1979,7 @@ _CATEGORICAL_RQMC_BLOCK = 1 << 26
 #: MC with 1e5 draws per class on every categorical truth task of those dimensions, with a
 #: margin for the RMSE's own sampling error (``benchmarks/gmm_mi_categorical_integral.py``).
 #: Every point is scored under every class (C^2 x points per fit): 50 classes took 31 s per
-#: estimate with MC against 2.6 s.
+#: estimate with MC against 2.4-2.6 s (two runs).
 CATEGORICAL_POINTS = {2: 8192, 6: 65_536}
 
 
@@ -2034,20 +2039,6 @@ _categorical_rqmc_batch = _compile.jit(
 )
 
 
-def _class_keys(words: tuple, n_cls: int, like_key) -> Any:
-    """One RQMC key per class ``(C,)`` for the data set seeded by ``words`` (host-side)."""
-    n_words = np.asarray(jax.random.key_data(like_key)).size
-    data = np.stack(
-        [
-            _rng(words, _TAG_MC, 1 + c)
-            .integers(0, 1 << 32, size=n_words, dtype=np.uint64)
-            .astype(np.uint32)
-            for c in range(n_cls)
-        ]
-    )
-    return _wrap_like(data, like_key)
-
-
 def _class_prior(prior: Any, counts: np.ndarray, dt) -> np.ndarray:
     n_cls = counts.shape[0]
     if isinstance(prior, str):
@@ -2077,7 +2068,7 @@ def gmm_mi_categorical(
     two dimensions of x and 65,536 up to six; plain Monte Carlo beyond), or plain Monte Carlo
     with ``mc_samples`` points per class, the reference's rule. Every point is scored under
     every class, so the integral costs ``C^2 x points`` per fit: with 50 classes an estimate
-    took 31 s with MC 1e5 and 2.6 s with the default, whose error was at most 0.75x MC's on
+    took 31 s with MC 1e5 and 2.4-2.6 s with the default, whose error was at most 0.75x MC's on
     every truth task (``benchmarks/gmm_mi_categorical_integral.py``).
 
     Unlike the GMM-MI reference, labels may be any values (they are mapped to ``0..C-1`` and
@@ -2140,7 +2131,7 @@ def gmm_mi_categorical(
             ) from err
     o = max(per_class, key=lambda t: t[0].shape[0])[1]
     words = _key_words(key)
-    class_words = [_child_words(words, 1000 + c) for c in range(n_cls)]
+    class_words = _class_words(words, n_cls)
     bar = Progress(None, "GMM-MI categorical", enabled=o["progress"])
     with bar:
         data = _datasets([xc for xc, _ in per_class], class_words)
@@ -2198,7 +2189,8 @@ def _categorical_result(like_key, fits, pri, words, o, scale, dt, classes):
     gmms = _point_and_replicates(full_stack, boot_stack)
     rule = _integral_settings(o, d, categorical_points)
     if rule["rule"] == "rqmc":
-        keys = _class_keys(words, n_cls, like_key)
+        # one key per class: the integration key of the class's own data set
+        keys = _mc_keys(_class_words(words, n_cls), like_key)
         out = _categorical_rqmc_batch(keys, gmms, log_prior, n_points=rule["n_samples"])
     else:
         key_mc = _mc_keys([words], like_key)[0]
@@ -2583,7 +2575,7 @@ def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None
                     f"b[:, {j}]", label, len(xc), n_cls, bb.shape[0], err
                 ) from err
             zs.append(xc)
-            cwords.append(_child_words(w, 1000 + c))
+        cwords += _class_words(w, priors[j].shape[0])
         members.append(range(first, len(zs)))
     fits = _fit_many(_datasets(zs, cwords), key, o, _em_settings(o, dt), o["mesh"], bar)
     labels = [
