@@ -392,6 +392,7 @@ def main() -> None:
             keys=N_KEYS,
             points=list(POINTS),
             margin=MARGIN,
+            sampling=SAMPLING,
             pilot=PILOT,
             accuracy_dtype="float64",
             timing="gmm_mi_categorical steady state: the faster of 2 interleaved calls",
