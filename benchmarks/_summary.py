@@ -227,11 +227,50 @@ def gmm_mi_integral_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _sweep_cells(r: dict, st: dict) -> list[str]:
+    """One task's RQMC RMSE per point count, as a multiple of MC's (bold: passes the rule)."""
+    cells = []
+    for n in st["points"]:
+        v = r["rqmc"].get(str(n))
+        if v is None:
+            cells.append("\u2013")
+            continue
+        ratio = v["rmse"] / r["mc_bound"]
+        # the benchmark's allowance for the RMSE's own sampling error, as it recorded it
+        ok = v["rmse"] * st["sampling"] <= st["margin"] * r["mc_bound"]
+        cells.append(f"**{ratio:.2f}x**" if ok else f"{ratio:.2f}x")
+    seen = "\u2013" if r["mc_rmse"] is None else f"{r['mc_rmse'] / r['mc_bound']:.2f}x"
+    return [f"{r['mc_bound']:.1e}", seen, *cells]
+
+
+def _sweep_footer(d: dict, per: str) -> list[str]:
+    st = d["settings"]
+    return [
+        "",
+        f"Bold: passes ({d['criterion']}). Smallest passing count{per}: "
+        + ", ".join(f"{g}: **{n}**" for g, n in d["chosen_points"].items())
+        + f" (library defaults, by the largest dimension each covers: "
+        f"{st['library_default_points']}).",
+    ]
+
+
+def _rules_timing_row(t: dict, first: list[str]) -> str:
+    e, s_ = t["estimates"], t["steady_s"]
+    cells = [
+        *first,
+        f"{e['mc_1e5']['mi']:.4f} \u00b1 {e['mc_1e5']['std']:.4f}",
+        f"{s_['mc_1e5']:.2f}" if s_["mc_1e5"] >= 1 else f"{s_['mc_1e5']:.3f}",
+        f"{e['default']['mi']:.4f} \u00b1 {e['default']['std']:.4f}",
+        f"{s_['default']:.2f}" if s_["default"] >= 1 else f"{s_['default']:.3f}",
+        f"**{t['speedup']:.1f}x**",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def gmm_mi_categorical_integral_table(path: Path) -> str:
     d = json.loads(path.read_text())
     st = d["settings"]
     points = st["points"]
-    sampling = st["sampling"]  # the benchmark's allowance for the RMSE's own sampling error
     lines = [
         f"{_device(d)}; accuracy in {st['accuracy_dtype']} on true class mixtures, RMSE against "
         f"the truth over {st['keys']} keys, as a multiple of the MC error with "
@@ -245,27 +284,9 @@ def gmm_mi_categorical_integral_table(path: Path) -> str:
         "|---|---|---|---|---|---|" + "---|" * len(points),
     ]
     for r in d["rows"]:
-        cells = []
-        for n in points:
-            v = r["rqmc"].get(str(n))
-            if v is None:
-                cells.append("\u2013")
-                continue
-            ratio = v["rmse"] / r["mc_bound"]
-            ok = v["rmse"] * sampling <= st["margin"] * r["mc_bound"]
-            cells.append(f"**{ratio:.2f}x**" if ok else f"{ratio:.2f}x")
-        seen = "\u2013" if r["mc_rmse"] is None else f"{r['mc_rmse'] / r['mc_bound']:.2f}x"
-        lines.append(
-            f"| {r['task']} | {r['d']} | {r['classes']} | {r['truth']:.6f} "
-            f"| {r['mc_bound']:.1e} | {seen} | " + " | ".join(cells) + " |"
-        )
-    lines += [
-        "",
-        f"Bold: passes ({d['criterion']}). Smallest passing count per class: "
-        + ", ".join(f"{g}: **{n}**" for g, n in d["chosen_points"].items())
-        + f" (library defaults, by the largest dimension each covers: "
-        f"{st['library_default_points']}).",
-    ]
+        cells = [r["task"], str(r["d"]), str(r["classes"]), f"{r['truth']:.6f}"]
+        lines.append("| " + " | ".join(cells + _sweep_cells(r, st)) + " |")
+    lines += _sweep_footer(d, " per class")
     if d["timing"]:
         lines += [
             "",
@@ -276,14 +297,43 @@ def gmm_mi_categorical_integral_table(path: Path) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for t in d["timing"]:
-            e, s_ = t["estimates"], t["steady_s"]
-            lines.append(
-                f"| {t['classes']} | {t['truth']:.4f} "
-                f"| {e['mc_1e5']['mi']:.4f} \u00b1 {e['mc_1e5']['std']:.4f} "
-                f"| {s_['mc_1e5']:.2f} "
-                f"| {e['default']['mi']:.4f} \u00b1 {e['default']['std']:.4f} "
-                f"| {s_['default']:.2f} | **{t['speedup']:.1f}x** |"
-            )
+            lines.append(_rules_timing_row(t, [str(t["classes"]), f"{t['truth']:.4f}"]))
+    return "\n".join(lines)
+
+
+def gmm_kl_integral_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    st = d["settings"]
+    points = st["points"]
+    lines = [
+        f"{_device(d)}; accuracy in {st['accuracy_dtype']} on true mixture pairs (p, q), RMSE "
+        f"of KL[p || q] against the truth over {st['keys']} keys, as a multiple of the MC error "
+        f"with {st['mc_samples']} draws (sd_p[log p - log q] / sqrt({st['mc_samples']}), the sd "
+        f"from a {st['pilot']}-draw pilot); RQMC with {st['n_shifts']} randomisations.",
+        "",
+        "| task | d | K (p, q) | truth | MC error | MC seen | "
+        + " | ".join(f"{n}" for n in points)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(points),
+    ]
+    for r in d["rows"]:
+        k = ", ".join(str(c) for c in r["components"])
+        cells = [r["task"], str(r["d"]), k, f"{r['truth']:.6f}"]
+        lines.append("| " + " | ".join(cells + _sweep_cells(r, st)) + " |")
+    lines += _sweep_footer(d, "")
+    if d["timing"]:
+        lines += [
+            "",
+            "`gmm_kl(mode='separate')` steady state (N = 2,000 per sample drawn from the task's "
+            "pair, defaults otherwise; the faster of 2 interleaved calls, each waited for):",
+            "",
+            "| pair | d | K* (x, y) | MC 1e5: estimate | s | default: estimate | s | "
+            "**speed-up** |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for t in d["timing"]:
+            k = ", ".join(str(c) for c in t["n_components"])
+            lines.append(_rules_timing_row(t, [t["task"], str(t["d"]), k]))
     return "\n".join(lines)
 
 
@@ -614,6 +664,7 @@ SECTIONS = {
         gmm_mi_categorical_integral_table,
         "gmm_mi_categorical_integral.json",
     ),
+    "gmm_kl_integral": (gmm_kl_integral_table, "gmm_kl_integral.json"),
     "gmm_mi_pairwise": (gmm_mi_pairwise_table, "gmm_mi_pairwise.json"),
     "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
     "neural_bmi": (neural_bmi_table, "neural_bmi.json"),

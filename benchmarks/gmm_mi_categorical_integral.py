@@ -64,11 +64,16 @@ PILOT = 1 << 18
 BIG = 100
 
 
-def _class_mixtures(rng: np.random.Generator, n_cls: int, d: int, max_k: int, spread: float):
-    """Random class-conditional mixtures: ``(weights, means, covariances)`` per class."""
+def _class_mixtures(
+    rng: np.random.Generator, n_cls: int, d: int, max_k: int, spread: float, min_k: int = 1
+):
+    """Random class-conditional mixtures: ``(weights, means, covariances)`` per class.
+
+    Each class has ``min_k`` to ``max_k`` components.
+    """
     out = []
     for _ in range(n_cls):
-        k = int(rng.integers(1, max_k + 1))
+        k = int(rng.integers(min_k, max_k + 1))
         w = rng.dirichlet(np.full(k, 2.0))
         mu = rng.normal(0, spread, (k, d))
         a = rng.normal(size=(k, d, d)) * 0.4

@@ -1525,17 +1525,6 @@ def _resolve_options(options: dict, n: int, d: int = 1, name: str = "x") -> dict
     return o
 
 
-def _mc_only(o: dict, where: str) -> None:
-    """Refuse the RQMC options where ``where`` integrates by plain Monte Carlo (not ignore them)."""
-    if o["rqmc_points"] != "auto":
-        raise ValueError(f"rqmc_points: {where} integrates by plain Monte Carlo; use mc_samples")
-    if o["integral"] == "rqmc":
-        raise ValueError(
-            f"integral: {where} integrates by plain Monte Carlo (mc_samples); 'rqmc' is not "
-            "available there"
-        )
-
-
 def _concrete_key(key: Any) -> jax.Array:
     """:func:`check_key`, refusing a traced key (a user's ``jit``/``vmap`` over keys).
 
@@ -2249,6 +2238,47 @@ def _kl_pairs(key, ps: GMM, qs: GMM, n_samples: int):
 _kl_pairs_jit = _compile.jit(_kl_pairs, kind="hot", static_argnames=("n_samples",))
 
 
+def _kl_rqmc(key, ps: GMM, qs: GMM, n_points: int):
+    """``E_{z ~ p}[log p(z) - log q(z)]`` and its standard error for each pair by RQMC.
+
+    ``n_points`` per-component scrambled Sobol' points of each ``p``
+    (:func:`jaxmi.gmm._integrate.rqmc_functional`), every pair with the same key: the full
+    fit's pair and its bootstrap replicates share the randomisations (common random numbers),
+    as the plain Monte Carlo rule shares its draws. The integrand is closed over the pair's
+    ``q``; the pairs are vmapped in chunks of at most ``2^22`` points (``lax.map`` with a
+    ``batch_size``): 51 pairs of 2-D mixtures at 8,192 points took 6 ms vmapped against 23 ms
+    one pair at a time (2-core CPU).
+    """
+    key = _em.as_keys(key)
+
+    def one(pq):
+        p, q = pq
+
+        def integrand(g, z):
+            return log_prob_t(g, z) - log_prob_t(q, z)
+
+        pb = jax.tree.map(lambda a: a[None], p)
+        m, se = _integrate_mod.rqmc_functional(key, pb, integrand, n_points=n_points, batch="vmap")
+        return m[0], se[0]
+
+    size = max(1, _integrate_mod._VMAP_MAX_POINTS // n_points)
+    return jax.lax.map(one, (ps, qs), batch_size=size)
+
+
+_kl_rqmc_jit = _compile.jit(_kl_rqmc, kind="hot", static_argnames=("n_points",))
+
+#: RQMC points of the separate-mode KL integral (``rqmc_points="auto"``), by the largest
+#: dimension each covers: the smallest power of two whose RMSE was at most 0.75x that of plain
+#: MC with 1e5 draws on every KL truth task of those dimensions, with a margin for the RMSE's
+#: own sampling error (``benchmarks/gmm_kl_integral.py``).
+KL_POINTS = {6: 8192}
+
+
+def kl_points(d: int) -> int:
+    """Default RQMC points of the separate-mode KL integral in ``d`` dimensions."""
+    return next(v for dim, v in KL_POINTS.items() if d <= dim)
+
+
 def gmm_kl(
     key: jax.Array,
     x: Any,
@@ -2273,9 +2303,12 @@ def gmm_kl(
       marginals.
 
     Both standardise with one pooled affine map per coordinate (KL is invariant only under the
-    same map applied to both samples). Options as for :func:`gmm_mi`; the separate mode
-    integrates by plain Monte Carlo with ``mc_samples`` draws (``integral="rqmc"`` and
-    ``rqmc_points`` raise a ValueError there).
+    same map applied to both samples). Options as for :func:`gmm_mi`. The separate mode
+    integrates ``E_{z ~ p}[log p(z) - log q(z)]`` over points of the first density's mixture:
+    randomised quasi-Monte Carlo by default (8,192 per-component scrambled Sobol' points up to
+    six dimensions; plain Monte Carlo beyond), or plain Monte Carlo with ``mc_samples`` draws
+    (``integral="mc"``), the reference's rule. The default's error was at most 0.75x that of MC
+    with 1e5 draws on every KL truth task (``benchmarks/gmm_kl_integral.py``).
 
     Args:
         key: typed PRNG key.
@@ -2327,7 +2360,7 @@ def gmm_kl(
         return _estimate(key, np.concatenate([xa, ya], axis=1), f"kl_{order}", blocks, opts)
     ox = _resolve_options(dict(opts), xa.shape[0], d, "x")
     oy = _resolve_options(dict(opts), ya.shape[0], d, "y")
-    _mc_only(ox, "gmm_kl(mode='separate')")
+    rule = _integral_settings(ox, d, kl_points)
     o = ox if xa.shape[0] >= ya.shape[0] else oy
     words = _key_words(key)
     # common random numbers: the same streams for both fits (identical samples, identical fits)
@@ -2340,15 +2373,16 @@ def gmm_kl(
     pad = functools.partial(_pad_components, kc=kc)
     first, second = (fx, fy) if order == "forward" else (fy, fx)
     key_mc = _mc_keys([words], key)[0]
-    n_s = _mc_samples(ox)
     scale = 1.0 / math.log(ox["base"]) if ox["base"] is not None else 1.0
     has_boot = fx.boot is not None
-    p_kl, p_se = _kl_pairs_jit(
-        key_mc,
+    pairs = (
         _point_and_replicates(pad(first.full), pad(first.boot.gmm) if has_boot else None),
         _point_and_replicates(pad(second.full), pad(second.boot.gmm) if has_boot else None),
-        n_samples=n_s,
     )
+    if rule["rule"] == "rqmc":
+        p_kl, p_se = _kl_rqmc_jit(key_mc, *pairs, n_points=rule["n_samples"])
+    else:
+        p_kl, p_se = _kl_pairs_jit(key_mc, *pairs, n_samples=rule["n_samples"])
     common = dict(
         point=p_kl[0] * scale,
         point_stderr=p_se[0] * scale,

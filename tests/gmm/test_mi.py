@@ -507,8 +507,18 @@ def test_bad_input(args, kwargs, match):
             ),
             r"^b\[:, 0\]: class 'z' has 1 samples",
         ),
-        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, integral="rqmc"), "^integral"),
-        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=64), "^rqmc_points"),
+        # the separate KL's integral options are gmm_mi's, checked before any fit
+        (
+            lambda x, c: jaxmi.gmm_kl(
+                KEY0, np.ones((300, 7)), np.ones((300, 7)), integral="rqmc", standardize=False
+            ),
+            "^integral: 'rqmc' is validated up to 6",
+        ),
+        (
+            lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=64, mc_samples=100),
+            "^mc_samples, rqmc_points",
+        ),
+        (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, rqmc_points=1001), "^rqmc_points"),
         # the pooled standardisation read the option before it was checked ('no' was True)
         (lambda x, c: jaxmi.gmm_kl(KEY0, x, x[::-1] + 1, standardize="no"), "^standardize"),
         (lambda x, c: jaxmi.gmm_mi_categorical(KEY0, x, c, standardize="no"), "^standardize"),
@@ -789,6 +799,51 @@ def test_kl_reference_anchor(kl_anchor, mode, order, truth):
         float(res.std),
         truth,
     )
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_kl_rqmc_integral_of_true_gaussians_matches_the_closed_form(d):
+    # the separate mode's default rule on two true Gaussians: within 4 of its standard errors
+    # of the closed form (p's points, log p - log q: the order matters, KL is not symmetric),
+    # and those errors below plain MC's with 1e5 draws
+    from jaxmi.gmm import _mi
+    from jaxmi.gmm._mixture import GMM
+
+    rng = np.random.default_rng(d)
+    mp, mq = rng.normal(0, 0.7, (2, d))
+    a, b = rng.normal(size=(2, d, d)) * 0.5
+    cp, cq = a @ a.T + 0.5 * np.eye(d), b @ b.T + 0.3 * np.eye(d)
+    iq, diff = np.linalg.inv(cq), mq - mp
+    logdets = np.linalg.slogdet(cq)[1] - np.linalg.slogdet(cp)[1]
+    truth = 0.5 * (np.trace(iq @ cp) + diff @ iq @ diff - d + logdets)
+    with jax.enable_x64(True):
+        one = functools.partial(GMM.create, np.ones(1), dtype="float64")
+        p, q = (
+            jax.tree.map(lambda v: v[None], one(m[None], c[None])) for m, c in ((mp, cp), (mq, cq))
+        )
+        kl, se = jax.jit(_mi._kl_rqmc, static_argnames="n_points")(
+            jax.random.key(5), p, q, n_points=_mi.kl_points(d)
+        )
+        _, se_mc = jax.jit(_mi._kl_pairs, static_argnames="n_samples")(
+            jax.random.key(5), p, q, n_samples=100_000
+        )
+    assert 0 < float(se[0]) < 0.75 * float(se_mc[0]), (float(se[0]), float(se_mc[0]))
+    assert abs(float(kl[0]) - truth) < 4 * float(se[0]), (float(kl[0]), truth, float(se[0]))
+
+
+def test_kl_integral_rules_agree_and_rqmc_is_the_default(kl_anchor):
+    a, b = kl_anchor
+    opts = dict(n_bootstrap=8, n_components=1)
+    auto = jaxmi.gmm_kl(jax.random.key(2), a, b, **opts)
+    rq = jaxmi.gmm_kl(jax.random.key(2), a, b, integral="rqmc", **opts)
+    mc = jaxmi.gmm_kl(jax.random.key(2), a, b, integral="mc", **opts)
+    np.testing.assert_array_equal(auto.samples, rq.samples)  # auto = rqmc in 1-D
+    # the same fits integrated by both rules: within MC-1e5's error of each other
+    np.testing.assert_array_equal(rq.n_iter, mc.n_iter)
+    assert abs(float(rq.point) - float(mc.point)) < 4 * float(mc.point_stderr)
+    diff = np.asarray(rq.samples, np.float64) - np.asarray(mc.samples, np.float64)
+    assert np.max(np.abs(diff)) < 4 * float(mc.point_stderr) * 1.5
+    assert float(rq.point_stderr) < float(mc.point_stderr) / 5
 
 
 def test_kl_of_one_distribution_is_near_zero():
