@@ -510,7 +510,7 @@ def test_bad_input(args, kwargs, match):
         # the separate KL's integral options are gmm_mi's, checked before any fit
         (
             lambda x, c: jaxmi.gmm_kl(
-                KEY0, np.ones((300, 7)), np.ones((300, 7)), integral="rqmc", standardize=False
+                KEY0, *np.random.default_rng(1).normal(size=(2, 300, 7)), integral="rqmc"
             ),
             "^integral: 'rqmc' is validated up to 6",
         ),
@@ -715,6 +715,33 @@ def test_categorical_rqmc_blocks_and_padding_give_the_one_pass_value(monkeypatch
     assert "342]" in text[1200, 1] and "342]" not in text[1 << 30, 1]
     np.testing.assert_allclose(out[1200, 1], ref, rtol=1e-5)
     np.testing.assert_allclose(out[1 << 30, 3], ref, rtol=1e-5)
+
+
+def test_bootstrap_bias_warning_names_the_worst_estimate():
+    from jaxmi.gmm import _mi
+
+    labels = ["a", "b", "c"]
+    mi, point, std = np.array([0.50, 0.30, 0.1]), np.array([0.46, 0.20, 0.1]), np.full(3, 0.02)
+    with pytest.warns(RuntimeWarning, match=r"^2 of 3 estimates \(b, a\): .*the most: b, where "):
+        _mi._warn_bootstrap_bias(labels, mi, point, std, n_bootstrap=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # within 1.5 std; too few replicates to read; no spread (0 or inf) is not a ratio
+        _mi._warn_bootstrap_bias(labels[:1], [0.5], [0.48], [0.02], n_bootstrap=50)
+        _mi._warn_bootstrap_bias(labels[:1], [0.5], [0.40], [0.02], n_bootstrap=9)
+        _mi._warn_bootstrap_bias(labels[:2], [0.5, 1.0], [0.4, 0.0], [0.0, np.inf], n_bootstrap=50)
+
+
+def test_many_small_classes_warn_of_the_bootstraps_bias():
+    # 20 classes of ~40 samples: each class's refits of resampled data overfit, and the
+    # bootstrap mean lies 1.7 std above the full fit; the warning's advice, 2 * point - mi,
+    # is closer to the truth than mi
+    task = jaxmi.tasks.categorical_gaussian(np.full(20, 0.05), np.linspace(0, 4, 20), np.ones(20))
+    x, labels = (np.asarray(v) for v in task.sample(jax.random.key(1), 800))
+    with pytest.warns(RuntimeWarning, match=r"^x, labels: the bootstrap mean .* 1\.\d std above"):
+        r = jaxmi.gmm_mi_categorical(jax.random.key(1), x, labels[:, 0], n_bootstrap=20)
+    mi, point = float(r.mi), float(r.point)
+    assert abs(2 * point - mi - task.mi) < abs(mi - task.mi) - float(r.std)
 
 
 @pytest.mark.parametrize(
