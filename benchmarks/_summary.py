@@ -337,6 +337,37 @@ def gmm_kl_integral_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def gmm_mi_bootstrap_bias_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    st = d["settings"]
+    reads = ("mi", "point", "2 point - mi")
+    lines = [
+        f"{_device(d)}; defaults; flagged: |mi - point| > {st['threshold']} std (the warning's "
+        f"threshold, at least {st['min_replicates']} replicates). Coverage: the share of data "
+        "sets whose value +- 2 std holds the truth.",
+        "",
+        "| case | truth | data sets | (mi - point) / std: median | flagged | bias: "
+        + " / ".join(reads)
+        + " | coverage: "
+        + " / ".join(reads)
+        + " | coverage on the flagged |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, c in d["cases"].items():
+        flagged = c["coverage_flagged"]
+        lines.append(
+            f"| {name} | {c['truth']:.4f} | {c['n_data']} | {c['ratio_median']:.2f} "
+            f"| {c['flagged']} | "
+            + " / ".join(f"{c['bias'][k]:+.4f}" for k in reads)
+            + " | "
+            + " / ".join(f"{c['coverage'][k]:.2f}" for k in reads)
+            + " | "
+            + (" / ".join(f"{flagged[k]:.2f}" for k in reads) if flagged else "\u2013")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def gmm_mi_pairwise_table(path: Path) -> str:
     d = json.loads(path.read_text())
     r = d["row"]
@@ -665,6 +696,7 @@ SECTIONS = {
         "gmm_mi_categorical_integral.json",
     ),
     "gmm_kl_integral": (gmm_kl_integral_table, "gmm_kl_integral.json"),
+    "gmm_mi_bootstrap_bias": (gmm_mi_bootstrap_bias_table, "gmm_mi_bootstrap_bias.json"),
     "gmm_mi_pairwise": (gmm_mi_pairwise_table, "gmm_mi_pairwise.json"),
     "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
     "neural_bmi": (neural_bmi_table, "neural_bmi.json"),

@@ -1276,18 +1276,17 @@ def _warn_bootstrap_bias(
 
     ``mi - point`` is the bootstrap's estimate of the estimator's bias at this sample size (the
     replicates' refits against the full fit, as the full fit against the truth). Beyond
-    :data:`_BIAS_WARN` standard deviations, ``mi +- 2 std`` covers the truth poorly. Measured
-    when the threshold was set (2026-11-24, 2-core CPU, defaults):
+    :data:`_BIAS_WARN` standard deviations, ``mi +- 2 std`` covers the truth poorly
+    (``benchmarks/gmm_mi_bootstrap_bias.py``, 2026-11-24, defaults):
 
     * ``gmm_mi_categorical``, 50 classes of ~60 samples (N = 3,000), 20 data sets: median
       ratio 2.08, 19 of 20 above 1.5; ``mi +- 2 std`` covered the truth in 1 of 20 (bias
       +0.057 nats, std 0.013), ``point`` in 6, ``2 point - mi`` in 17 (bias +0.005). Ten classes
       (N = 600 and 3,000): medians 0.71 and 0.26, none above 1.5.
     * Independent Gaussian pairs (``gmm_mi``, N = 2,000), 40 data sets: median 0.64, none
-      above 1.5 (17% above 1: near MI = 0 the replicates are skewed, harmlessly).
-    * The invariance study (``benchmarks/gmm_mi_accuracy.py``, 500 data sets per cell): only
-      cube-transformed N = 200 passed 1.25 (5 data sets; ``mi +- 2 std`` covered the truth in
-      2, ``2 point - mi`` in all 5); one passed 1.5.
+      above 1.5 (near MI = 0 the replicates are skewed, harmlessly).
+    * The invariance study (``benchmarks/gmm_mi_accuracy.py``, 500 data sets per cell): one
+      data set of 4,500 passed 1.5 (cube-transformed y, N = 200).
     """
     if n_bootstrap < _BIAS_MIN_REPLICATES:
         return
