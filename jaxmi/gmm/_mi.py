@@ -2417,8 +2417,8 @@ def gmm_kl(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
     checked = _checked_options(dict(options))
-    if mode == "separate":
-        _integral_settings(checked, xa.shape[1], kl_points)  # its errors before any warning
+    if mode == "separate":  # the integral's option errors before any warning or fit
+        rule = _integral_settings(checked, xa.shape[1], kl_points)
     if checked["standardize"]:  # one pooled map for both samples
         # each sample needs a density of its own: a constant y would pass the pooled check
         _check_not_constant(xa.astype(np.float64).std(0), (("x", xa.shape[1]),))
@@ -2434,7 +2434,6 @@ def gmm_kl(
         return _estimate(key, np.concatenate([xa, ya], axis=1), f"kl_{order}", blocks, opts)
     ox = _resolve_options(dict(opts), xa.shape[0], d, "x")
     oy = _resolve_options(dict(opts), ya.shape[0], d, "y")
-    rule = _integral_settings(ox, d, kl_points)
     o = ox if xa.shape[0] >= ya.shape[0] else oy
     words = _key_words(key)
     # common random numbers: the same streams for both fits (identical samples, identical fits)
