@@ -892,6 +892,7 @@ def test_single_gaussian_fits_take_the_closed_form():
     ent = jaxmi.gmm_entropy(KEY0, w, **one)
     a, b = w[:, 0], w[:, 1]
     kl = jaxmi.gmm_kl(KEY0, a, b, **one)
+    kl_joint = jaxmi.gmm_kl(KEY0, a, b, mode="joint", **one)  # the same marginal moments
     pooled = np.concatenate([a, b])
     ma, mb, sd = (
         (a.mean() - pooled.mean()) / pooled.std(),
@@ -905,7 +906,7 @@ def test_single_gaussian_fits_take_the_closed_form():
         "entropy": 0.5 * (3 * (1 + np.log(2 * np.pi)) + ld(cov, [0, 1, 2])),
         "kl": 0.5 * (va / vb + (mb - ma) ** 2 / vb - 1 + np.log(vb / va)),
     }
-    for name, r in (("mi", mi), ("cmi", cmi), ("entropy", ent), ("kl", kl)):
+    for name, r in (("mi", mi), ("cmi", cmi), ("entropy", ent), ("kl", kl), ("kl", kl_joint)):
         assert float(r.point_stderr) == 0.0, name
         assert abs(float(r.point) - expected[name]) < 2e-5 * max(1.0, abs(expected[name])), name
     # an explicit rule integrates the same fits
