@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -51,7 +50,10 @@ from gmm_mi_categorical_integral import (
     _class_mixtures,
     _embed,
     _log_mixture,
+    chosen_by_dimension,
     stacked,
+    sweep_settings,
+    time_rules,
 )
 
 import jaxmi
@@ -221,14 +223,6 @@ def accuracy(names: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def choose(rows: list[dict]) -> int | None:
-    """The smallest point count whose RMSE (x SAMPLING) is <= MARGIN x MC-1e5's on every task."""
-    for n in POINTS:
-        if all(r["rqmc"][str(n)]["rmse"] * SAMPLING <= MARGIN * r["mc_bound"] for r in rows):
-            return n
-    return None
-
-
 def _sample(w, mu, cov, n: int, rng: np.random.Generator) -> np.ndarray:
     comp = rng.choice(len(w), size=n, p=w)
     z = rng.standard_normal((n, mu.shape[1]))
@@ -248,20 +242,9 @@ def timing() -> list[dict]:
     }
     for name, (p, q, _) in pairs.items():
         x, y = _sample(*p, 2000, rng), _sample(*q, 2000, rng)
-        rules = {"mc_1e5": dict(integral="mc"), "default": {}}
-        first, best, res = {}, {k: math.inf for k in rules}, {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for rule, kw in rules.items():
-                t = time.perf_counter()
-                # (a result holds device arrays still being computed: wait for them)
-                res[rule] = jax.block_until_ready(jaxmi.gmm_kl(jax.random.key(1), x, y, **kw))
-                first[rule] = time.perf_counter() - t
-            for _ in range(2):  # interleaved
-                for rule, kw in rules.items():
-                    t = time.perf_counter()
-                    jax.block_until_ready(jaxmi.gmm_kl(jax.random.key(1), x, y, **kw))
-                    best[rule] = min(best[rule], time.perf_counter() - t)
+        first, best, estimates, res = time_rules(
+            lambda **kw: jaxmi.gmm_kl(jax.random.key(1), x, y, **kw)  # noqa: B023
+        )
         row = dict(
             task=name,
             d=int(x.shape[1]),
@@ -270,10 +253,7 @@ def timing() -> list[dict]:
             first_call_s=first,
             steady_s=best,
             speedup=best["mc_1e5"] / best["default"],
-            estimates={
-                k: dict(mi=float(r.mi), std=float(r.std), point_stderr=float(r.point_stderr))
-                for k, r in res.items()
-            },
+            estimates=estimates,
         )
         rows.append(row)
         e = row["estimates"]
@@ -294,27 +274,14 @@ def main() -> None:
     args = ap.parse_args()
     names = ["1-D mixtures", "2-D mixtures"] if args.quick else None
     rows = accuracy(names)
-    groups = {
-        "d=1": [r for r in rows if r["d"] == 1],
-        "d=2": [r for r in rows if r["d"] == 2],
-        "d=3..6": [r for r in rows if r["d"] > 2],
-    }
-    chosen = {g: choose(rs) if rs else None for g, rs in groups.items()}
+    chosen = chosen_by_dimension(rows)
     print(f"smallest passing points (RMSE x {SAMPLING:.2f} <= {MARGIN} x MC-1e5 error): {chosen}")
     tim = [] if args.quick else timing()
     result = dict(
         **environment(),
-        settings=dict(
-            mc_samples=MC_SAMPLES,
-            n_shifts=8,
-            keys=N_KEYS,
-            points=list(POINTS),
-            margin=MARGIN,
-            sampling=SAMPLING,
-            pilot=PILOT,
-            accuracy_dtype="float64",
-            timing="gmm_kl(mode='separate') steady state: the faster of 2 interleaved calls",
-            library_default_points={str(k): v for k, v in _mi.KL_POINTS.items()},
+        settings=sweep_settings(
+            "gmm_kl(mode='separate') steady state: the faster of 2 interleaved calls",
+            _mi.KL_POINTS,
         ),
         criterion=f"RQMC RMSE x {SAMPLING:.3f} <= {MARGIN} x sd_p[log p - log q] / "
         f"sqrt({MC_SAMPLES}) on every task",

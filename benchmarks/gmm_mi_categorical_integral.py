@@ -323,6 +323,61 @@ def choose(rows: list[dict]) -> int | None:
     return None
 
 
+def chosen_by_dimension(rows: list[dict]) -> dict:
+    """The smallest passing point count (:func:`choose`) of each dimension group."""
+    groups = {
+        "d=1": [r for r in rows if r["d"] == 1],
+        "d=2": [r for r in rows if r["d"] == 2],
+        "d=3..6": [r for r in rows if r["d"] > 2],
+    }
+    return {g: choose(rs) if rs else None for g, rs in groups.items()}
+
+
+def sweep_settings(timing: str, library_default_points: dict) -> dict:
+    """The settings every integral sweep records (its sizes, rule and library defaults)."""
+    return dict(
+        mc_samples=MC_SAMPLES,
+        n_shifts=8,
+        keys=N_KEYS,
+        points=list(POINTS),
+        margin=MARGIN,
+        sampling=SAMPLING,
+        pilot=PILOT,
+        accuracy_dtype="float64",
+        timing=timing,
+        library_default_points={str(k): v for k, v in library_default_points.items()},
+    )
+
+
+RULES = {"mc_1e5": dict(integral="mc"), "default": {}}
+
+
+def time_rules(call) -> tuple[dict, dict, dict, dict]:
+    """``call(**rule)`` timed for plain MC and for the default rule.
+
+    Returns, each by rule: the first call's time, the best steady time, the estimate (``mi``,
+    ``std``, ``point_stderr``) and the result. Steady state: the faster of 2 calls each,
+    interleaved; every call waits for its arrays.
+    """
+    first, best, res = {}, {k: math.inf for k in RULES}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, kw in RULES.items():
+            t = time.perf_counter()
+            res[name] = jax.block_until_ready(call(**kw))
+            first[name] = time.perf_counter() - t
+        for _ in range(2):  # interleaved
+            for name, kw in RULES.items():
+                t = time.perf_counter()
+                jax.block_until_ready(call(**kw))
+                best[name] = min(best[name], time.perf_counter() - t)
+    estimates = {
+        k: dict(mi=float(r.mi), std=float(r.std), point_stderr=float(r.point_stderr))
+        for k, r in res.items()
+    }
+    return first, best, estimates, res
+
+
 def timing() -> list[dict]:
     """``gmm_mi_categorical`` steady state with plain MC (1e5 per class) and the default rule."""
     rows = []
@@ -334,19 +389,9 @@ def timing() -> list[dict]:
             rng.uniform(0.7, 1.3, n_cls),
         )
         x, labels = (np.asarray(v) for v in task.sample(jax.random.key(0), 3000))
-        rules = {"mc_1e5": dict(integral="mc"), "default": {}}
-        first, best, res = {}, {k: math.inf for k in rules}, {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for name, kw in rules.items():
-                t = time.perf_counter()
-                res[name] = jaxmi.gmm_mi_categorical(jax.random.key(1), x, labels[:, 0], **kw)
-                first[name] = time.perf_counter() - t
-            for _ in range(2):  # interleaved
-                for name, kw in rules.items():
-                    t = time.perf_counter()
-                    jaxmi.gmm_mi_categorical(jax.random.key(1), x, labels[:, 0], **kw)
-                    best[name] = min(best[name], time.perf_counter() - t)
+        first, best, estimates, _ = time_rules(
+            lambda **kw: jaxmi.gmm_mi_categorical(jax.random.key(1), x, labels[:, 0], **kw)  # noqa: B023
+        )
         row = dict(
             classes=n_cls,
             n=3000,
@@ -354,10 +399,7 @@ def timing() -> list[dict]:
             first_call_s=first,
             steady_s=best,
             speedup=best["mc_1e5"] / best["default"],
-            estimates={
-                k: dict(mi=float(r.mi), std=float(r.std), point_stderr=float(r.point_stderr))
-                for k, r in res.items()
-            },
+            estimates=estimates,
         )
         rows.append(row)
         e = row["estimates"]
@@ -378,12 +420,7 @@ def main() -> None:
     args = ap.parse_args()
     names = ["cat-gauss-3-imbalanced", "2-D mixtures, 3 classes"] if args.quick else None
     rows = accuracy(names)
-    groups = {
-        "d=1": [r for r in rows if r["d"] == 1],
-        "d=2": [r for r in rows if r["d"] == 2],
-        "d=3..6": [r for r in rows if r["d"] > 2],
-    }
-    chosen = {g: choose(rs) if rs else None for g, rs in groups.items()}
+    chosen = chosen_by_dimension(rows)
     print(
         f"smallest passing points per class (RMSE x {SAMPLING:.2f} <= {MARGIN} x MC-1e5 error): "
         f"{chosen}"
@@ -391,17 +428,9 @@ def main() -> None:
     tim = [] if args.quick else timing()
     result = dict(
         **environment(),
-        settings=dict(
-            mc_samples=MC_SAMPLES,
-            n_shifts=8,
-            keys=N_KEYS,
-            points=list(POINTS),
-            margin=MARGIN,
-            sampling=SAMPLING,
-            pilot=PILOT,
-            accuracy_dtype="float64",
-            timing="gmm_mi_categorical steady state: the faster of 2 interleaved calls",
-            library_default_points={str(k): v for k, v in _mi.CATEGORICAL_POINTS.items()},
+        settings=sweep_settings(
+            "gmm_mi_categorical steady state: the faster of 2 interleaved calls",
+            _mi.CATEGORICAL_POINTS,
         ),
         criterion=f"RQMC RMSE x {SAMPLING:.3f} <= {MARGIN} x sqrt(sum_c pi_c^2 var_c / "
         f"{MC_SAMPLES}) on every task",
