@@ -1871,8 +1871,8 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     results = [
         _result(fit, vals, ses, scale, 0.0, dt) for fit, (vals, ses) in zip(fits, ints, strict=True)
     ]
-    _warn_results_bias([f"x[{i}], y[{i}]" for i in range(n_data)], results)
     host = [jax.tree.map(np.asarray, r) for r in results]
+    _warn_results_bias([f"x[{i}], y[{i}]" for i in range(n_data)], host)  # (host values)
     k_max = max(r.cv_scores.shape[0] for r in host)
     host = [
         r._replace(
