@@ -32,27 +32,22 @@ Writes ``benchmarks/results/gmm_kl_integral.json``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from _common import environment, write_results
 from gmm_mi_categorical_integral import (
-    MARGIN,
     MC_SAMPLES,
     N_KEYS,
     PILOT,
     POINTS,
-    SAMPLING,
     _class_mixtures,
     _embed,
     _log_mixture,
-    chosen_by_dimension,
+    run_sweep,
     stacked,
-    sweep_settings,
     time_rules,
 )
 
@@ -268,28 +263,16 @@ def timing() -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(RESULTS))
-    ap.add_argument("--quick", action="store_true", help="two tasks' accuracy, no timing")
-    args = ap.parse_args()
-    names = ["1-D mixtures", "2-D mixtures"] if args.quick else None
-    rows = accuracy(names)
-    chosen = chosen_by_dimension(rows)
-    print(f"smallest passing points (RMSE x {SAMPLING:.2f} <= {MARGIN} x MC-1e5 error): {chosen}")
-    tim = [] if args.quick else timing()
-    result = dict(
-        **environment(),
-        settings=sweep_settings(
-            "gmm_kl(mode='separate') steady state: the faster of 2 interleaved calls",
-            _mi.KL_POINTS,
-        ),
-        criterion=f"RQMC RMSE x {SAMPLING:.3f} <= {MARGIN} x sd_p[log p - log q] / "
-        f"sqrt({MC_SAMPLES}) on every task",
-        chosen_points=chosen,
-        rows=rows,
-        timing=tim,
+    run_sweep(
+        __doc__,
+        RESULTS,
+        ["1-D mixtures", "2-D mixtures"],
+        accuracy,
+        timing,
+        called="gmm_kl(mode='separate')",
+        error=f"sd_p[log p - log q] / sqrt({MC_SAMPLES})",
+        library_points=_mi.KL_POINTS,
     )
-    write_results(args.out, result)
 
 
 if __name__ == "__main__":

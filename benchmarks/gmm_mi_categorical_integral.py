@@ -333,22 +333,6 @@ def chosen_by_dimension(rows: list[dict]) -> dict:
     return {g: choose(rs) if rs else None for g, rs in groups.items()}
 
 
-def sweep_settings(timing: str, library_default_points: dict) -> dict:
-    """The settings every integral sweep records (its sizes, rule and library defaults)."""
-    return dict(
-        mc_samples=MC_SAMPLES,
-        n_shifts=8,
-        keys=N_KEYS,
-        points=list(POINTS),
-        margin=MARGIN,
-        sampling=SAMPLING,
-        pilot=PILOT,
-        accuracy_dtype="float64",
-        timing=timing,
-        library_default_points={str(k): v for k, v in library_default_points.items()},
-    )
-
-
 RULES = {"mc_1e5": dict(integral="mc"), "default": {}}
 
 
@@ -413,32 +397,53 @@ def timing() -> list[dict]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(RESULTS))
+def run_sweep(doc: str, out: Path, quick: list[str], accuracy, timing, **record) -> None:
+    """The command line of an integral sweep: accuracy, the chosen counts, timing, the JSON.
+
+    ``record``: ``called`` (the timed function), ``error`` (the MC-1e5 error's formula) and
+    ``library_points`` (the library's defaults, by the largest dimension each covers).
+    """
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--out", default=str(out))
     ap.add_argument("--quick", action="store_true", help="two tasks' accuracy, no timing")
     args = ap.parse_args()
-    names = ["cat-gauss-3-imbalanced", "2-D mixtures, 3 classes"] if args.quick else None
-    rows = accuracy(names)
+    rows = accuracy(quick if args.quick else None)
     chosen = chosen_by_dimension(rows)
-    print(
-        f"smallest passing points per class (RMSE x {SAMPLING:.2f} <= {MARGIN} x MC-1e5 error): "
-        f"{chosen}"
+    print(f"smallest passing points (RMSE x {SAMPLING:.2f} <= {MARGIN} x MC-1e5 error): {chosen}")
+    settings = dict(
+        mc_samples=MC_SAMPLES,
+        n_shifts=8,
+        keys=N_KEYS,
+        points=list(POINTS),
+        margin=MARGIN,
+        sampling=SAMPLING,
+        pilot=PILOT,
+        accuracy_dtype="float64",
+        timing=f"{record['called']} steady state: the faster of 2 interleaved calls",
+        library_default_points={str(k): v for k, v in record["library_points"].items()},
     )
-    tim = [] if args.quick else timing()
     result = dict(
         **environment(),
-        settings=sweep_settings(
-            "gmm_mi_categorical steady state: the faster of 2 interleaved calls",
-            _mi.CATEGORICAL_POINTS,
-        ),
-        criterion=f"RQMC RMSE x {SAMPLING:.3f} <= {MARGIN} x sqrt(sum_c pi_c^2 var_c / "
-        f"{MC_SAMPLES}) on every task",
+        settings=settings,
+        criterion=f"RQMC RMSE x {SAMPLING:.3f} <= {MARGIN} x {record['error']} on every task",
         chosen_points=chosen,
         rows=rows,
-        timing=tim,
+        timing=[] if args.quick else timing(),
     )
     write_results(args.out, result)
+
+
+def main() -> None:
+    run_sweep(
+        __doc__,
+        RESULTS,
+        ["cat-gauss-3-imbalanced", "2-D mixtures, 3 classes"],
+        accuracy,
+        timing,
+        called="gmm_mi_categorical",
+        error=f"sqrt(sum_c pi_c^2 var_c / {MC_SAMPLES})",
+        library_points=_mi.CATEGORICAL_POINTS,
+    )
 
 
 if __name__ == "__main__":
