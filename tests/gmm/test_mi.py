@@ -468,6 +468,8 @@ def test_stopping_rule_threshold_and_max():
         ((np.arange(50.0), np.arange(50.0)), {"metric": "r2"}, "metric"),
         ((np.arange(50.0), np.arange(50.0)), {"n_folds": 1}, "n_folds"),
         ((np.arange(50.0), np.arange(50.0)), {"base": 1}, "base"),
+        # a worse score would count as an improvement: the search overfits to max_components
+        ((np.arange(50.0), np.arange(50.0)), {"threshold": -1e-3}, "^threshold: must be >= 0"),
         ((np.arange(50.0), np.arange(50.0)), {"init": "random"}, "ambiguous"),
         ((np.array([1.0, np.nan] * 25), np.arange(50.0)), {}, "NaN"),
     ],
