@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "as_data_matrix",
+    "available_memory",
     "check_finite_scalar",
     "check_int",
     "check_key",
@@ -170,6 +171,25 @@ def as_data_matrix(
         raise ValueError(f"{name}: values overflow {dt} (largest magnitude {np.abs(xn).max():.3g})")
     xc = xc.reshape(n, d)
     return xc if host else jnp.asarray(xc)
+
+
+def available_memory() -> int | None:
+    """Bytes of host memory free for a new allocation, or None where it cannot be read.
+
+    Linux's ``MemAvailable`` (free memory plus what the kernel can reclaim), else the physical
+    memory (``sysconf``), else None.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -533,6 +533,40 @@ def test_bad_options_of_the_categorical_and_kl_estimators(call, match):
         call(x, c)
 
 
+def test_more_replicates_than_memory_holds_fail_before_any_fit(monkeypatch):
+    # the resampling counts are chunked, but every replicate returns its mixture and value: a
+    # request of 1e12 replicates (5.8e5 GiB) was killed by the operating system at 1e9
+    from jaxmi.gmm import _mi
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("selection started")
+
+    monkeypatch.setattr(_mi, "_select_many", no_fit)
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=300), rng.choice(["a", "b"], 300)
+    calls = [
+        lambda b: jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=b),
+        lambda b: jaxmi.gmm_mi_categorical(KEY0, x, c, n_bootstrap=b),
+        lambda b: jaxmi.gmm_mi_pairwise(KEY0, np.c_[x, x], x[::-1, None], n_bootstrap=b),
+        lambda b: jaxmi.gmm_kl(KEY0, x, x[::-1], n_bootstrap=b),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^n_bootstrap: 1,000,000,000,000 replicates"):
+            call(10**12)
+    # the bound: 512 B per replicate and 4 copies of a mixture's parameters (K >= 1, d = 2:
+    # 7 float32), here against 1 MiB of free memory
+    monkeypatch.setattr(_mi, "available_memory", lambda: 2**20)
+    need = 1_000 * (512 + 4 * 7 * 4)
+    assert need < 2**20 < 2 * need
+    with pytest.raises(ValueError, match=r"need at least 1\.19 MiB .* 1 MiB are free"):
+        jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=2_000)
+    with pytest.raises(AssertionError, match="selection started"):  # 1,000 pass the check
+        jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=1_000)
+    monkeypatch.setattr(_mi, "available_memory", lambda: None)  # unknown: no check
+    with pytest.raises(AssertionError, match="selection started"):
+        jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=10**12)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
