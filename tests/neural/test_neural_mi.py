@@ -359,6 +359,42 @@ def test_a_critic_that_collapsed_after_finding_dependence_warns():
         _train._warn_collapsed(("dv",), [{k: v[2] for k, v in fields.items()}], False)
 
 
+def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
+    """At too large a learning rate a critic's units die and its scores become additive,
+    g(x) + h(y): every lower bound then reads at most about 0, whatever the data. bmi's
+    protocol at learning rate 0.3 left the separable and bilinear critics so in 12 of 12 runs
+    on a 1.04-nat pair (0.000 nats, without a word). Here 3 of 4 seeds die on a 0.35-nat pair
+    (mi -0.021 to 0: neither below-zero nor collapsed caught them); the live one (pairing sd
+    0.17 nats, mi -0.089) is not named. The same program at a sane rate does not warn, and
+    does not even look (mi above the gate)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 2))
+    y = x + rng.normal(size=(800, 2))
+    opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, max_steps=60)
+    opts.update(eval_every=20, n_seeds=4)
+    match = r"^neural_mi: bound 'infonce' \(seeds \[1, 2, 3\]\): the trained critic's scores do"
+    with pytest.warns(RuntimeWarning, match=match) as rec:
+        dead = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1.0, **opts)
+    assert {w.filename for w in rec} == {__file__} and len(rec) == 1
+    assert np.all(np.abs(dead.mi[1:]) < 0.05)
+    # the probe: the first 256 rows as the critic saw them
+    xs, ys = (((a - a.mean(0)) / a.std(0))[:256].astype(np.float32) for a in (x, y))
+    for e in range(4):
+        sd = _train._pairing_sd(
+            dead.graphdef, jax.tree.map(lambda a, e=e: a[e], dead.params), xs, ys
+        )
+        assert (float(sd) < _train._DEAD) == (e > 0)
+
+    def no_look(*args):
+        raise AssertionError("a critic whose mi is above the gate was probed")
+
+    monkeypatch.setattr(_train, "_pairing_sd", no_look)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        live = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=3e-3, **opts)
+    assert np.all(live.mi > _train._DEAD_GATE)
+
+
 def test_the_collapse_check_runs_on_every_result(monkeypatch):
     # with a tolerance of 1,000 nats every critic looks constant: the warning then fires for a
     # run whose training curve rose (the program of the diverged-estimate test above, shared)
