@@ -26,6 +26,9 @@ def test_gmm_mi_progress_goes_to_stderr(capsys):
     # N = 2048 and 16 replicates: the shapes of tests/gmm/test_mi.py, whose compiled programs
     # the persistent cache then serves
     z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], 2048)
-    jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=16, progress=True)
+    # chunks of 8 problems: the bootstrap's two chunks show how far they got
+    jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=16, chunk=8, progress=True)
     captured = capsys.readouterr()
     assert "choosing K" in captured.err and captured.out == ""
+    assert "bootstrap replicates 8 of 16" in captured.err
+    assert "bootstrap replicates 16 of 16" in captured.err

@@ -1129,7 +1129,9 @@ def _fit_many(
             start = jax.tree.map(lambda *t: np.repeat(np.stack(t), b, axis=0), *starts)
             dt = data.xs.dtype
 
-            def counts(lo, hi, members=members, dt=dt):
+            def counts(lo, hi, members=members, dt=dt, kc=kc, total=a * b, chunk=kw["chunk"]):
+                if bar is not None and total > chunk:  # several chunks: how far they got
+                    bar.update(0, note=f"bootstrap replicates {hi:,} of {total:,} at capacity {kc}")
                 rows = []
                 for p in range(lo, hi):
                     i = members[p // b]
