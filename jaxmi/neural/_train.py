@@ -1394,7 +1394,7 @@ def _warn_dead(names: tuple, per_bound: list[dict], batched: bool, probe: tuple)
     at most about 0 whatever the data, and the critic cannot learn more: its units are dead.
     With ``learning_rate=0.3`` (bmi's protocol otherwise) the separable and bilinear critics
     ended so in 12 of 12 runs on a 3-D Gaussian pair with 1.04 nats, returning 0.000 nats
-    without a word (2026-11-24); at 0.1 their pairing sd was 1.1-2.8 nats, and on independent
+    without a word (2026-11-24); at 0.1 their pairing sd was 0.33-2.8 nats, and on independent
     data a live critic's was 0.2-0.4. Checked on the probe rows (the first ``_PROBE_ROWS`` of
     the data) for results with ``mi <= _DEAD_GATE``, so a run that found dependence pays
     nothing. Returns ``{bound name: seeds warned of}``.
@@ -1407,11 +1407,9 @@ def _warn_dead(names: tuple, per_bound: list[dict], batched: bool, probe: tuple)
         mi = np.atleast_1d(np.asarray(fields["mi"], np.float64))
         sds = {}
         for e in np.flatnonzero(np.isfinite(mi) & (mi <= _DEAD_GATE)):
-            params = (
-                jax.tree.map(lambda a, e=e: a[e], fields["params"])
-                if batched
-                else (fields["params"])
-            )
+            params = fields["params"]
+            if batched:
+                params = jax.tree.map(lambda a, e=e: a[e], params)
             sds[int(e)] = float(_pairing_sd(fields["graphdef"], params, px, py))
         bad = [e for e, sd in sds.items() if sd < _DEAD]
         if not bad:
