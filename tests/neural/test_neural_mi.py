@@ -1,6 +1,7 @@
 """neural_mi: accuracy on a 5-D Gaussian, seeds in one program, the estimate rule, checks."""
 
 import math
+import re
 import warnings
 
 import jax
@@ -372,18 +373,20 @@ def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
     y = x + rng.normal(size=(800, 2))
     opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, max_steps=60)
     opts.update(eval_every=20, n_seeds=4)
-    match = r"^neural_mi: bound 'infonce' \(seeds \[1, 2, 3\]\): the trained critic's scores do"
+    match = r"^neural_mi: bound 'infonce' \(seeds \[([\d, ]+)\]\): the trained critic's scores do"
     with pytest.warns(RuntimeWarning, match=match) as rec:
         dead = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1.0, **opts)
     assert {w.filename for w in rec} == {__file__} and len(rec) == 1
-    assert np.all(np.abs(dead.mi[1:]) < 0.05)
-    # the probe: the first 256 rows as the critic saw them
+    named = {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
+    # the probe: the first 256 rows as the critic saw them; a seed is named iff its critic's
+    # pairing part is below the tolerance (and its mi below the gate)
     xs, ys = (((a - a.mean(0)) / a.std(0))[:256].astype(np.float32) for a in (x, y))
-    for e in range(4):
-        sd = _train._pairing_sd(
-            dead.graphdef, jax.tree.map(lambda a, e=e: a[e], dead.params), xs, ys
-        )
-        assert (float(sd) < _train._DEAD) == (e > 0)
+    seed_params = [jax.tree.map(lambda a, e=e: a[e], dead.params) for e in range(4)]
+    sds = [float(_train._pairing_sd(dead.graphdef, p, xs, ys)) for p in seed_params]
+    assert named == {e for e in range(4) if sds[e] < _train._DEAD and dead.mi[e] <= 0.05}
+    assert all(abs(dead.mi[e]) < 0.05 for e in named)  # the older checks' blind spot
+    if jax.default_backend() == "cpu":  # the seeds' fates are chaotic; on CPU as measured
+        assert named == {1, 2, 3}
 
     def no_look(*args):
         raise AssertionError("a critic whose mi is above the gate was probed")
