@@ -1037,8 +1037,8 @@ def neural_mi(
             likely overfit before the first evaluation (600 samples with the defaults: -0.43
             nats for a truth of 1.04); evaluate sooner (``eval_every``).
         RuntimeWarning: a lower bound (and seed) whose ``mi`` lies clearly below 0 nats, what a
-            constant critic scores (by more than 0.1 nats and 3 standard errors): training
-            diverged or overfit, and ``mi`` says nothing about the MI.
+            constant critic scores (by more than 0.1 nats and either 3 standard errors or 1
+            nat): training diverged or overfit, and ``mi`` says nothing about the MI.
         RuntimeWarning: a lower bound (and seed) whose critic scored like a constant one
             (within 1e-5 nats of 0) at every evaluation although its training batches had
             reached more than 0.1 nats (a 25-step mean): training collapsed, and ``mi``
@@ -1048,8 +1048,14 @@ def neural_mi(
             double-centred score matrix on the first 256 rows below 1e-3 nats): an additive
             or constant critic with dead units reads at most about 0 under every lower bound,
             whatever the data (bmi's protocol at ``learning_rate=0.3``: 12 of 12 separable and
-            bilinear runs on a 1.04-nat pair). Such a seed is not named again by the two
-            warnings above.
+            bilinear runs on a 1.04-nat pair).
+        RuntimeWarning: a lower bound (and seed) with ``mi`` at most 0.05 nats whose returned
+            critic's pairing part (as above) varies by more than 5 nats, as a critic for
+            several nats of MI would: training diverged (or fit noise or outliers), the test
+            split does not share that structure, and ``mi`` is not evidence of independence
+            (concat critics at learning rates 1-3 on a 1.04-nat pair: 24 of 35 seeds that read
+            at most 0.05 nats, 12 of them with no other warning). Each seed is named once: as
+            below zero, else as dead or diverged, else as collapsed.
 
     Example:
         >>> import jax, numpy as np
@@ -1220,10 +1226,11 @@ def neural_mi(
     ]
     _warn_no_checkpoint(names, per_bound, batched)
     _warn_overfit_before_first_eval(names, per_bound, batched, st)
-    # a dead critic is named as such, not again as below zero or collapsed
-    dead = _warn_dead(names, per_bound, batched, _probe_rows(xs, ys, host if streaming else None))
-    _warn_below_zero(names, per_bound, batched, int(n_eval_batches), skip=dead)
-    _warn_collapsed(names, per_bound, batched, skip=dead)
+    # each seed is named once: below zero, else dead or diverged (near 0), else collapsed
+    below = _warn_below_zero(names, per_bound, batched, int(n_eval_batches))
+    probe = _probe_rows(xs, ys, host if streaming else None)
+    named = _warn_pairing(names, per_bound, batched, probe, skip=below)
+    _warn_collapsed(names, per_bound, batched, skip=named)
 
     def field(name):
         if not many:
@@ -1277,6 +1284,8 @@ _OVERFIT_FALL = 0.1
 #: a lower bound's estimate must lie below 0 by more than this many nats (and 3 standard
 #: errors) to warn that the critic is worse than a constant one
 _BELOW_ZERO = 0.1
+#: ... or below 0 by more than this many nats, whatever the standard error
+_FAR_BELOW = 1.0
 
 
 def _warn_overfit_before_first_eval(
@@ -1318,28 +1327,31 @@ def _warn_overfit_before_first_eval(
         )
 
 
-def _warn_below_zero(
-    names: tuple, per_bound: list[dict], batched: bool, n_batches: int, skip: dict | None = None
-) -> None:
+def _warn_below_zero(names: tuple, per_bound: list[dict], batched: bool, n_batches: int) -> dict:
     """Warn where a lower bound's ``mi`` lies clearly below 0, what a constant critic scores.
 
     Every lower bound here gives 0 nats for a constant critic (InfoNCE, DV, MINE, SMILE for any
     constant; NWJ, TUBA, interpolated and the JS read-out for the best one), so a checkpoint
     that scores the test split clearly below 0 is worse than no critic at all: ``mi`` then says
-    nothing about the MI. Clearly: below 0 by more than 3 standard errors across the test
-    batches and by more than ``_BELOW_ZERO`` nats. A learning rate of 1e6 returned -1.1e24
-    nats without a word.
+    nothing about the MI. Clearly: below 0 by more than ``_BELOW_ZERO`` nats and either by
+    more than 3 standard errors across the test batches or by more than ``_FAR_BELOW`` nats
+    (a test split read 1 nat worse than by a constant critic is no noise of a working one: a
+    separable critic at learning rate 1 gave DV -3.0, -2.0 and -1.1 nats for a truth of 0.69,
+    with batch sds that kept them within 3 standard errors). A learning rate of 1e6 returned
+    -1.1e24 nats without a word. Returns ``{bound name: seeds warned of}``.
     """
+    warned: dict[str, list[int]] = {}
     for name, fields in zip(names, per_bound, strict=True):
         if name in UPPER_BOUNDS:
             continue
         mi = np.atleast_1d(np.asarray(fields["mi"], np.float64))
         sd = np.atleast_1d(np.asarray(fields["mi_batch_std"], np.float64))
         se = np.where(np.isfinite(sd), sd, 0.0) / np.sqrt(max(n_batches, 1))
-        bad = np.flatnonzero(np.isfinite(mi) & (mi < -_BELOW_ZERO) & (mi + 3 * se < 0))
-        bad = bad[~np.isin(bad, (skip or {}).get(name, []))]
+        clear = (mi + 3 * se < 0) | (mi < -_FAR_BELOW)
+        bad = np.flatnonzero(np.isfinite(mi) & (mi < -_BELOW_ZERO) & clear)
         if not bad.size:
             continue
+        warned[name] = bad.tolist()
         where = f" (seeds {bad.tolist()})" if batched else ""
         warnings.warn(
             f"neural_mi: bound {name!r}{where} estimates {mi[bad[0]]:.3g} nats, clearly below "
@@ -1350,6 +1362,7 @@ def _warn_below_zero(
             RuntimeWarning,
             stacklevel=user_stacklevel(),
         )
+    return warned
 
 
 #: validation values within this many nats of 0 at every evaluation: a constant critic
@@ -1364,6 +1377,10 @@ _COLLAPSE_WINDOW = 25
 _DEAD = 1e-3
 #: ... checked only where ``mi`` is at most this: such a critic reads <= 0 under every bound
 _DEAD_GATE = 0.05
+#: a pairing part this large (nats) is what a critic for several nats of MI has (about 2.4
+#: for the optimal critic of a 1-nat Gaussian pair); with ``mi`` at most ``_DEAD_GATE`` it is
+#: structure the test split does not share: a diverged critic
+_WILD = 5.0
 _PROBE_ROWS = 256
 
 
@@ -1386,18 +1403,35 @@ def _pairing_sd(graphdef, params, x, y):
     return jnp.std(s - jnp.mean(s, axis=0, keepdims=True))
 
 
-def _warn_dead(names: tuple, per_bound: list[dict], batched: bool, probe: tuple) -> dict:
-    """Warn where the returned critic's scores do not depend on the pairing of x and y.
+def _warn_pairing(
+    names: tuple, per_bound: list[dict], batched: bool, probe: tuple, skip: dict | None = None
+) -> dict:
+    """Warn where an estimate near 0 comes from a critic that is dead or diverged.
 
-    A critic ``f(x, y) = g(x) + h(y)`` (an additive one, or a constant) gives every lower bound
-    here the value it has under the product of the marginals, where the MI is 0, so ``mi`` is
-    at most about 0 whatever the data, and the critic cannot learn more: its units are dead.
-    With ``learning_rate=0.3`` (bmi's protocol otherwise) the separable and bilinear critics
-    ended so in 12 of 12 runs on a 3-D Gaussian pair with 1.04 nats, returning 0.000 nats
-    without a word (2026-11-24); at 0.1 their pairing sd was 0.33-2.8 nats, and on independent
-    data a live critic's was 0.2-0.4. Checked on the probe rows (the first ``_PROBE_ROWS`` of
-    the data) for results with ``mi <= _DEAD_GATE``, so a run that found dependence pays
-    nothing. Returns ``{bound name: seeds warned of}``.
+    The pairing part of the critic's scores (:func:`_pairing_sd`, on the probe rows: the first
+    ``_PROBE_ROWS`` of the data as the critic saw them) is read for results with
+    ``mi <= _DEAD_GATE`` only, so a run that found dependence pays nothing, and not for the
+    seeds in ``skip`` (already warned of as below zero).
+
+    * **Dead** (sd below ``_DEAD``): a critic ``f(x, y) = g(x) + h(y)`` (an additive one, or a
+      constant) gives every lower bound here the value it has under the product of the
+      marginals, where the MI is 0, so ``mi`` is at most about 0 whatever the data, and the
+      critic cannot learn more: its units are dead. With ``learning_rate=0.3`` (bmi's protocol
+      otherwise) the separable and bilinear critics ended so in 12 of 12 runs on a 3-D Gaussian
+      pair with 1.04 nats, returning 0.000 nats without a word (2026-11-24); at 0.1 their
+      pairing sd was 0.33-2.8 nats, and on independent data a live critic's was 0.2-0.4.
+    * **Diverged** (sd above ``_WILD``): scores that swing with the pairing by more than 5
+      nats, as a critic for several nats of MI would, while the test split reads about 0: the
+      structure is not the data's. At learning rates 1 and 3 (concat critics, five bounds,
+      three seeds, a 3-D Gaussian pair with 1.04 nats, 2026-11-25) 35 seeds read at most 0.05
+      nats: 24 with pairing sds of 8.6-57,000 nats, 12 of which read 0.002-0.034 nats with no
+      below-zero or collapse warning; 5 dead; 6 at 0.96-2.4 nats, which no check here
+      catches. At sane rates (1e-3 and bmi's 0.1) live critics on independent Gaussian
+      data stayed within 0.16-1.3 nats; on standardised Cauchy pairs (outliers; learning
+      rates 1e-3 to 0.1) 8 of 40 seeds passed 5 nats, 7 of them read below -0.1 nats (and
+      were warned of before).
+
+    Returns ``{bound name: seeds warned of}``.
     """
     warned: dict[str, list[int]] = {}
     px, py = (jnp.asarray(a) for a in probe)
@@ -1407,25 +1441,46 @@ def _warn_dead(names: tuple, per_bound: list[dict], batched: bool, probe: tuple)
         mi = np.atleast_1d(np.asarray(fields["mi"], np.float64))
         sds = {}
         for e in np.flatnonzero(np.isfinite(mi) & (mi <= _DEAD_GATE)):
+            if e in (skip or {}).get(name, ()):
+                continue
             params = fields["params"]
             if batched:
                 params = jax.tree.map(lambda a, e=e: a[e], params)
             sds[int(e)] = float(_pairing_sd(fields["graphdef"], params, px, py))
-        bad = [e for e, sd in sds.items() if sd < _DEAD]
-        if not bad:
-            continue
-        warned[name] = bad
-        where = f" (seeds {bad})" if batched else ""
-        warnings.warn(
-            f"neural_mi: bound {name!r}{where}: the trained critic's scores do not depend on "
-            f"which x goes with which y (their pairing part varies by {sds[bad[0]]:.2g} nats): "
-            "it is additive or constant, its units dead, so every lower bound reads at most "
-            f"about 0 from it whatever the data, and mi ({mi[bad[0]]:.3g} nats) is not "
-            "evidence of independence. This happens at too large a learning_rate: try a "
-            "smaller one, or another key.",
-            RuntimeWarning,
-            stacklevel=user_stacklevel(),
-        )
+        dead = [e for e, sd in sds.items() if sd < _DEAD]
+        # a NaN or inf sd (overflowing scores) is as diverged as a large one
+        wild = [e for e, sd in sds.items() if not sd <= _WILD]
+        for bad, why in (
+            (
+                dead,
+                "the trained critic's scores do not depend on which x goes with which y (their "
+                "pairing part varies by {sd:.2g} nats): it is additive or constant, its units "
+                "dead, so every lower bound reads at most about 0 from it whatever the data, "
+                "and mi ({mi:.3g} nats) is not evidence of independence. This happens at too "
+                "large a learning_rate: try a smaller one, or another key.",
+            ),
+            (
+                wild,
+                "the trained critic's scores swing with which x goes with which y by {swing} "
+                "(sd of their pairing part), as a critic for several nats of MI would, yet "
+                "it reads {mi:.3g} nats on the test split: its structure is not the data's. "
+                "Training diverged (too large a learning_rate) or fit noise or outliers, so mi "
+                "is not evidence of independence: try a smaller learning_rate, another key, or "
+                "look for heavy tails in the data.",
+            ),
+        ):
+            if not bad:
+                continue
+            warned.setdefault(name, []).extend(bad)
+            where = f" (seeds {bad})" if batched else ""
+            sd = sds[bad[0]]
+            swing = f"{sd:.3g} nats" if np.isfinite(sd) else "more than float32 holds"
+            msg = why.format(sd=sd, swing=swing, mi=mi[bad[0]])
+            warnings.warn(
+                f"neural_mi: bound {name!r}{where}: {msg}",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
     return warned
 
 
@@ -1452,7 +1507,7 @@ def _warn_collapsed(
         train = np.atleast_2d(np.asarray(fields["train_curve"], np.float64))
         bad, peaks = [], []
         for e in range(val.shape[0]):
-            if e in (skip or {}).get(name, ()):  # warned of by _warn_dead already
+            if e in (skip or {}).get(name, ()):  # warned of by _warn_pairing already
                 continue
             v = val[e][~np.isnan(val[e])]
             h = train[e][~np.isnan(train[e])]
