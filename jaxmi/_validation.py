@@ -24,6 +24,7 @@ __all__ = [
     "check_key",
     "float_dtype",
     "is_traced",
+    "unmasked",
     "user_stacklevel",
 ]
 
@@ -100,6 +101,27 @@ def _check_numeric_dtype(dt: np.dtype, name: str) -> None:
         raise ValueError(f"{name}: expected a real numeric array, got dtype {dt}")
 
 
+def unmasked(x: Any, name: str) -> Any:
+    """``x`` itself, or the data of a NumPy masked array that has no masked entry.
+
+    jaxmi reads no masks (``np.asarray`` would silently keep the values under them), so a
+    masked array with masked entries is refused rather than read with its placeholders.
+
+    Raises:
+        ValueError: ``x`` is a masked array with masked entries (naming how many).
+    """
+    if not isinstance(x, np.ma.MaskedArray):
+        return x
+    mask = np.ma.getmaskarray(x)
+    if mask.any():
+        raise ValueError(
+            f"{name}: a masked array with {int(mask.sum())} masked value(s); jaxmi reads no "
+            "masks, so drop those samples first (e.g. keep x[~np.ma.getmaskarray(x).any(axis="
+            "-1)] and the same rows of the other variables) or fill them (x.filled(...))"
+        )
+    return np.ma.getdata(x)
+
+
 def check_samples_array(x: Any, name: str) -> Any:
     """``x`` as an array of shape ``(N,)`` or ``(N, d)`` with a numeric dtype (not copied).
 
@@ -107,8 +129,10 @@ def check_samples_array(x: Any, name: str) -> Any:
     are. Only the rank and the dtype are checked, not the values.
 
     Raises:
-        ValueError: a ragged sequence, a scalar or non-array, a non-numeric dtype, another rank.
+        ValueError: a ragged sequence, a scalar or non-array, a non-numeric dtype, another rank,
+            a masked array with masked entries.
     """
+    x = unmasked(x, name)
     if isinstance(x, (list, tuple)):
         try:
             x = np.asarray(x)

@@ -37,6 +37,7 @@ from jaxmi._validation import (
     check_int,
     check_key,
     refuse_traced,
+    unmasked,
     user_stacklevel,
 )
 from jaxmi.gmm import _em, _init
@@ -2282,7 +2283,7 @@ def gmm_mi_categorical(
     xa = _columns(x, "x", dtype)
     n, dt = xa.shape[0], xa.dtype
     _refuse_traced_data("labels", labels, "labels")
-    classes, codes = _label_codes(np.asarray(labels), "labels", n)
+    classes, codes = _label_codes(np.asarray(unmasked(labels, "labels")), "labels", n)
     n_cls = classes.shape[0]
     counts = np.bincount(codes, minlength=n_cls)
     pri = _class_prior(prior, counts, dt)
@@ -2703,7 +2704,7 @@ def gmm_mi_pairwise(
     n, p = aa.shape
     if categorical:
         _refuse_traced_data("b", b, "labels")
-        bb = np.asarray(b)
+        bb = np.asarray(unmasked(b, "b"))
         if bb.ndim == 1:
             bb = bb[:, None]
         if bb.ndim != 2 or bb.shape[0] != n:

@@ -303,3 +303,38 @@ def test_mi_estimators_reject_other_lengths_naming_an_argument(n):
             jaxmi.gmm_kl(KEY, GOOD_X, short, **MI_OPTS)
         with pytest.raises(ValueError, match=rf"^x: {n} samples are too few"):
             jaxmi.gmm_kl(KEY, short, GOOD_X, **MI_OPTS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_masked_values_are_refused_not_read(data):
+    """np.asarray drops a mask and keeps the placeholder under it (a masked 1e20 fill value
+    became a sample): every data and label argument refuses masked entries, naming itself and
+    the count; an array whose mask masks nothing is read as its data."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    labels = np.arange(60) % 3
+    mask = data.draw(hnp.arrays(np.bool_, (60, 2)).filter(np.any))
+    mx = np.ma.masked_array(np.where(mask, 1e20, x), mask=mask)
+    n = int(mask.sum())
+    calls = {
+        "x": lambda: jaxmi.gmm_mi(KEY, mx, x[:, 0]),
+        "y": lambda: jaxmi.gmm_mi(KEY, x[:, 0], mx),
+        "labels": lambda: jaxmi.gmm_mi_categorical(
+            KEY, x, np.ma.masked_array(labels, mask=mask.any(axis=1))
+        ),
+        "b": lambda: jaxmi.gmm_mi_pairwise(
+            KEY, x, np.ma.masked_array(np.c_[labels, labels], mask=mask), categorical=True
+        ),
+        "a": lambda: jaxmi.gmm_mi_pairwise(KEY, mx),
+        "neural y": lambda: jaxmi.neural_mi(KEY, x, mx),
+    }
+    for name, call in calls.items():
+        count = int(mask.any(axis=1).sum()) if name == "labels" else n
+        arg = name.split()[-1]
+        with pytest.raises(ValueError, match=rf"^{arg}: a masked array with {count} masked"):
+            call()
+    from jaxmi._validation import as_data_matrix
+
+    clean = np.ma.masked_array(x, mask=np.zeros_like(mask))
+    np.testing.assert_array_equal(np.asarray(as_data_matrix(clean, "x", host=True)), np.float32(x))
