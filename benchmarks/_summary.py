@@ -682,6 +682,36 @@ def attribution_it_maps_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def neural_warnings_table(path: Path) -> str:
+    d = json.loads(path.read_text())
+    st = d["settings"]
+
+    def rng(v):
+        return f"{v[0]:.3g}-{v[1]:.3g}" if v else "–"
+
+    lines = [
+        f"{_device(d)}; N={st['n']}, bounds {', '.join(st['bounds'])}, {st['seeds']} seeds each "
+        f"(key {st['key']}), at most {st['max_steps']} steps; pairing sd on the first "
+        f"{st['probe_rows']} rows, read where mi <= {st['gate']} nats (dead below "
+        f"{st['dead_below']:g}, diverged above {st['diverged_above']:g}).",
+        "",
+        "| setting | data (truth) | seeds | NaN | mi <= gate | named below zero | dead "
+        "| diverged | collapsed | **unnamed** (their pairing sd) | pairing sd of those <= gate "
+        "| s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["summary"]:
+        un = ", ".join(f"{v:.2g}" for v in r["unnamed_sd"] if v is not None)
+        lines.append(
+            f"| {r['setting']} | {r['data']} ({r['true_mi']:.3f}) | {r['seeds']} | {r['nan']} "
+            f"| {r['gated']} | {r['below_zero']} | {r['dead']} | {r['diverged']} "
+            f"| {r['collapsed']} | **{r['unnamed']}**{f' ({un})' if un else ''} "
+            f"| {rng(r['gated_sd_range'])} | {r['seconds']:.0f} |"
+        )
+    lines += ["", f"{d['seconds'] / 60:.0f} min."]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "attribution_throughput": (attribution_throughput_table, "attribution_throughput.json"),
     "gmm_em": (gmm_em_table, "gmm_em.json"),
@@ -701,6 +731,7 @@ SECTIONS = {
     "neural_staircase": (neural_staircase_table, "neural_staircase.json"),
     "neural_bmi": (neural_bmi_table, "neural_bmi.json"),
     "neural_bmi_spread": (neural_bmi_spread_table, "neural_bmi_spread.json"),
+    "neural_warnings": (neural_warnings_table, "neural_warnings.json"),
     "attribution_quality": (attribution_quality_table, "attribution_quality.json"),
     "attribution_it_maps": (attribution_it_maps_table, "attribution_it_maps.json"),
 }
