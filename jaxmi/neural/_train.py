@@ -1283,7 +1283,7 @@ def _warn_no_checkpoint(names: tuple, per_bound: list[dict], batched: bool) -> N
 #: nats, and by more than this fraction of its magnitude, to warn of early overfitting
 _OVERFIT_FALL = 0.1
 #: a lower bound's estimate must lie below 0 by more than this many nats (and 3 standard
-#: errors) to warn that the critic is worse than a constant one
+#: errors, or ``_FAR_BELOW``) to warn that the critic is worse than a constant one
 _BELOW_ZERO = 0.1
 #: ... or below 0 by more than this many nats, whatever the standard error
 _FAR_BELOW = 1.0
@@ -1378,9 +1378,9 @@ _COLLAPSE_WINDOW = 25
 _DEAD = 1e-3
 #: ... checked only where ``mi`` is at most this: such a critic reads <= 0 under every bound
 _DEAD_GATE = 0.05
-#: a pairing part this large (nats) is what a critic for several nats of MI has (about 2.4
-#: for the optimal critic of a 1-nat Gaussian pair); with ``mi`` at most ``_DEAD_GATE`` it is
-#: structure the test split does not share: a diverged critic
+#: a pairing part this large (nats) is what a critic for several nats of MI has (sqrt(6) =
+#: 2.45 for the optimal critic of the 1.04-nat 3-D Gaussian pair quoted below); with ``mi`` at
+#: most ``_DEAD_GATE`` it is structure the test split does not share: a diverged critic
 _WILD = 5.0
 _PROBE_ROWS = 256
 
