@@ -308,9 +308,9 @@ def test_mi_estimators_reject_other_lengths_naming_an_argument(n):
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_masked_values_are_refused_not_read(data):
-    """np.asarray drops a mask and keeps the placeholder under it (a masked 1e20 fill value
-    became a sample): every data and label argument refuses masked entries, naming itself and
-    the count; an array whose mask masks nothing is read as its data."""
+    """np.asarray drops a mask and keeps the values under it, which were then read as samples:
+    every data and label argument refuses masked entries, naming itself and the count; an
+    array whose mask masks nothing is read as its data."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
     labels = np.arange(60) % 3
