@@ -386,6 +386,15 @@ def test_a_critic_that_collapsed_after_finding_dependence_warns():
         _train._warn_collapsed(("dv",), [{k: v[2] for k, v in fields.items()}], False)
 
 
+def _pairing_sds(r, x, y) -> list[float]:
+    """Each seed's pairing sd as the check reads it: on the first 256 rows, standardised."""
+    xs, ys = (((a - a.mean(0)) / a.std(0))[:256].astype(np.float32) for a in (x, y))
+    return [
+        float(_train._pairing_sd(r.graphdef, jax.tree.map(lambda a, e=e: a[e], r.params), xs, ys))
+        for e in range(np.shape(r.mi)[0])
+    ]
+
+
 def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
     """At too large a learning rate a critic's units die and its scores become additive,
     g(x) + h(y): every lower bound then reads at most about 0, whatever the data. bmi's
@@ -404,11 +413,9 @@ def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
         dead = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1.0, **opts)
     assert {w.filename for w in rec} == {__file__} and len(rec) == 1
     named = {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
-    # the probe: the first 256 rows as the critic saw them; a seed is named iff its critic's
-    # pairing part is below the tolerance (and its mi below the gate)
-    xs, ys = (((a - a.mean(0)) / a.std(0))[:256].astype(np.float32) for a in (x, y))
-    seed_params = [jax.tree.map(lambda a, e=e: a[e], dead.params) for e in range(4)]
-    sds = [float(_train._pairing_sd(dead.graphdef, p, xs, ys)) for p in seed_params]
+    # a seed is named iff its critic's pairing part is below the tolerance (and its mi below
+    # the gate)
+    sds = _pairing_sds(dead, x, y)
     assert named == {e for e in range(4) if sds[e] < _train._DEAD and dead.mi[e] <= 0.05}
     assert all(abs(dead.mi[e]) < 0.05 for e in named)  # the older checks' blind spot
     if jax.default_backend() == "cpu":  # the seeds' fates are chaotic; on CPU as measured
@@ -441,9 +448,7 @@ def test_a_diverged_critic_near_zero_warns():
         r = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=3.0, **opts)
     assert {w.filename for w in rec} == {__file__} and len(rec) == 1
     named = {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
-    xs, ys = (((a - a.mean(0)) / a.std(0))[:256].astype(np.float32) for a in (x, y))
-    seed_params = [jax.tree.map(lambda a, e=e: a[e], r.params) for e in range(8)]
-    sds = [float(_train._pairing_sd(r.graphdef, p, xs, ys)) for p in seed_params]
+    sds = _pairing_sds(r, x, y)
     assert named == {e for e in range(8) if sds[e] > _train._WILD and r.mi[e] <= 0.05}
     assert all(abs(r.mi[e]) < 0.05 for e in named)  # the older checks' blind spot
     if jax.default_backend() == "cpu":  # chaotic; on CPU as measured
