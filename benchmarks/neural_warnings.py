@@ -132,6 +132,9 @@ def summarise(rows: list[dict]) -> list[dict]:
         rs = [r for r in rows if (r["setting"], r["data"]) == key]
         gated = [r for r in rs if r["mi"] is not None and r["mi"] <= _train._DEAD_GATE]
         sds = [r["pairing_sd"] for r in gated if r["pairing_sd"] is not None]
+        # no below-zero, dead, diverged or collapse warning (an overfitting one may)
+        checks = {"below_zero", "dead", "diverged", "collapsed"}
+        unnamed = [r for r in gated if not checks & set(r["warned"])]
 
         def count(kind, group=gated):
             return sum(kind in r["warned"] for r in group)
@@ -148,16 +151,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                 dead=count("dead"),
                 diverged=count("diverged"),
                 collapsed=count("collapsed"),
-                # no below-zero, dead, diverged or collapse warning (an overfitting one may)
-                unnamed=sum(
-                    not {"below_zero", "dead", "diverged", "collapsed"} & set(r["warned"])
-                    for r in gated
-                ),
-                unnamed_sd=[
-                    r["pairing_sd"]
-                    for r in gated
-                    if not {"below_zero", "dead", "diverged", "collapsed"} & set(r["warned"])
-                ],
+                unnamed=len(unnamed),
+                unnamed_sd=[r["pairing_sd"] for r in unnamed],
                 gated_sd_range=[min(sds), max(sds)] if sds else None,
                 seconds=rs[0]["seconds"],
             )
