@@ -328,6 +328,18 @@ def test_restart_stalled_is_passed_on(capsys, tmp_path, monkeypatch):
     assert rc == 0 and json.loads(out)["restart_stalled"] is True
 
 
+def test_normal_scores_are_passed_on(capsys, tmp_path, monkeypatch):
+    calls, path = fake_categorical(monkeypatch, tmp_path)
+    argv = [path, "--x", "x", "--y", "label", "--categorical"]
+    assert run(capsys, *argv, "--normal-scores")[0] == 0
+    assert run(capsys, *argv)[0] == 0
+    assert calls[0][2]["marginals"] == "normal_scores" and "marginals" not in calls[1][2]
+    rc, out, _ = run(capsys, *argv, "--normal-scores", "--json")
+    assert rc == 0 and json.loads(out)["marginals"] == "normal_scores"
+    rc, out, _ = run(capsys, *argv, "--json")
+    assert rc == 0 and json.loads(out)["marginals"] == "data"
+
+
 def test_init_is_passed_on(capsys, tmp_path, monkeypatch):
     # the stall warning advises init='kmeans'; the command has a flag for it
     calls, path = fake_categorical(monkeypatch, tmp_path)
