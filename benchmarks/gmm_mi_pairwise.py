@@ -13,7 +13,7 @@ environment, single-threaded (its fastest configuration on these machines)::
 The dependent pairs (latent i against factor i) have a known MI (:func:`true_mi`), so the
 run also reports their errors in units of their std, and the independent pairs' MI;
 ``--ref-diagonal`` runs the reference on the dependent pairs too, ``--restart-stalled``
-jaxmi with ``restart_stalled=True``.
+jaxmi with ``restart_stalled=True``, ``--normal-scores`` with ``marginals="normal_scores"``.
 
 Target (issue 3, 2-core CPU): at least 200x the reference's throughput per pair. Writes
 ``benchmarks/results/gmm_mi_pairwise.json``.
@@ -166,6 +166,11 @@ def main() -> None:
         action="store_true",
         help="gmm_mi_pairwise(..., restart_stalled=True) (write to another --out)",
     )
+    ap.add_argument(
+        "--normal-scores",
+        action="store_true",
+        help="gmm_mi_pairwise(..., marginals='normal_scores') (write to another --out)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -180,6 +185,8 @@ def main() -> None:
     a, b = make_data(args.n, args.p, args.q)
     key = jax.random.key(0)
     opts = dict(restart_stalled=True) if args.restart_stalled else {}
+    if args.normal_scores:
+        opts["marginals"] = "normal_scores"
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -216,6 +223,7 @@ def main() -> None:
         jaxmi_mi=mi.tolist(),
         jaxmi_std=std.tolist(),
         restart_stalled=bool(args.restart_stalled),
+        marginals=opts.get("marginals", "data"),
         stall_warning_pairs=stall_pairs(stall),
         accuracy=accuracy(mi, std),
     )
