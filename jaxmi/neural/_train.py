@@ -35,6 +35,7 @@ from flax import nnx
 
 from jaxmi import _compile, bounds
 from jaxmi._batches import chunk_batches, permutation
+from jaxmi._marginals import check_marginals, normal_scores
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
@@ -908,6 +909,7 @@ def neural_mi(
     patience: int | None = _Default(2),
     split: Sequence[float] = _Default((0.5, 0.25, 0.25)),
     standardize: bool = _Default(True),
+    marginals: str = "data",
     clip: float | None = 5.0,
     readout: str = "tuba1",
     momentum: float = 0.9,
@@ -990,6 +992,12 @@ def neural_mi(
         split: fractions ``(train, val, test)``; ``(train, test)`` evaluates and selects on the
             same split (bmi's protocol, optimistic).
         standardize: standardise every column before splitting (as bmi).
+        marginals: ``"data"`` (as bmi), or ``"normal_scores"``: every column of x and y is first
+            replaced by the standard normal quantiles of its ranks, ``Phi^-1((r - 0.5) / N)``
+            (tied values share their average rank). MI is unchanged by such strictly increasing
+            maps of each column, and the critic no longer sees outliers: on independent
+            standard Cauchy data the data's own columns left NaN or far-negative estimates
+            (see the Warns section). It needs the whole columns, so not with a streamed run.
         clip: SMILE's τ (None: no clipping).
         readout: the JS read-out, ``"tuba1"`` (tight), ``"nwj"`` or ``"dv"``.
         momentum: MINE's moving-average weight β.
@@ -1106,6 +1114,7 @@ def neural_mi(
     if marginal_terms and o["critic"] != "separable":
         raise ValueError("marginal_terms: only the separable critic has them")
     o["standardize"] = check_bool(o["standardize"], "standardize")
+    marginals = check_marginals(marginals)
     progress = check_bool(progress, "progress")
     opt = o["optimizer"]
     if isinstance(opt, str):
@@ -1144,6 +1153,11 @@ def neural_mi(
     for name, a in (("x", x), ("y", y)):
         refuse_traced(name, a, _ON_HOST, f"pass concrete arrays ({_MANY_RUNS})")
     streaming = _streaming(stream, x, y)
+    if streaming and marginals != "data":
+        raise ValueError(
+            f"marginals: {marginals!r} ranks whole columns, which a streamed run does not hold; "
+            "pass stream=False (or transform the columns beforehand)"
+        )
     if streaming:
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
         for name, a in (("x", xs), ("y", ys)):
@@ -1152,6 +1166,7 @@ def neural_mi(
     else:
         xs = np.asarray(as_data_matrix(x, "x", min_rows=4, host=True))
         ys = np.asarray(as_data_matrix(y, "y", min_rows=4, host=True))
+        xs, ys = normal_scores(xs, marginals), normal_scores(ys, marginals)
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x, y: need the same number of samples, got {xs.shape[0]}, {ys.shape[0]}")
     if streaming:  # values checked and statistics taken in row blocks; no copy of the data

@@ -189,7 +189,7 @@ def test_independent_data_gives_near_zero():
 def test_normal_scores_are_normal_quantiles_of_average_ranks():
     from scipy.stats import norm, rankdata
 
-    from jaxmi.gmm._mi import _normal_scores
+    from jaxmi._marginals import normal_scores as _normal_scores
 
     rng = np.random.default_rng(2)
     z = np.c_[rng.standard_cauchy(501), rng.integers(0, 4, 501), rng.uniform(size=501)]
@@ -229,7 +229,7 @@ def test_every_mi_estimator_takes_the_normal_scores_of_its_columns(rho06):
     """Each MI estimator with ``marginals="normal_scores"`` equals itself on the scores
     (categorical labels and the conditioning variable's columns included where they are
     continuous); shapes and options of the tests above, so their programs are reused."""
-    from jaxmi.gmm._mi import _normal_scores
+    from jaxmi._marginals import normal_scores as _normal_scores
 
     z, _ = rho06
     rng = np.random.default_rng(31)

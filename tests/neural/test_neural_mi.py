@@ -148,6 +148,22 @@ def _stopping_rule(val, patience):
     return len(val) - 1, False
 
 
+def test_normal_scores_train_on_the_scores_of_each_column(small_data, opts):
+    # the program of the single-key runs above; the scores are the input, to the bit
+    from jaxmi._marginals import normal_scores
+
+    x, y = small_data
+    x = np.c_[np.exp(3 * x[:, :1]), x[:, 1:]]  # a heavy right tail; the same ranks as before
+    scored = jaxmi.neural_mi(KEYS[0], x, y, bound="nwj", marginals="normal_scores", **opts)
+    given = jaxmi.neural_mi(KEYS[0], normal_scores(x), normal_scores(y), bound="nwj", **opts)
+    for field in ("mi", "train_curve", "val_curve", "test_curve", "stop_step"):
+        np.testing.assert_array_equal(getattr(scored, field), getattr(given, field))
+    with pytest.raises(ValueError, match=r"^marginals: 'normal_scores' ranks whole columns"):
+        jaxmi.neural_mi(KEYS[0], x, y, marginals="normal_scores", stream=True, **opts)
+    with pytest.raises(ValueError, match=r"^marginals: expected 'data' or 'normal_scores'"):
+        jaxmi.neural_mi(KEYS[0], x, y, marginals="ranks", **opts)
+
+
 def test_estimate_rule_and_diagnostics(small_data, three_seeds, opts):
     x, y = small_data
     r = three_seeds
