@@ -743,9 +743,7 @@ def neural_marginals_table(path: Path) -> str:
         "`neural_mi` defaults but `marginals`. Per bound: the median of the finite estimates, "
         "the number that are not finite, and the seeds a warning named.",
         "",
-        "| data | truth | marginals | "
-        + " | ".join(st["bounds"])
-        + " |",
+        "| data | truth | marginals | " + " | ".join(st["bounds"]) + " |",
         "|---|---|---|" + "---|" * len(st["bounds"]),
     ]
     groups: dict = {}
