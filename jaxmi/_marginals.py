@@ -9,10 +9,20 @@ dependence alone to model: heavy-tailed or bounded columns no longer drive the e
 from __future__ import annotations
 
 import statistics
+import warnings
 
 import numpy as np
 
-__all__ = ["MARGINALS", "check_marginals", "normal_scores"]
+from jaxmi._validation import user_stacklevel
+
+__all__ = [
+    "HEAVY_TAIL_RATIO",
+    "MARGINALS",
+    "check_marginals",
+    "heavy_tailed",
+    "normal_scores",
+    "tail_ratios",
+]
 
 #: values of the ``marginals`` option: the data as given, or each column's normal scores
 MARGINALS = ("data", "normal_scores")
@@ -47,3 +57,58 @@ def normal_scores(z: np.ndarray, marginals: str = "normal_scores") -> np.ndarray
         rank = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
         out[:, j] = inv_cdf((rank - 0.5) / n).astype(np.float64)[where.ravel()]
     return out.astype(z.dtype)
+
+
+#: a column counts as heavy-tailed above this :func:`tail_ratios` value. Medians over 200 samples
+#: of N = 2,000: 3.8 for a Gaussian, 4.8 exponential, 9.1 log-normal, 13 for ``y + y**3 / 2``,
+#: 54 for a cubed normal, 62 for a Cauchy; at N = 200 the 99th percentiles of the first four
+#: stay below 20, and the 1st percentiles of the last two above 18
+HEAVY_TAIL_RATIO = 25.0
+
+
+def tail_ratios(z: np.ndarray) -> np.ndarray:
+    """``(q99.5 - q0.5) / (q75 - q25)`` of each column of ``z (N, d)``; 0 where the IQR is 0.
+
+    A robust tail measure: a single outlier does not move it, a heavy tail does (3.8 for a
+    Gaussian, about 62 for a Cauchy).
+    """
+    q = np.quantile(np.asarray(z, np.float64), [0.005, 0.25, 0.75, 0.995], axis=0)
+    iqr = q[2] - q[1]
+    safe = np.where(iqr > 0, iqr, 1.0)
+    return np.where(iqr > 0, (q[3] - q[0]) / safe, 0.0)
+
+
+def heavy_tailed(parts: list[tuple[str, np.ndarray]]) -> str | None:
+    """The heavy-tailed columns of ``parts`` (``(name, (N, d) array)`` each), as a phrase.
+
+    ``"x: column(s) [0] (tail ratio up to 62); y: column(s) [1] (...)"``, or None when no
+    column's :func:`tail_ratios` value exceeds :data:`HEAVY_TAIL_RATIO`.
+    """
+    named = []
+    for name, z in parts:
+        r = tail_ratios(z)
+        cols = np.flatnonzero(r > HEAVY_TAIL_RATIO)
+        if cols.size:
+            named.append(
+                f"{name}: column(s) {cols.tolist()} (tail ratio up to {r[cols].max():.0f})"
+            )
+    return "; ".join(named) or None
+
+
+def warn_heavy_tails(parts: list[tuple[str, np.ndarray]], consequence: str) -> None:
+    """A ``RuntimeWarning`` naming the heavy-tailed columns of ``parts``, if any.
+
+    ``consequence``: what such columns did to the calling estimator (measured), ending the
+    sentence before the advice to compare with ``marginals="normal_scores"``.
+    """
+    which = heavy_tailed(parts)
+    if which is None:
+        return
+    warnings.warn(
+        f"{which}: heavy tails (the 0.5-99.5% quantile range over the interquartile range; "
+        f"3.8 for a Gaussian, {HEAVY_TAIL_RATIO:.0f} warns). {consequence} MI is unchanged by a "
+        "strictly increasing map of each column: compare with marginals='normal_scores', "
+        "which fits the normal scores of each column's ranks.",
+        RuntimeWarning,
+        stacklevel=user_stacklevel(),
+    )

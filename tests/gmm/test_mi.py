@@ -225,6 +225,28 @@ def test_normal_scores_read_independent_heavy_tails_as_independent():
     assert abs(float(res.mi)) < 3 * float(res.std) + MC_ERR and abs(float(res.mi)) < 0.01
 
 
+def test_heavy_tailed_columns_warn_unless_normal_scores():
+    from jaxmi._marginals import tail_ratios
+
+    rng = np.random.default_rng(4)
+    n = 400  # the shapes and options of test_degenerate_fits_warn (its programs)
+    g, c = rng.normal(size=n), rng.standard_cauchy(n)
+    r = tail_ratios(np.c_[g, c, np.r_[g[1:], 1e6], np.zeros(n)])
+    assert 3 < r[0] < 5 and r[1] > 25 and abs(r[2] - r[0]) < 0.5 and r[3] == 0  # outlier: no
+    opts = dict(n_bootstrap=2, mc_samples=2_000, n_components=1)
+    with pytest.warns(
+        RuntimeWarning, match=r"^x: column\(s\) \[0\] \(tail ratio up to \d+\)"
+    ) as rec:
+        jaxmi.gmm_mi(KEY0, c, g, **opts)
+    assert [w.filename for w in rec if "heavy tails" in str(w.message)] == [__file__]
+    with pytest.warns(RuntimeWarning, match=r"^a: column\(s\) \[1\] .*marginals='normal_scores'"):
+        jaxmi.gmm_mi_pairwise(KEY0, np.c_[g, c], rng.normal(size=(n, 1)), **opts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the scores, a light tail, one outlier: no warning
+        jaxmi.gmm_mi(KEY0, c, g, marginals="normal_scores", **opts)
+        jaxmi.gmm_mi(KEY0, g, np.r_[g[1:], 40.0], **opts)
+
+
 def test_every_mi_estimator_takes_the_normal_scores_of_its_columns(rho06):
     """Each MI estimator with ``marginals="normal_scores"`` equals itself on the scores
     (categorical labels and the conditioning variable's columns included where they are
