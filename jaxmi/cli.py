@@ -135,6 +135,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             options=dict(
                 n_bootstrap=args.n_bootstrap,
                 **({} if args.mc_samples is None else {"mc_samples": args.mc_samples}),
+                **({"marginals": "normal_scores"} if args.normal_scores else {}),
             ),
             out=args.out,
         )
@@ -194,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="integrate by plain Monte Carlo with this many draws (default: RQMC)",
+    )
+    bench.add_argument(
+        "--normal-scores",
+        action="store_true",
+        help="fit the normal scores of each column's ranks (marginals='normal_scores')",
     )
     bench.add_argument("--out", default=".", help="directory for the JSON and PNG (default .)")
     bench.set_defaults(func=_benchmark)

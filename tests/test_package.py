@@ -152,6 +152,17 @@ def test_cli_benchmark_mc_samples_selects_plain_monte_carlo(monkeypatch, tmp_pat
     assert seen[0]["options"] == {"n_bootstrap": 50, "mc_samples": 5000}
 
 
+def test_cli_benchmark_normal_scores_are_passed_on(monkeypatch, tmp_path):
+    import jaxmi._benchmark
+
+    seen = []
+    monkeypatch.setattr(jaxmi._benchmark, "run_benchmark", lambda *a, **kw: seen.append(kw))
+    assert cli.main(["benchmark", "--normal-scores", "--out", str(tmp_path)]) == 0
+    assert cli.main(["benchmark", "--out", str(tmp_path)]) == 0
+    assert seen[0]["options"] == {"n_bootstrap": 50, "marginals": "normal_scores"}
+    assert seen[1]["options"] == {"n_bootstrap": 50}
+
+
 def test_cli_benchmark_small(tmp_path, capsys):
     argv = [
         "benchmark",
