@@ -21,7 +21,9 @@ __all__ = [
     "check_marginals",
     "heavy_tailed",
     "normal_scores",
+    "refuse_for",
     "tail_ratios",
+    "warn_heavy_tails",
 ]
 
 #: values of the ``marginals`` option: the data as given, or each column's normal scores
@@ -33,6 +35,14 @@ def check_marginals(value: object) -> str:
     if not (isinstance(value, str) and value in MARGINALS):
         raise ValueError(f"marginals: expected 'data' or 'normal_scores', got {value!r}")
     return value
+
+
+def refuse_for(marginals: str, what: str) -> None:
+    """A ``ValueError`` when ``marginals`` asks for the scores of ``what`` (not an MI)."""
+    if marginals != "data":
+        raise ValueError(
+            f"marginals: {marginals!r} is for mutual information only; {what} changes under the map"
+        )
 
 
 def normal_scores(z: np.ndarray, marginals: str = "normal_scores") -> np.ndarray:

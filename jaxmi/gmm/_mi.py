@@ -28,7 +28,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from jaxmi import _compile, _sharding
-from jaxmi._marginals import check_marginals, warn_heavy_tails
+from jaxmi._marginals import check_marginals, refuse_for, warn_heavy_tails
 from jaxmi._marginals import normal_scores as _normal_scores
 from jaxmi._progress import Progress
 from jaxmi._validation import (
@@ -1515,13 +1515,9 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
     dt = z.dtype
     log_scale = 0.0
     name = ", ".join(names)
-    if o["marginals"] != "data" and kind not in ("mi", "cmi"):
-        what = "an entropy" if kind == "entropy" else "a KL divergence"
-        raise ValueError(
-            f"marginals: {o['marginals']!r} is for mutual information only; {what} changes "
-            "under the map"
-        )
-    if kind in ("mi", "cmi"):
+    if kind not in ("mi", "cmi"):
+        refuse_for(o["marginals"], "an entropy" if kind == "entropy" else "a KL divergence")
+    else:
         _check_tails([(nm, z[:, list(b)]) for nm, b in zip(names, blocks, strict=True)], o)
     z = _normal_scores(z, o["marginals"])
     if o["standardize"]:
@@ -2605,11 +2601,7 @@ def gmm_kl(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
     checked = _checked_options(dict(options))
-    if checked["marginals"] != "data":
-        raise ValueError(
-            f"marginals: {checked['marginals']!r} is for mutual information only; a KL "
-            "divergence changes under the map"
-        )
+    refuse_for(checked["marginals"], "a KL divergence")
     if mode == "separate":  # the integral's option errors before any warning or fit
         rule = _integral_settings(checked, xa.shape[1], kl_points)
     if checked["standardize"]:  # one pooled map for both samples
