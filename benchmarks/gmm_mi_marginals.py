@@ -1,6 +1,6 @@
 """GMM-MI with the data's marginals against their normal scores (``marginals="normal_scores"``).
 
-A Gaussian mixture fits heavy-tailed or bounded marginals with many components, and the mixture
+A Gaussian mixture fits heavy-tailed or skewed marginals with many components, and the mixture
 of a product of such marginals does not factorise, so independent pairs can read as dependent.
 MI is unchanged by a strictly increasing map of each column; ``marginals="normal_scores"``
 replaces each column by the standard normal quantiles of its ranks before the fit. This script

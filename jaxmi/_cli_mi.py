@@ -461,7 +461,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--normal-scores",
         action="store_true",
         help="replace each column by the normal scores of its ranks before fitting "
-        "(marginals='normal_scores'; MI is unchanged by such maps; for heavy-tailed or bounded "
+        "(marginals='normal_scores'; MI is unchanged by such maps; for heavy-tailed or skewed "
         "columns, on which the default can report dependence between independent columns)",
     )
 

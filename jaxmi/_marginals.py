@@ -2,7 +2,7 @@
 
 MI is unchanged by a strictly increasing map of X alone and of Y alone. Replacing each column
 by the normal scores of its ranks leaves an estimator Gaussian marginals to fit and the
-dependence alone to model: heavy-tailed or bounded columns no longer drive the estimate
+dependence alone to model: heavy-tailed or skewed columns no longer drive the estimate
 (``benchmarks/gmm_mi_marginals.py``).
 """
 

@@ -1823,7 +1823,7 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         ``latent = factor**3 / 4 + noise`` from 10-13 std below their truth to within 1
         std, at 2.4x the time.
 
-        A mixture fits heavy-tailed or bounded marginals with many components, and the
+        A mixture fits heavy-tailed or skewed marginals with many components, and the
         mixture of a product of such marginals does not factorise: with the defaults,
         independent pairs read as dependent, far outside their error bars. Over 100
         realisations at N = 2,000, independent standard Cauchy pairs read 0.075 nats on average
