@@ -359,9 +359,7 @@ def test_an_estimate_a_nat_below_zero_warns_whatever_its_spread():
     errors of 0. A test split read more than a nat worse than by a constant critic is no noise
     of a working critic, so it warns whatever the spread, and is not named again by the
     pairing check. Before, only seeds 1, 3 and 5 of these 8 were named (6 only as overfit)."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(800, 2))
-    y = x + rng.normal(size=(800, 2))
+    x, y = _pair_069()
     opts = dict(bound="dv", hidden=(8,), embed_dim=4, batch_size=32, max_steps=60)
     opts.update(eval_every=20, n_seeds=8)
     match = r"^neural_mi: bound 'dv' \(seeds \[([\d, ]+)\]\) estimates .* clearly below"
@@ -415,6 +413,22 @@ def _pairing_sds(r, x, y) -> list[float]:
     ]
 
 
+def _one_warning_naming_seeds(match: str, run):
+    """``run()``'s result and the seeds its one warning (matching ``match``, whose group 1 is
+    the seed list, and pointing at this file) names."""
+    with pytest.warns(RuntimeWarning, match=match) as rec:
+        r = run()
+    assert {w.filename for w in rec} == {__file__} and len(rec) == 1
+    return r, {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
+
+
+def _pair_069():
+    """800 samples of a 2-D pair with 0.69 nats (y = x + noise), the data of the tests below."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 2))
+    return x, x + rng.normal(size=(800, 2))
+
+
 def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
     """At too large a learning rate a critic's units die and its scores become additive,
     g(x) + h(y): every lower bound then reads at most about 0, whatever the data. bmi's
@@ -423,16 +437,13 @@ def test_a_dead_critic_warns_whatever_its_estimate(monkeypatch):
     (mi -0.021 to 0: neither below-zero nor collapsed caught them); the live one (pairing sd
     0.17 nats, mi -0.089) is not named. The same program at a sane rate does not warn, and
     does not even look (mi above the gate)."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(800, 2))
-    y = x + rng.normal(size=(800, 2))
+    x, y = _pair_069()
     opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, max_steps=60)
     opts.update(eval_every=20, n_seeds=4)
     match = r"^neural_mi: bound 'infonce' \(seeds \[([\d, ]+)\]\): the trained critic's scores do"
-    with pytest.warns(RuntimeWarning, match=match) as rec:
-        dead = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1.0, **opts)
-    assert {w.filename for w in rec} == {__file__} and len(rec) == 1
-    named = {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
+    dead, named = _one_warning_naming_seeds(
+        match, lambda: jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=1.0, **opts)
+    )
     # a seed is named iff its critic's pairing part is below the tolerance (and its mi below
     # the gate)
     sds = _pairing_sds(dead, x, y)
@@ -458,16 +469,13 @@ def test_a_diverged_critic_near_zero_warns():
     or collapsed: benchmarks/neural_warnings.py). A seed is named iff its mi is at most the
     gate and its pairing part above ``_WILD``; it is not named again as below zero. Here 5 of
     8 seeds on a 0.69-nat pair (mi 0.006-0.039, pairing sd 9-16 nats)."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(800, 2))
-    y = x + rng.normal(size=(800, 2))
+    x, y = _pair_069()
     opts = dict(bound="dv", critic="concat", hidden=(8,), batch_size=32, max_steps=60)
     opts.update(eval_every=20, n_seeds=8)
     match = r"^neural_mi: bound 'dv' \(seeds \[([\d, ]+)\]\): the trained critic's scores swing"
-    with pytest.warns(RuntimeWarning, match=match) as rec:
-        r = jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=3.0, **opts)
-    assert {w.filename for w in rec} == {__file__} and len(rec) == 1
-    named = {int(e) for e in re.match(match, str(rec[0].message)).group(1).split(", ")}
+    r, named = _one_warning_naming_seeds(
+        match, lambda: jaxmi.neural_mi(jax.random.key(0), x, y, learning_rate=3.0, **opts)
+    )
     sds = _pairing_sds(r, x, y)
     assert named == {e for e in range(8) if sds[e] > _train._WILD and r.mi[e] <= 0.05}
     assert all(abs(r.mi[e]) < 0.05 for e in named)  # the older checks' blind spot
