@@ -770,6 +770,10 @@ SECTIONS = {
     "gmm_mi_accuracy": (gmm_mi_accuracy_table, "gmm_mi_accuracy.json"),
     "gmm_mi_accuracy_reference": (gmm_mi_accuracy_table, "gmm_mi_accuracy_reference.json"),
     "gmm_mi_accuracy_mixtures": (gmm_mi_accuracy_table, "gmm_mi_accuracy_mixtures.json"),
+    "gmm_mi_accuracy_normal_scores": (
+        gmm_mi_accuracy_table,
+        "normal_scores/gmm_mi_accuracy.json",
+    ),
     "gmm_mi_accuracy_tasks": (gmm_mi_accuracy_tasks_table, "gmm_mi_accuracy_tasks.json"),
     "gmm_mi_accuracy_tasks_normal_scores": (
         gmm_mi_accuracy_tasks_table,
