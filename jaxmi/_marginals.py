@@ -46,11 +46,12 @@ def refuse_for(marginals: str, what: str) -> None:
 
 
 def normal_scores(z: np.ndarray, marginals: str = "normal_scores") -> np.ndarray:
-    """Each column of ``z (N, d)`` replaced by the normal scores of its ranks (same dtype).
+    """Each column of ``z (N, d)`` replaced by the normal scores of its ranks (same float dtype).
 
     The score of a value of average rank ``r`` (1-based; tied values share their average rank)
     is the standard normal quantile of ``(r - 0.5) / N``: a strictly increasing map of each
-    column (ties stay tied), computed in float64. ``marginals="data"`` returns ``z`` itself.
+    column (ties stay tied), computed in float64 (and returned so for integer ``z``).
+    ``marginals="data"`` returns ``z`` itself.
 
     Example:
         >>> import numpy as np
@@ -66,7 +67,7 @@ def normal_scores(z: np.ndarray, marginals: str = "normal_scores") -> np.ndarray
         _, where, counts = np.unique(z[:, j], return_inverse=True, return_counts=True)
         rank = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
         out[:, j] = inv_cdf((rank - 0.5) / n).astype(np.float64)[where.ravel()]
-    return out.astype(z.dtype)
+    return out.astype(z.dtype if np.issubdtype(z.dtype, np.floating) else np.float64)
 
 
 #: a column counts as heavy-tailed above this :func:`tail_ratios` value. Medians over 200 samples
