@@ -100,16 +100,33 @@ def test_column_stats_in_blocks(monkeypatch):
     monkeypatch.setattr(_stream, "_BLOCK_BYTES", 8 * 3 * 7)  # blocks of 7 rows
     a = np.random.default_rng(0).normal(3.0, 2.0, size=(50, 3)).astype(np.float32)
     mean, sd = _stream.column_stats(a, "x", np.dtype(np.float32))
-    np.testing.assert_allclose(mean, a.astype(np.float64).mean(0), rtol=1e-6)
-    np.testing.assert_allclose(sd, a.astype(np.float64).std(0), rtol=1e-6)
-    assert mean.dtype == sd.dtype == np.float32
+    np.testing.assert_allclose(mean, a.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sd, a.astype(np.float64).std(0), rtol=1e-12)
+    assert mean.dtype == sd.dtype == np.float64
     b = a.copy()
     b[45, 1] = np.nan  # in the last block
     with pytest.raises(ValueError, match="x: contains 1 NaN"):
         _stream.column_stats(b, "x", np.dtype(np.float32), moments=False)
     rows = np.array([[4, 0], [4, 49]])
     got = _stream.gather_rows(a, rows, (mean, sd), np.dtype(np.float32))
-    np.testing.assert_array_equal(got, (a[rows] - mean) / sd)
+    np.testing.assert_array_equal(got, ((a[rows] - mean) / sd).astype(np.float32))
+    # float64 data far from 0 (timestamps): the statistics and the standardisation are taken
+    # on the values as given; cast first, 1.7e9 + 100 z kept a handful of distinct values
+    far = 1.7e9 + 100.0 * a.astype(np.float64)
+    assert len(np.unique(far[:, 0].astype(np.float32))) < 10
+    stats = _stream.column_stats(far, "x", np.dtype(np.float32))
+    got = _stream.gather_rows(far, np.arange(50), stats, np.dtype(np.float32))
+    want = (far - far.mean(0)) / far.std(0)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert got.dtype == np.float32 and len(np.unique(got[:, 0])) == 50
+
+
+def test_data_far_from_zero_train_as_the_data_near_zero(data, in_memory):
+    x, y = data
+    far = 1.7e9 + 100.0 * x.astype(np.float64)
+    for stream in (False, True):
+        r = jaxmi.neural_mi(KEYS, far, y, stream=stream, **OPTS)
+        np.testing.assert_allclose(r.mi, in_memory.mi, atol=2e-3, err_msg=f"stream={stream}")
 
 
 @pytest.mark.parametrize(
