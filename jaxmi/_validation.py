@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 import sys
+import warnings
 from typing import Any
 
 import jax
@@ -26,6 +27,7 @@ __all__ = [
     "is_traced",
     "unmasked",
     "user_stacklevel",
+    "warn_lost_digits",
 ]
 
 
@@ -195,6 +197,38 @@ def as_data_matrix(
         raise ValueError(f"{name}: values overflow {dt} (largest magnitude {np.abs(xn).max():.3g})")
     xc = xc.reshape(n, d)
     return xc if host else jnp.asarray(xc)
+
+
+def warn_lost_digits(x: Any, arr: np.ndarray, name: str) -> None:
+    """A ``RuntimeWarning`` where the cast of ``x`` to ``arr``'s dtype blurred a column.
+
+    For estimates in the data's own coordinates (a fitted mixture's means and covariances),
+    which cannot centre the data for the user. float32 keeps about 7 digits: ``1.7e9 + 100 t``
+    (timestamps) becomes steps of 128, and a one-component fit's variance read 11,317 for
+    10,004. Warns where the step of the cast dtype at a column's largest magnitude exceeds 1%
+    of its standard deviation (the steps then add more than 1e-5 of its variance). Only for
+    concrete input wider than ``arr`` (float64 or integers); ``arr`` is ``x`` cast, ``(N, d)``.
+    """
+    if is_traced(x):
+        return
+    src = np.asarray(x)
+    if src.dtype == arr.dtype or arr.size == 0:
+        return
+    a = src.reshape(arr.shape).astype(np.float64)
+    sd, top = a.std(0), np.abs(a).max(0)
+    step = np.spacing(top.astype(arr.dtype)).astype(np.float64)
+    bad = np.flatnonzero(step > 0.01 * sd)
+    bad = bad[sd[bad] > 0]  # constant columns have errors of their own
+    if bad.size:
+        j = bad[np.argmax(step[bad] / sd[bad])]
+        warnings.warn(
+            f"{name}: column(s) {bad.tolist()} lose their digits in {arr.dtype}: column {j} "
+            f"reaches {top[j]:.4g} but varies by {sd[j]:.3g} (std), and the cast rounds it to "
+            f"steps of {step[j]:.3g}. Subtract each column's mean first (the fit is in the "
+            "data's coordinates) or compute in float64",
+            RuntimeWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def available_memory() -> int | None:

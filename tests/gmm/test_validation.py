@@ -1,5 +1,7 @@
 """Malformed inputs to every public jaxmi.gmm function end in a ValueError before compiling."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -338,3 +340,27 @@ def test_masked_values_are_refused_not_read(data):
 
     clean = np.ma.masked_array(x, mask=np.zeros_like(mask))
     np.testing.assert_array_equal(np.asarray(as_data_matrix(clean, "x", host=True)), np.float32(x))
+
+
+def test_data_whose_digits_the_cast_loses_warn():
+    # a fit is in the data's coordinates, so it cannot centre them for the user: float32 rounds
+    # 1.7e9 + 100 t to steps of 128 (a one-component fit's variance read 11,317 for 10,004)
+    t = np.random.default_rng(1).normal(size=(50, 2))
+    stamps = np.c_[t[:, 0], 1.7e9 + 100.0 * t[:, 1]]
+    calls = [
+        lambda: jaxmi.gmm.fit(KEY, stamps, 1),
+        lambda: jaxmi.gmm.fit_batch(stamps, G_BATCH),
+        lambda: jaxmi.gmm.fit_batch(np.stack([stamps, stamps]), G_BATCH),
+        lambda: jaxmi.gmm.fit(KEY, np.round(stamps).astype(np.int64), 1),
+    ]
+    for call in calls:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # raised before any fit
+            with pytest.raises(RuntimeWarning, match=r"x: column\(s\) \[1\] lose their digits"):
+                call()
+    from jaxmi._validation import warn_lost_digits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ok in (stamps - stamps.mean(0), stamps.astype(np.float32), 1e3 + 0.01 * t):
+            warn_lost_digits(ok, ok.astype(np.float32), "x")  # centred, already cast, 1e-3 steps
