@@ -15,7 +15,14 @@ import numpy as np
 
 from jaxmi._validation import check_samples_array, is_traced
 
-__all__ = ["STREAM_BYTES", "column_stats", "gather_rows", "host_matrix", "standardise_rows"]
+__all__ = [
+    "STREAM_BYTES",
+    "column_stats",
+    "gather_rows",
+    "host_matrix",
+    "standardise_array",
+    "standardise_rows",
+]
 
 STREAM_BYTES = 1 << 30  # stream="auto": stream when x and y together exceed 1 GiB
 _BLOCK_BYTES = 1 << 23  # rows per block of the host passes: about 8 MiB of float64
@@ -103,6 +110,21 @@ def standardise_rows(
         return np.asarray(a).astype(dtype, copy=False)
     mean, sd = stats
     return ((np.asarray(a).astype(np.float64) - mean) / sd).astype(dtype)
+
+
+def standardise_array(
+    a: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None, dtype: np.dtype
+) -> np.ndarray:
+    """:func:`standardise_rows` of the whole of ``a``, one row block at a time.
+
+    The float64 arithmetic then holds one block (about 8 MiB) beyond the ``dtype`` result.
+    """
+    out = np.empty(a.shape, dtype)
+    i = 0
+    for blk in _blocks(a):
+        out[i : i + blk.shape[0]] = standardise_rows(blk, stats, dtype)
+        i += blk.shape[0]
+    return out
 
 
 def gather_rows(

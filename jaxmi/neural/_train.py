@@ -53,6 +53,7 @@ from jaxmi.neural._stream import (
     column_stats,
     gather_rows,
     host_matrix,
+    standardise_array,
     standardise_rows,
 )
 from jaxmi.nn import (
@@ -800,16 +801,8 @@ def _split_sizes(split: Any, n: int) -> tuple[int, int, int, bool]:
 
 
 def _standardise(a: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
-    """Per-column standardisation with a streamed run's arithmetic (float64), cast to ``dtype``.
-
-    In row blocks, so the float64 arithmetic never holds more than one block beyond the result.
-    """
-    stats = column_stats(a, name, dtype)
-    out = np.empty(a.shape, dtype)
-    rows = max(1, (1 << 23) // (8 * a.shape[1]))  # about 8 MiB of float64 per block
-    for i in range(0, a.shape[0], rows):
-        out[i : i + rows] = standardise_rows(a[i : i + rows], stats, dtype)
-    return out
+    """Per-column standardisation with a streamed run's arithmetic (float64), cast to ``dtype``."""
+    return standardise_array(a, column_stats(a, name, dtype), dtype)
 
 
 def _streaming(stream: Any, x: Any, y: Any) -> bool:

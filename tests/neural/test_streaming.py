@@ -110,6 +110,8 @@ def test_column_stats_in_blocks(monkeypatch):
     rows = np.array([[4, 0], [4, 49]])
     got = _stream.gather_rows(a, rows, (mean, sd), np.dtype(np.float32))
     np.testing.assert_array_equal(got, ((a[rows] - mean) / sd).astype(np.float32))
+    whole = _stream.standardise_array(a, (mean, sd), np.dtype(np.float32))  # 8 blocks
+    np.testing.assert_array_equal(whole, ((a - mean) / sd).astype(np.float32))
     # float64 data far from 0 (timestamps): the statistics and the standardisation are taken
     # on the values as given; cast first, 1.7e9 + 100 z kept a handful of distinct values
     far = 1.7e9 + 100.0 * a.astype(np.float64)
