@@ -2660,8 +2660,9 @@ def gmm_kl(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
     # one shift for both samples, which KL is invariant under (x's column means, float64)
-    shift = np.asarray(x).astype(np.float64).reshape(xa.shape).mean(0)
-    xa, ya = _shifted(x, shift, xa.dtype), _shifted(y, shift, xa.dtype)
+    x64 = np.asarray(x).astype(np.float64).reshape(xa.shape)
+    shift = x64.mean(0)
+    xa, ya = (x64 - shift).astype(xa.dtype), _shifted(y, shift, xa.dtype)
     checked = _checked_options(dict(options))
     refuse_for(checked["marginals"], "a KL divergence")
     if mode == "separate":  # the integral's option errors before any warning or fit

@@ -363,4 +363,5 @@ def test_data_whose_digits_the_cast_loses_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for ok in (stamps - stamps.mean(0), stamps.astype(np.float32), 1e3 + 0.01 * t):
-            warn_lost_digits(ok, ok.astype(np.float32), "x")  # centred, already cast, 1e-3 steps
+            # centred; already cast; steps of 6e-5 at 1e3, 0.6% of the std 0.01
+            warn_lost_digits(ok, ok.astype(np.float32), "x")
