@@ -352,8 +352,14 @@ def _graphdefs(st: _Static) -> list[Any]:
 
 
 def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
-    """One seed's training state of one bound (every bound starts from the seed's ``k_init``)."""
+    """One seed's training state of one bound (every bound starts from the seed's ``k_init``).
+
+    The parameters take the data's dtype: NNX initialises float32, and float64 data (under
+    ``jax_enable_x64``) then promoted the steps' values and optimizer moments to float64, which
+    the ``scan`` over steps refused for its float32 carry.
+    """
     params = nnx.state(_make_model(st, bound, nnx.Rngs(k_init)), nnx.Param)
+    params = jax.tree.map(lambda p: p.astype(dtype), params)
     return {
         "params": params,
         "opt": tx.init(params),
@@ -572,9 +578,11 @@ def _program(st: _Static) -> Callable[..., Any]:
                 carry, (tr_c, va_c, te_c, se_c) = seeds_chunk(bi, carry, c)
                 if st.progress and bi == 0:
                     jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c)
-                tr = jax.lax.dynamic_update_slice(tr, tr_c, (0, c * st.eval_every))
+                # indices of one integer type (a literal 0 is int64 under jax_enable_x64)
+                zero = jnp.zeros((), c.dtype)
+                tr = jax.lax.dynamic_update_slice(tr, tr_c, (zero, c * st.eval_every))
                 va, te, se = (
-                    jax.lax.dynamic_update_slice(a, v[:, None], (0, c))
+                    jax.lax.dynamic_update_slice(a, v[:, None], (zero, c))
                     for a, v in ((va, va_c), (te, te_c), (se, se_c))
                 )
                 new_carries.append(carry)
@@ -969,7 +977,8 @@ def neural_mi(
     Args:
         key: a typed PRNG key (``jax.random.key``), or a 1-D batch of keys (one per seed). Each
             seed's key decides its split, initialisation and minibatches.
-        x: ``(N,)`` or ``(N, dx)`` samples of X.
+        x: ``(N,)`` or ``(N, dx)`` samples of X. Training is in float32, or in float64
+            (critic, optimizer, curves) when x or y is float64 and ``jax_enable_x64`` is on.
         y: ``(N,)`` or ``(N, dy)`` samples of Y (paired with x by row).
         bound: one of :data:`BOUNDS` — ``"infonce"``, ``"nwj"``, ``"dv"``, ``"js"`` (JS
             training, ``readout``), ``"smile"`` (JS training, DV read-out clipped at ``clip``),
@@ -1183,6 +1192,7 @@ def neural_mi(
         # digits a cast of data far from 0 loses (see column_stats)
         xd = as_data_matrix(x, "x", min_rows=4, host=True).dtype
         yd = as_data_matrix(y, "y", min_rows=4, host=True).dtype
+        xd = yd = np.promote_types(xd, yd)  # one dtype: float64 y with float32 x failed
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
         if marginals == "data":
             warn_heavy_tails([("x", xs), ("y", ys)], _HEAVY_TAILS)
@@ -1190,9 +1200,10 @@ def neural_mi(
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x, y: need the same number of samples, got {xs.shape[0]}, {ys.shape[0]}")
     if streaming:  # values checked and statistics taken in row blocks; no copy of the data
+        dt = np.promote_types(float_dtype(like=xs), float_dtype(like=ys))
         host = tuple(
             (a, column_stats(a, name, dt, moments=o["standardize"]), dt)
-            for name, a, dt in (("x", xs, float_dtype(like=xs)), ("y", ys, float_dtype(like=ys)))
+            for name, a in (("x", xs), ("y", ys))
         )
     elif o["standardize"]:
         xs, ys = _standardise(xs, "x", xd), _standardise(ys, "y", yd)

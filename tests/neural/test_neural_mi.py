@@ -135,6 +135,29 @@ def test_one_compilation_for_a_sweep(small_data, small):
     assert _train._TRACES[0] - before == 1
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_float64_data_train_in_float64_as_float32_does(small_data, small, stream):
+    # under jax_enable_x64 a first version failed: a literal 0 became an int64 index next to
+    # int32 ones, and float32 critics trained on float64 data promoted their optimizer state
+    x, y = small_data
+    opts = dict(small, max_steps=200, stream=stream)
+    bounds_ = ["tuba", "club"]  # a learned baseline and the conditional q(y|x)
+    r32 = jaxmi.neural_mi(KEYS[0], x, y, bound=bounds_, **opts)
+    with jax.enable_x64(True):
+        r64 = jaxmi.neural_mi(
+            KEYS[0], x.astype(np.float64), y.astype(np.float64), bound=bounds_, **opts
+        )
+    assert r32.mi.dtype == np.float32
+    assert r64.mi.dtype == r64.val_curve.dtype == np.float64
+    assert {p.dtype for p in jax.tree.leaves(r64.params)} == {np.dtype(np.float64)}
+    # the same random streams (split, initial parameters, minibatches): float rounding apart
+    np.testing.assert_allclose(r64.val_curve, r32.val_curve, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(r64.stop_step, r32.stop_step)
+    with jax.enable_x64(True):  # one float64 argument is enough (float32 x failed)
+        mixed = jaxmi.neural_mi(KEYS[0], x, y.astype(np.float64), bound=bounds_, **opts)
+    np.testing.assert_array_equal(mixed.val_curve, r64.val_curve)
+
+
 def _stopping_rule(val, patience):
     """bmi's rule restated: stop once `patience` evaluations in a row did not improve."""
     best, bad = -np.inf, 0
