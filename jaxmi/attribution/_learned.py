@@ -24,7 +24,7 @@ import optax
 from flax import nnx
 
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
-from jaxmi.attribution._protocol import Sampler, check_images, window_arg
+from jaxmi.attribution._protocol import Sampler, check_images, slice_start, window_arg
 from jaxmi.models._cnn import _INIT, host_init
 from jaxmi.nn._mlp import check_hidden
 
@@ -87,7 +87,7 @@ def _masked_crop(image: jax.Array, row, col, window, ring: int) -> jax.Array:
     h, w, c = image.shape
     x = jnp.concatenate([image, jnp.ones((h, w, 1), image.dtype)], axis=-1)
     x = jnp.pad(x, ((ring, ring + kh), (ring, ring + kw), (0, 0)))
-    crop = jax.lax.dynamic_slice(x, (row, col, 0), (kh + 2 * ring, kw + 2 * ring, c + 1))
+    crop = jax.lax.dynamic_slice(x, slice_start(row, col), (kh + 2 * ring, kw + 2 * ring, c + 1))
     return crop.at[ring : ring + kh, ring : ring + kw].set(0.0)
 
 
@@ -211,7 +211,7 @@ def _train(graphdef, state, key, k_val, train, val, lo, hi, lr, *, arch, steps, 
 
         def one(i, r, c):
             img = data[i]
-            target = jax.lax.dynamic_slice(img, (r, c, 0), (kh, kw, img.shape[-1]))
+            target = jax.lax.dynamic_slice(img, slice_start(r, c), (kh, kw, img.shape[-1]))
             return _masked_crop(img, r, c, window, ring), _to_levels(target, lo, hi, levels)
 
         return jax.vmap(one)(idx, rows, cols)

@@ -17,6 +17,7 @@ __all__ = [
     "check_images",
     "check_predict_fn",
     "identity_prepare",
+    "slice_start",
     "window_arg",
     "window_gather",
 ]
@@ -159,3 +160,12 @@ def window_arg(window: Any, hw: tuple[int, int], name: str = "window") -> tuple[
     if pair[0] > hw[0] or pair[1] > hw[1]:
         raise ValueError(f"{name}: {pair} is larger than the image ({hw[0]}, {hw[1]})")
     return pair
+
+
+def slice_start(row, col) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(row, col, 0)`` as int32 start indices of a ``dynamic_slice``.
+
+    It wants one integer type, and a literal 0 is int64 under ``jax_enable_x64`` (it_maps with
+    the Gaussian sampler failed there).
+    """
+    return jnp.asarray(row, jnp.int32), jnp.asarray(col, jnp.int32), jnp.int32(0)

@@ -42,7 +42,13 @@ import numpy as np
 
 from jaxmi._validation import check_finite_scalar, check_int, check_key, is_traced
 from jaxmi.attribution._learned import fit_patch_sampler
-from jaxmi.attribution._protocol import Sampler, check_images, window_arg, window_gather
+from jaxmi.attribution._protocol import (
+    Sampler,
+    check_images,
+    slice_start,
+    window_arg,
+    window_gather,
+)
 
 __all__ = [
     "Sampler",
@@ -207,7 +213,7 @@ def _crop(image: jax.Array, row, col, window, ring: int) -> jax.Array:
     kh, kw = window
     x = jnp.pad(image, ((ring, ring + kh), (ring, ring + kw), (0, 0)))
     c = image.shape[-1]
-    return jax.lax.dynamic_slice(x, (row, col, 0), (kh + 2 * ring, kw + 2 * ring, c))
+    return jax.lax.dynamic_slice(x, slice_start(row, col), (kh + 2 * ring, kw + 2 * ring, c))
 
 
 def _ring_mask(window, ring: int, channels: int) -> np.ndarray:

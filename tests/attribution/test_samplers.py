@@ -42,6 +42,22 @@ def test_protocol_shapes_and_vmapped_draws_equal_single_draws():
         np.testing.assert_allclose(out[1], one, rtol=1e-6, atol=1e-7)
 
 
+def test_draws_under_x64_take_int32_window_positions():
+    # it_maps passes int32 positions; under jax_enable_x64 the literal 0 of a dynamic_slice's
+    # start was int64, and the Gaussian conditional sampler failed
+    img, key, at = _BANK[0], jax.random.key(1), (jnp.int32(3), jnp.int32(1))
+    for s in _all_samplers():
+        draw = jax.jit(lambda p, k, x, r, c, s=s: s.draw(p, k, s.prepare(p, x), r, c,
+                                                          window=(2, 2), n=3))  # fmt: skip
+        want = draw(s.params, key, img, *at)
+        with jax.enable_x64(True):
+            got = draw(s.params, key, img, *at)
+        assert got.shape == want.shape and got.dtype == np.float32, s.name
+        assert np.isfinite(got).all(), s.name
+        if s.deterministic:  # (integer draws follow x64: the marginal's bank images differ)
+            np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=s.name)
+
+
 def test_constant_and_mean_image_values():
     img = np.zeros((4, 4, 3), np.float32)
     c = samplers.constant(np.array([0.1, 0.2, 0.3], np.float32))
