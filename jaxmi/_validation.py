@@ -25,6 +25,7 @@ __all__ = [
     "check_key",
     "float_dtype",
     "is_traced",
+    "scaled_moments",
     "unmasked",
     "user_stacklevel",
     "warn_lost_digits",
@@ -157,6 +158,7 @@ def as_data_matrix(
     dtype: Any = None,
     min_rows: int = 1,
     host: bool = False,
+    check_overflow: bool = True,
 ) -> jax.Array | np.ndarray:
     """Validate a data array and return it as a float ``(N, d)`` JAX array.
 
@@ -169,6 +171,9 @@ def as_data_matrix(
         min_rows: the least number of rows (samples) accepted.
         host: return a NumPy array when ``x`` is concrete (cheap host-side preparation before a
             single transfer); traced inputs always come back as JAX arrays.
+        check_overflow: refuse values beyond the dtype's range. ``False`` for callers that
+            standardise the values as given (in float64) before their own cast; the cast
+            returned then holds infinities there.
 
     Returns:
         The data of shape ``(N, d)`` in the resolved float dtype.
@@ -193,10 +198,24 @@ def as_data_matrix(
         raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
     with np.errstate(over="ignore"):
         xc = xn.astype(dt, copy=False)
-    if xc is not xn and not np.isfinite(xc).all():
+    if check_overflow and xc is not xn and not np.isfinite(xc).all():
         raise ValueError(f"{name}: values overflow {dt} (largest magnitude {np.abs(xn).max():.3g})")
     xc = xc.reshape(n, d)
     return xc if host else jnp.asarray(xc)
+
+
+def scaled_moments(a: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (ddof 0) of ``(N, d)`` values, in float64.
+
+    Each column is divided by the power of two at its largest magnitude first (exact), so the
+    squares neither overflow (float64 values around 1e160 gave an infinite deviation and
+    standardised to zeros) nor underflow (values around 1e-300 read as a constant column). Data
+    in the ordinary range get the same bits as ``mean(0)`` and ``std(0)``.
+    """
+    a = np.asarray(a, np.float64)
+    e = np.frexp(np.abs(a).max(axis=0))[1]
+    s = np.ldexp(a, -e)
+    return np.ldexp(s.mean(axis=0), e), np.ldexp(s.std(axis=0), e)
 
 
 def warn_lost_digits(x: Any, arr: np.ndarray, name: str) -> None:

@@ -39,6 +39,7 @@ from jaxmi._validation import (
     check_int,
     check_key,
     refuse_traced,
+    scaled_moments,
     unmasked,
     user_stacklevel,
 )
@@ -1217,7 +1218,8 @@ def _standardize(
 
     The statistics are taken in float64 (``mean`` and ``scale`` are float64): in float32 the
     sum of squares of values around 1e18 overflows (every column became zeros and the MI 0),
-    and that of values around 1e-23 underflows (taken for a constant column).
+    and that of values around 1e-23 underflows (taken for a constant column); in float64 the
+    same happened around 1e160 and 1e-300 (see :func:`jaxmi._validation.scaled_moments`).
 
     Args:
         z: ``(N, d)`` data.
@@ -1226,9 +1228,8 @@ def _standardize(
             :func:`_check_not_constant`); overrides ``name``.
     """
     z64 = z.astype(np.float64)
-    sd = z64.std(0)
+    mean, sd = scaled_moments(z64)
     _check_not_constant(sd, parts if parts is not None else ((name, z.shape[1]),))
-    mean = z64.mean(0)
     return ((z64 - mean) / sd).astype(z.dtype), mean, sd
 
 
@@ -1506,14 +1507,16 @@ def _check_tails(parts: list[tuple[str, np.ndarray]], o: dict) -> None:
         warn_heavy_tails(parts, _HEAVY_TAILS)
 
 
-def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MIResult:
+def _estimate(
+    key, z: np.ndarray, kind: str, blocks: tuple, options: dict, log_scale: float = 0.0
+) -> MIResult:
+    """One estimate of ``kind`` on ``z``; ``log_scale``: nats added to an entropy."""
     key = _concrete_key(key)
     n = z.shape[0]
     names = ("x", "y", "z")[: len(blocks)] if kind != "entropy" else ("x",)
     o = _resolve_options(options, n, z.shape[1], ", ".join(names))
     mesh = o["mesh"]
     dt = z.dtype
-    log_scale = 0.0
     name = ", ".join(names)
     if kind not in ("mi", "cmi"):
         refuse_for(o["marginals"], "an entropy" if kind == "entropy" else "a KL divergence")
@@ -1527,7 +1530,7 @@ def _estimate(key, z: np.ndarray, kind: str, blocks: tuple, options: dict) -> MI
         )
         z, _, sd = _standardize(z, parts=parts)
         if kind == "entropy":
-            log_scale = float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
+            log_scale += float(np.sum(np.log(sd.astype(np.float64))[list(blocks[0])]))
     else:
         quantity = "entropy" if kind == "entropy" else "kl" if kind.startswith("kl") else "mi"
         _warn_unstandardized(z, name, o, quantity=quantity)
@@ -1754,31 +1757,68 @@ def _columns(
     n: int | None = None,
     *,
     centre: bool = True,
+    scale: bool = False,
     marginals: str = "data",
 ) -> np.ndarray:
     """``x`` validated as a host ``(N, d)`` array of the compute dtype, each column centred.
 
     Every estimate but a KL divergence is unchanged by a shift of each column. Input of more
     precision than the compute dtype (float64 or integer data, float32 computation) is centred
-    on its column means in float64 before the cast (``centre=False``: not; see
-    :func:`_shifted`): float32 keeps about 7 digits, so ``1.7e9 + 100 t`` (timestamps) kept 6
-    distinct values of 2,000 and the MI fell from 0.215 to 0.175 nats. Data already in the
-    compute dtype are returned as they are. ``marginals="normal_scores"`` ranks the values as
-    given, before the cast (which would tie values closer than its precision), so an estimate
-    with that option equals the estimate on :func:`jaxmi._marginals.normal_scores` of the data.
+    on its column means in float64 before the cast (``centre=False``: not; :func:`gmm_kl`
+    shifts both samples alike): float32 keeps about 7 digits, so ``1.7e9 + 100 t``
+    (timestamps) kept 6 distinct values of 2,000 and the MI fell from 0.215 to 0.175 nats.
+    Data already in the compute dtype are returned as they are. ``marginals="normal_scores"``
+    ranks the values as given, before the cast (which would tie values closer than its
+    precision), so an estimate with that option equals the estimate on
+    :func:`jaxmi._marginals.normal_scores` of the data.
+
+    ``scale=True`` (for estimates that standardise the data anyway) also divides each such
+    column by a power of two near its standard deviation before the cast (see
+    :func:`_scaled_columns`), so float64 data beyond float32's range are estimated as well.
+    """
+    return _scaled_columns(x, name, dtype, n, centre=centre, scale=scale, marginals=marginals)[0]
+
+
+def _scaled_columns(
+    x: Any,
+    name: str,
+    dtype: Any,
+    n: int | None = None,
+    *,
+    centre: bool = True,
+    scale: bool = False,
+    marginals: str = "data",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_columns` and the base-2 exponents ``(d,)`` each column was divided by.
+
+    The exponents are 0 but where ``scale=True`` and the input is wider than the compute
+    dtype. Dividing by a power of two is exact, and the standardisation that follows divides
+    by the standard deviation, so the estimate is the same; but cast first, float64 values
+    around 1e-45 became float32 subnormals of a few distinct values (MI 0.170 for 0.215 nats,
+    an entropy 0.08 nats off), and values above 3.4e38 overflowed.
     """
     _refuse_traced_data(name, x)
-    arr = as_data_matrix(x, name, dtype=dtype, host=True)
+    arr = as_data_matrix(x, name, dtype=dtype, host=True, check_overflow=not scale)
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name}: has {arr.shape[0]} samples, expected {n} to match x")
+    exps = np.zeros(arr.shape[1], int)
     src = np.asarray(x)
     if marginals != "data":
         src = _normal_scores(src.reshape(arr.shape), marginals)
         if src.dtype == arr.dtype:
-            return src
+            return src, exps
     if centre and src.dtype != arr.dtype:
-        arr = _shifted(src, None, arr.dtype)
-    return arr
+        a = _centred(src, None)
+        if scale:
+            exps = np.frexp(scaled_moments(a)[1])[1]
+            a = np.ldexp(a, -exps)
+        arr = a.astype(arr.dtype)
+    return arr, exps
+
+
+def _scale_option(options: dict) -> bool:
+    """Whether the estimate standardises its data (the checked ``standardize`` option)."""
+    return check_bool(options.get("standardize", _DEFAULTS["standardize"]), "standardize")
 
 
 def _marginals_option(options: dict) -> str:
@@ -1786,16 +1826,16 @@ def _marginals_option(options: dict) -> str:
     return check_marginals(options.get("marginals", _DEFAULTS["marginals"]))
 
 
-def _shifted(x: Any, shift: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-    """Validated ``x`` minus ``shift`` (None: its column means), in float64, cast to ``dtype``.
+def _centred(x: Any, shift: np.ndarray | None) -> np.ndarray:
+    """Validated ``x`` as float64 ``(N, d)`` minus ``shift`` (None: its column means).
 
     A KL divergence is unchanged only by one shift of both samples: :func:`gmm_kl` passes x's
     column means for both.
     """
     a = np.asarray(x).astype(np.float64)
     a = a.reshape(a.shape[0], -1)
-    a -= a.mean(0) if shift is None else shift
-    return a.astype(dtype)
+    a -= scaled_moments(a)[0] if shift is None else shift
+    return a
 
 
 def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
@@ -1901,7 +1941,10 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         Float64 and integer data are centred per column in float64 (and, with
         ``marginals="normal_scores"``, ranked) before the cast to a float32 computation: float32
         keeps about 7 digits, and cast first, ``1.7e9 + 100 t`` (timestamps) kept 6 distinct
-        values of 2,000 and read 0.175 of 0.215 nats.
+        values of 2,000 and read 0.175 of 0.215 nats. With ``standardize=True`` each column is
+        also divided by a power of two near its std there (exact), so values beyond float32's
+        range, such as 1e40 or 1e-45 (which became a few subnormals: 0.170 nats), are estimated
+        as at unit scale.
 
     Returns:
         An :class:`MIResult` (``mi``, ``std``, ``samples``, ``point``, ``n_components``, ...).
@@ -1948,9 +1991,9 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         True
     """
     dtype = options.pop("dtype", None)
-    ms = _marginals_option(options)
-    xa = _columns(x, "x", dtype, marginals=ms)
-    ya = _columns(y, "y", xa.dtype, n=xa.shape[0], marginals=ms)
+    ms, sc = _marginals_option(options), _scale_option(options)
+    xa = _columns(x, "x", dtype, scale=sc, marginals=ms)
+    ya = _columns(y, "y", xa.dtype, n=xa.shape[0], scale=sc, marginals=ms)
     z = np.concatenate([xa, ya], axis=1)
     dx = xa.shape[1]
     blocks = (tuple(range(dx)), tuple(range(dx, z.shape[1])))
@@ -1958,7 +2001,12 @@ def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
 
 
 def _stack_batch(
-    arr: Any, name: str, dtype: Any, shape: tuple | None = None, marginals: str = "data"
+    arr: Any,
+    name: str,
+    dtype: Any,
+    shape: tuple | None = None,
+    marginals: str = "data",
+    scale: bool = False,
 ) -> np.ndarray:
     """``(D, N)`` or ``(D, N, d)`` data as a host ``(D, N, d)`` array (see :func:`_columns`)."""
     _refuse_traced_data(name, arr)
@@ -1969,7 +2017,10 @@ def _stack_batch(
         raise ValueError(f"{name}: has shape {a.shape}, expected {shape} (D, N) to match x")
     if a.shape[0] < 1:
         raise ValueError(f"{name}: no datasets (D = 0)")
-    cols = [_columns(a[i], f"{name}[{i}]", dtype, marginals=marginals) for i in range(a.shape[0])]
+    cols = [
+        _columns(a[i], f"{name}[{i}]", dtype, scale=scale, marginals=marginals)
+        for i in range(a.shape[0])
+    ]
     return np.stack(cols)
 
 
@@ -2017,8 +2068,9 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     key = _concrete_key(key)
     dtype = options.pop("dtype", None)
     ms = _marginals_option(options)
-    xa = _stack_batch(x, "x", dtype, marginals=ms)
-    ya = _stack_batch(y, "y", xa.dtype, shape=xa.shape[:2], marginals=ms)
+    sc = _scale_option(options)
+    xa = _stack_batch(x, "x", dtype, marginals=ms, scale=sc)
+    ya = _stack_batch(y, "y", xa.dtype, shape=xa.shape[:2], marginals=ms, scale=sc)
     z = np.concatenate([xa, ya], axis=2)  # (D, N, d)
     n_data, n, dx = xa.shape
     blocks = (tuple(range(dx)), tuple(range(dx, z.shape[2])))
@@ -2094,11 +2146,11 @@ def gmm_cmi(key: jax.Array, x: Any, y: Any, z: Any, **options: Any) -> MIResult:
         True
     """
     dtype = options.pop("dtype", None)
-    ms = _marginals_option(options)
-    xa = _columns(x, "x", dtype, marginals=ms)
+    ms, sc = _marginals_option(options), _scale_option(options)
+    xa = _columns(x, "x", dtype, scale=sc, marginals=ms)
     n = xa.shape[0]
-    ya = _columns(y, "y", xa.dtype, n=n, marginals=ms)
-    za = _columns(z, "z", xa.dtype, n=n, marginals=ms)
+    ya = _columns(y, "y", xa.dtype, n=n, scale=sc, marginals=ms)
+    za = _columns(z, "z", xa.dtype, n=n, scale=sc, marginals=ms)
     dx, dy = xa.shape[1], ya.shape[1]
     w = np.concatenate([xa, ya, za], axis=1)
     blocks = (
@@ -2135,7 +2187,7 @@ def gmm_entropy(key: jax.Array, x: Any, **options: Any) -> MIResult:
     """
     dtype = options.pop("dtype", None)
     dims = options.pop("dims", None)
-    xa = _columns(x, "x", dtype)
+    xa, exps = _scaled_columns(x, "x", dtype, scale=_scale_option(options))
     d = xa.shape[1]
     if dims is None:
         dims = tuple(range(d))
@@ -2143,7 +2195,9 @@ def gmm_entropy(key: jax.Array, x: Any, **options: Any) -> MIResult:
         from jaxmi.gmm._mixture import _check_dims
 
         dims = tuple(int(i) for i in _check_dims(dims, d))
-    return _estimate(key, xa, "entropy", (dims,), options)
+    # the powers of two the columns were divided by (see _scaled_columns), in nats
+    extra = float(np.sum(exps[list(dims)])) * math.log(2.0)
+    return _estimate(key, xa, "entropy", (dims,), options, log_scale=extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2405,7 +2459,7 @@ def gmm_mi_categorical(
     """
     key = _concrete_key(key)
     dtype = options.pop("dtype", None)
-    xa = _columns(x, "x", dtype, marginals=_marginals_option(options))
+    xa = _columns(x, "x", dtype, scale=_scale_option(options), marginals=_marginals_option(options))
     n, dt = xa.shape[0], xa.dtype
     _refuse_traced_data("labels", labels, "labels")
     classes, codes = _label_codes(np.asarray(unmasked(labels, "labels")), "labels", n)
@@ -2653,16 +2707,22 @@ def gmm_kl(
     if order not in ("forward", "reverse"):
         raise ValueError(f"order: expected 'forward' or 'reverse', got {order!r}")
     dtype = options.pop("dtype", None)
-    xa = _columns(x, "x", dtype, centre=False)
-    ya = _columns(y, "y", xa.dtype, n=xa.shape[0] if mode == "joint" else None, centre=False)
+    sc = _scale_option(options)
+    xa = _columns(x, "x", dtype, centre=False, scale=sc)
+    ya = _columns(
+        y, "y", xa.dtype, n=xa.shape[0] if mode == "joint" else None, centre=False, scale=sc
+    )
     if ya.shape[1] != xa.shape[1]:
         raise ValueError(
             f"y: has {ya.shape[1]} column(s), x has {xa.shape[1]}; KL needs the same space"
         )
-    # one shift for both samples, which KL is invariant under (x's column means, float64)
+    # one shift for both samples, which KL is invariant under (x's column means, float64), and
+    # with standardisation one power of two per column near x's std (see _scaled_columns)
     x64 = np.asarray(x).astype(np.float64).reshape(xa.shape)
-    shift = x64.mean(0)
-    xa, ya = (x64 - shift).astype(xa.dtype), _shifted(y, shift, xa.dtype)
+    shift = scaled_moments(x64)[0]
+    xc, yc = x64 - shift, _centred(y, shift)
+    exps = np.frexp(scaled_moments(xc)[1])[1] if sc else np.zeros(xc.shape[1], int)
+    xa, ya = np.ldexp(xc, -exps).astype(xa.dtype), np.ldexp(yc, -exps).astype(xa.dtype)
     checked = _checked_options(dict(options))
     refuse_for(checked["marginals"], "a KL divergence")
     if mode == "separate":  # the integral's option errors before any warning or fit
@@ -2828,8 +2888,8 @@ def gmm_mi_pairwise(
     """
     key = _concrete_key(key)
     dtype = options.pop("dtype", None)
-    ms = _marginals_option(options)
-    aa = _columns(a, "a", dtype, marginals=ms)
+    ms, sc = _marginals_option(options), _scale_option(options)
+    aa = _columns(a, "a", dtype, scale=sc, marginals=ms)
     within = b is None
     if categorical and within:
         raise ValueError("b: categorical=True needs the label columns b")
@@ -2842,7 +2902,7 @@ def gmm_mi_pairwise(
         if bb.ndim != 2 or bb.shape[0] != n:
             raise ValueError(f"b: expected labels of shape ({n}, q), got {bb.shape}")
     else:
-        bb = aa if within else _columns(b, "b", aa.dtype, n=n, marginals=ms)
+        bb = aa if within else _columns(b, "b", aa.dtype, n=n, scale=sc, marginals=ms)
     q = bb.shape[1]
     # a pair: 2-D, a class: 1-D
     o = _resolve_options(dict(options), n, 1 if categorical else 2, "a" if within else "a, b")

@@ -331,6 +331,36 @@ def test_data_far_from_zero_keep_their_digits(rho06):
     assert abs(float(kl.mi) - 0.25) < 0.05  # |mean difference|^2 / 2 over two coordinates
 
 
+def test_data_beyond_float32s_range_are_estimated(rho06):
+    # standardising estimates divide float64 columns by a power of two near their std before
+    # the cast (exact): cast first, 1e-45 x became a few float32 subnormals (MI 0.170 of 0.215
+    # nats, silently) and 1e40 x was refused as overflowing float32
+    z, res = rho06
+    for s in (1e-45, 1e40):
+        got = jaxmi.gmm_mi(KEY0, s * z[:, 0], z[:, 1], **FAST)
+        np.testing.assert_allclose(float(got.mi), float(res.mi), rtol=1e-4)
+        np.testing.assert_allclose(float(got.std), float(res.std), rtol=1e-3)
+    ent = jaxmi.gmm_entropy(jax.random.key(7), z[:, 0], **FAST)
+    tiny = jaxmi.gmm_entropy(jax.random.key(7), 1e-45 * z[:, 0], **FAST)  # h(sX) = h(X) + log s
+    np.testing.assert_allclose(float(tiny.mi), float(ent.mi) + math.log(1e-45), rtol=1e-5)
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(N, 2)), rng.normal(0.5, 1.0, size=(1500, 2))
+    kl = jaxmi.gmm_kl(jax.random.key(12), a, b, **FAST)
+    huge = jaxmi.gmm_kl(jax.random.key(12), 1e40 * a, 1e40 * b, **FAST)  # one map for both
+    np.testing.assert_allclose(float(huge.mi), float(kl.mi), rtol=1e-4)
+    # without standardisation the data's own units are fitted: still refused
+    with pytest.raises(ValueError, match=r"^x: values overflow float32"):
+        jaxmi.gmm_mi(KEY0, 1e40 * z[:, 0], z[:, 1], standardize=False, **FAST)
+    # in float64 computation, squares of values around 1e160 overflowed (MI 0, a warning about
+    # reg_covar) and values around 1e-300 were read as a constant column
+    opts = dict(dtype="float64", n_components=1, n_bootstrap=2)  # closed form: no integral
+    with jax.enable_x64(True):
+        r64 = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **opts)
+        for s in (1e160, 1e-300):
+            got = jaxmi.gmm_mi(KEY0, s * z[:, 0], z[:, 1], **opts)
+            np.testing.assert_allclose(float(got.mi), float(r64.mi), rtol=1e-9)
+
+
 def test_unstandardized_extreme_scales_warn(rho06):
     # standardize=False on data far from unit scale used to be silently wrong: 1e-20 * x gave
     # MI 0 (reg_covar dominates the variance), 1e18 * x a bootstrap std of exactly 0 (float32
