@@ -60,39 +60,49 @@ def column_stats(
 
     Two passes over row blocks in float64 (mean, then the centred second moment) on the values
     as given, not as ``dtype`` rounds them: float32 keeps about 7 digits, and ``1.7e9 + 100 t``
-    (timestamps) rounded to 6 distinct values of 2,000. The statistics are returned in float64
-    (see :func:`standardise_rows`). With ``moments=False`` only the values are checked (one
+    (timestamps) rounded to 6 distinct values of 2,000. Both passes sum each column divided by
+    a power of two at its largest magnitude so far (exact; see
+    :func:`jaxmi._validation.scaled_moments`): squares of float64 values around 1e160
+    overflowed (the data standardised to zeros) and those of values around 1e-300 underflowed
+    (read as constant). The statistics are returned in float64 (see :func:`standardise_rows`),
+    and the standardised values are in ``dtype``'s range whatever the data's. With
+    ``moments=False`` the values themselves are cast: they are checked to fit ``dtype`` (one
     pass) and None is returned.
 
     Raises:
-        ValueError: NaN or infinite values, values overflowing ``dtype``, constant columns.
+        ValueError: NaN or infinite values, values overflowing ``dtype`` (``moments=False``),
+            constant columns.
     """
     n, d = a.shape
-    total = np.zeros(d)
+    total, exp = np.zeros(d), np.full(d, -1100)  # the sum in units of 2**exp (none yet)
     bad = 0
     for blk in _blocks(a):
         b = np.asarray(blk)
         finite = np.isfinite(b)
         bad += int(finite.size - np.count_nonzero(finite))
-        if bad == 0:
+        if bad:
+            continue
+        if not moments:
             with np.errstate(over="ignore"):
                 if not np.isfinite(b.astype(dtype, copy=False)).all():
                     raise ValueError(
                         f"{name}: values overflow {dtype} (largest magnitude {np.abs(b).max():.3g})"
                     )
-            if moments:
-                total += b.sum(axis=0, dtype=np.float64)
+            continue
+        e = np.maximum(exp, np.frexp(np.abs(b).max(axis=0))[1])
+        total = np.ldexp(total, exp - e) + np.ldexp(b.astype(np.float64), -e).sum(axis=0)
+        exp = e
     if bad:
         raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
     if not moments:
         return None
-    mean = total / n
+    mean = np.ldexp(total / n, exp)
     sq = np.zeros(d)
     for blk in _blocks(a):
-        dev = np.asarray(blk).astype(np.float64) - mean  # one block
+        dev = np.ldexp(np.asarray(blk).astype(np.float64) - mean, -exp)  # one block, |dev| <= 2
         dev *= dev
         sq += dev.sum(axis=0)
-    sd = np.sqrt(sq / n)
+    sd = np.ldexp(np.sqrt(sq / n), exp)
     if np.any(sd == 0):
         raise ValueError(f"{name}: column(s) {np.flatnonzero(sd == 0).tolist()} are constant")
     return mean, sd

@@ -1011,7 +1011,8 @@ def neural_mi(
             same split (bmi's protocol, optimistic).
         standardize: standardise every column before splitting (as bmi), in float64 on the
             values as given, then cast: a cast first keeps float32's 7 digits of data far from
-            0 (``1.7e9 + 100 t`` kept 6 distinct values of 2,000).
+            0 (``1.7e9 + 100 t`` kept 6 distinct values of 2,000). Values beyond float32's
+            range (1e40, 1e-45) are then fine; with ``standardize=False`` they are refused.
         marginals: ``"data"`` (as bmi), or ``"normal_scores"``: every column of x and y is first
             replaced by the standard normal quantiles of its ranks, ``Phi^-1((r - 0.5) / N)``
             (tied values share their average rank). MI is unchanged by such strictly increasing
@@ -1190,8 +1191,10 @@ def neural_mi(
     else:
         # validated and cast; standardised and ranked from the values as given (float64), whose
         # digits a cast of data far from 0 loses (see column_stats)
-        xd = as_data_matrix(x, "x", min_rows=4, host=True).dtype
-        yd = as_data_matrix(y, "y", min_rows=4, host=True).dtype
+        # (standardised data fit the dtype whatever the values' range: see column_stats)
+        fits = not o["standardize"]
+        xd = as_data_matrix(x, "x", min_rows=4, host=True, check_overflow=fits).dtype
+        yd = as_data_matrix(y, "y", min_rows=4, host=True, check_overflow=fits).dtype
         xd = yd = np.promote_types(xd, yd)  # one dtype: float64 y with float32 x failed
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
         if marginals == "data":

@@ -1,5 +1,7 @@
 """neural_mi(stream=...): data on the host, one chunk of minibatches on the device at a time."""
 
+import itertools
+
 import jax
 import numpy as np
 import pytest
@@ -121,13 +123,24 @@ def test_column_stats_in_blocks(monkeypatch):
     want = (far - far.mean(0)) / far.std(0)
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert got.dtype == np.float32 and len(np.unique(got[:, 0])) == 50
+    # beyond float32's range (and, squared, float64's): each block's sums are taken in units of
+    # a power of two at the column's largest magnitude; 1e160 gave an infinite std, 1e-300 a
+    # constant column. A later block may hold the largest values
+    base = a.astype(np.float64)
+    base[40:] *= 1e3
+    want = base.mean(0), base.std(0)
+    for s in (1e160, 1e-300):
+        mean, sd = _stream.column_stats(s * base, "x", np.dtype(np.float32))
+        np.testing.assert_allclose(mean / s, want[0], rtol=1e-12)
+        np.testing.assert_allclose(sd / s, want[1], rtol=1e-12)
 
 
 def test_data_far_from_zero_train_as_the_data_near_zero(data, in_memory):
     x, y = data
     far = 1.7e9 + 100.0 * x.astype(np.float64)
-    for stream in (False, True):
-        r = jaxmi.neural_mi(KEYS, far, y, stream=stream, **OPTS)
+    huge = 1e40 * x.astype(np.float64)  # was refused as overflowing float32
+    for xs, stream in itertools.product((far, huge), (False, True)):
+        r = jaxmi.neural_mi(KEYS, xs, y, stream=stream, **OPTS)
         np.testing.assert_allclose(r.mi, in_memory.mi, atol=2e-3, err_msg=f"stream={stream}")
 
 
@@ -140,7 +153,7 @@ def test_data_far_from_zero_train_as_the_data_near_zero(data, in_memory):
         ({"y": np.zeros((39, 1))}, "x, y: need the same number of samples"),
         ({"x": np.full((40, 1), np.inf)}, "x: contains 40 NaN or infinite"),
         ({"y": np.ones(40)}, r"y: column\(s\) \[0\] are constant"),
-        ({"x": np.full(40, 1e300)}, "x: values overflow float32"),
+        ({"x": np.full(40, 1e300), "standardize": False}, "x: values overflow float32"),
         ({"x": np.zeros((3, 1)), "y": np.zeros((3, 1))}, "x: needs at least 4 samples"),
         ({"x": "abc"}, "x: expected an array"),
     ],
