@@ -20,6 +20,12 @@ if _HERE not in sys.path:
 # trace-count assertions would depend on test order. tests/test_compile.py turns it on itself.
 os.environ.setdefault("JAXMI_EXPORT_CACHE", "0")
 
+# jaxmi broadcasts explicitly, so it runs for users who set jax_numpy_rank_promotion="raise" (as
+# JAX's own tests do); the whole suite holds it to that, subprocesses too (the environment
+# variable, read when they import JAX). A first run under "raise" failed 230 tests.
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
+jax.config.update("jax_numpy_rank_promotion", os.environ["JAX_NUMPY_RANK_PROMOTION"])
+
 # On GPUs JAX multiplies float32 matrices in TF32 by default (about 1e-3 relative error). The tests
 # hold jaxmi to restatements in NumPy at float32 tolerances, so on an accelerator they run at full
 # float32 precision; CPU has no other. A whole-suite run on an H200 at the default precision

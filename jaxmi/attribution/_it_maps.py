@@ -96,6 +96,7 @@ def _assemble(scores: jax.Array, rows: np.ndarray, cols: np.ndarray, window, hw)
     hi = jax.lax.Precision.HIGHEST
     total = jnp.einsum("ah,...ab,bw->...hw", r, g, c, precision=hi)
     count = np.outer(r.sum(0), c.sum(0))  # windows covering each pixel (0: NaN, "reference")
+    count = count.reshape((1,) * (total.ndim - 2) + count.shape)  # explicit leading axes
     return total / jnp.asarray(count, total.dtype)
 
 

@@ -508,7 +508,9 @@ def _resolve_targets(predict_fn, images, target, batch_size):
 
 
 def _trapezoid(y: jax.Array, x: jax.Array) -> jax.Array:
-    return jnp.sum(0.5 * (y[..., 1:] + y[..., :-1]) * jnp.diff(x), axis=-1)
+    dx = jnp.diff(x, axis=-1)
+    dx = dx.reshape((1,) * (y.ndim - dx.ndim) + dx.shape)  # explicit leading axes
+    return jnp.sum(0.5 * (y[..., 1:] + y[..., :-1]) * dx, axis=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,7 +706,7 @@ def _tile_means(amap: jax.Array, tile_of: np.ndarray, n_tiles: int) -> jax.Array
     seg = jnp.asarray(tile_of.ravel())
     sums = jax.vmap(lambda a: jax.ops.segment_sum(a, seg, num_segments=n_tiles))(flat)
     counts = np.bincount(tile_of.ravel(), minlength=n_tiles).astype(np.float32)
-    return sums / counts
+    return sums / counts[None, :]
 
 
 @_register("tile_size", "n_steps", "batch_size")
@@ -826,9 +828,10 @@ def _sens_core(
 ):
     b, h, w, _ = images.shape
     tile_of, n_tiles = _tiles(h, w, tile_size)
-    tile_sums = _tile_means(amap, tile_of, n_tiles) * np.bincount(
-        tile_of.ravel(), minlength=n_tiles
-    ).astype(np.float32)
+    tile_sums = (
+        _tile_means(amap, tile_of, n_tiles)
+        * np.bincount(tile_of.ravel(), minlength=n_tiles).astype(np.float32)[None, :]
+    )
     nv = jnp.asarray(np.asarray(n_values, np.int32))
     m = len(n_values)
     per_image = n_sets * m
@@ -992,7 +995,7 @@ def _impute(key, image, removed, noise, maxiter, tol):
         return r / jnp.where(m > 0, diag, 1.0)
 
     n_keep = jnp.maximum(keep.sum((0, 1)), 1.0)
-    start = m * ((image * keep).sum((0, 1)) / n_keep)  # known-pixel mean colour
+    start = m * ((image * keep).sum((0, 1)) / n_keep)[None, None, :]  # known-pixel mean colour
     sol, _ = jax.scipy.sparse.linalg.cg(op, rhs, x0=start, tol=tol, maxiter=maxiter, M=precond)
     filled = sol + noise * jax.random.normal(key, image.shape, image.dtype)
     return jnp.where(removed[..., None], filled, image)

@@ -231,7 +231,7 @@ def _draw_gaussian(params, key, source, row, col, *, window, n, fitted, ring):
     ctx = crop[np.flatnonzero(mask)]
     mean = params["mu_w"] + params["gain"] @ (ctx - params["mu_c"])
     z = jax.random.normal(key, (n, mean.shape[0]), mean.dtype)
-    x = mean + z @ params["chol"].T
+    x = mean[None] + z @ params["chol"].T
     x = jnp.clip(x, params["lo"], params["hi"])
     return x.reshape(n, *window, source.shape[-1])
 

@@ -146,7 +146,7 @@ def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) 
     else:
         m = _kmax(lj)
         m = jnp.where(jnp.isfinite(m), m, 0)
-        e = jnp.exp(lj - m)
+        e = jnp.exp(lj - m[None, :])
         tot = _ksum(e)
         tot = jnp.where(tot > 0, tot, 1)
         mean_ll = blocked_sum(s * (m + jnp.log(tot))) * inv_w
@@ -173,7 +173,7 @@ def em_step(gmm: GMM, xt: jax.Array, s: jax.Array, inv_w: jax.Array, reg_covar) 
         diff = xt[None, :, :] - means[:, :, None]  # (K, d, N)
         cov = jnp.einsum("kin,kjn->kij", diff * w[:, None, :], diff) / nk_safe[:, None, None]
     weights = nk / jnp.sum(nk)
-    cov = jnp.where(active[:, None, None], cov + reg_covar * eye, eye)
+    cov = jnp.where(active[:, None, None], cov + reg_covar * eye[None], eye[None])
     means = jnp.where(active[:, None], means, 0)
     return mean_ll, GMM(weights, means, cov, precision_cholesky(cov), active)
 

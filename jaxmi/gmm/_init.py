@@ -87,14 +87,14 @@ def _global_moments(xt, s):
     w = s / jnp.sum(s)
     mean = xt @ w
     diff = xt - mean[:, None]
-    cov = (diff * w) @ diff.T
+    cov = (diff * w[None, :]) @ diff.T
     return mean, cov
 
 
 def _finalize(weights, means, cov, active, reg_covar):
     d = means.shape[-1]
     eye = jnp.eye(d, dtype=means.dtype)
-    cov = jnp.where(active[:, None, None], cov + reg_covar * eye, eye)
+    cov = jnp.where(active[:, None, None], cov + reg_covar * eye[None], eye[None])
     cov = 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
     means = jnp.where(active[:, None], means, 0)
     weights = jnp.where(active, weights, 0)
@@ -104,7 +104,7 @@ def _finalize(weights, means, cov, active, reg_covar):
 def _moments_from_resp(xt, s, resp, active, divisor_n: bool):
     """Weighted M-step without regularisation; ``divisor_n``: pi_k = N_k / W instead of sum N_k."""
     eps = jnp.finfo(xt.dtype).eps
-    w = resp * s
+    w = resp * s[None, :]
     nk = jnp.where(active, jnp.sum(w, axis=1) + 10 * eps, 0)
     nk_safe = jnp.where(active, nk, 1)
     weights = nk / (jnp.sum(s) if divisor_n else jnp.sum(nk))
@@ -296,7 +296,7 @@ def initialize_t(key, xt, s, n_active, kc: int, method: str, reg_covar):
             key, xt, s, weights, means, cov, nk, active
         )
         if method == "randomized_kmeans":
-            chol = jnp.linalg.cholesky(cov + reg_covar * jnp.eye(d, dtype=dt))
+            chol = jnp.linalg.cholesky(cov + reg_covar * jnp.eye(d, dtype=dt)[None])
             eps = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1), (d,), dtype=dt))(
                 keys
             )
@@ -314,7 +314,7 @@ def initialize_t(key, xt, s, n_active, kc: int, method: str, reg_covar):
         else:
             lo, hi = _bounding_box(xt, s)
             u = jax.vmap(lambda k: jax.random.uniform(k, (d,), dtype=dt))(keys)
-            means = lo + u * (hi - lo)
+            means = lo[None, :] + u * (hi - lo)[None, :]
         cov = jnp.broadcast_to(scale**2 * jnp.eye(d, dtype=dt), (kc, d, d))
         weights = jnp.where(active, 1.0 / n_active.astype(dt), 0)
         return _finalize(weights, means, cov, active, reg_covar), reseeded

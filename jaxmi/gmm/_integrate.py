@@ -169,6 +169,11 @@ _DIAG = (np.uint64(1) << _POS).astype(np.uint32)
 _ABOVE = (~((np.uint64(2) << _POS) - np.uint64(1)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
+def _lead(a: jax.Array, ndim: int) -> jax.Array:
+    """``a`` with leading axes of size 1 up to ``ndim`` axes (explicit broadcasting)."""
+    return a.reshape((1,) * (ndim - a.ndim) + a.shape)
+
+
 def _scramble(rows: jax.Array, cols: np.ndarray) -> jax.Array:
     """Random linear matrix scramble ``C' = L C`` of generating-matrix columns ``(d, B)``.
 
@@ -176,10 +181,13 @@ def _scramble(rows: jax.Array, cols: np.ndarray) -> jax.Array:
     lower-triangular binary matrix ``L`` per dimension, and digit ``r`` of a scrambled column is
     the parity of (row ``r`` of ``L``) AND (the column). Returns ``(..., d, B)``.
     """
-    rows = (rows & jnp.asarray(_ABOVE)) | jnp.asarray(_DIAG)  # row r of L as a bit mask
-    c = jnp.asarray(cols)[:, None, :]  # (d, 1, B)
+    nd = rows.ndim + 1  # the constants' leading axes made explicit (rank promotion may raise)
+    above, diag = (_lead(jnp.asarray(a), rows.ndim) for a in (_ABOVE, _DIAG))
+    rows = (rows & above) | diag  # row r of L as a bit mask
+    c = _lead(jnp.asarray(cols)[:, None, :], nd)  # (d, 1, B)
     parity = jax.lax.population_count(rows[..., None] & c) & jnp.uint32(1)  # (..., d, 32, B)
-    digits = parity << jnp.asarray(_POS.astype(np.uint32))[:, None]  # digit r at bit 31 - r
+    pos = _lead(jnp.asarray(_POS.astype(np.uint32))[:, None], nd)
+    digits = parity << pos  # digit r at bit 31 - r
     return jnp.sum(digits, axis=-2, dtype=jnp.uint32)  # distinct bits: the sum is the OR
 
 
@@ -373,7 +381,7 @@ def _weighted_sum(g: GMM, zt, integrand, pi, counts, pick, n: int, n_shifts: int
     """Per-randomisation estimates ``(n_shifts,)`` from the points ``(d, n_shifts, n)``."""
     dt = g.means.dtype
     f = integrand(g, zt.reshape(g.dim, n_shifts * n)).reshape(n_shifts, n)
-    wpt = pick(pi / jnp.maximum(counts, 1).astype(dt))  # pi_k / n_k
+    wpt = pick(pi / jnp.maximum(counts, 1).astype(dt))[None, :]  # pi_k / n_k, (1, n)
     # a zero-weight component contributes exactly 0 (even where the integrand is not finite); a
     # NaN weight (a failed fit) stays NaN
     return jnp.sum(jnp.where(wpt == 0, 0, f * wpt), axis=1)

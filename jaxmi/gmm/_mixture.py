@@ -230,7 +230,7 @@ def component_logsumexp(lj: jax.Array) -> jax.Array:
         return logsumexp(lj, axis=0)
     m = _kmax(lj)
     m = jnp.where(jnp.isfinite(m), m, 0)
-    return m + jnp.log(_ksum(jnp.exp(lj - m)))
+    return m + jnp.log(_ksum(jnp.exp(lj - m[None])))
 
 
 def log_joint(gmm: GMM, xt: jax.Array) -> jax.Array:

@@ -143,7 +143,7 @@ class ConcatCritic(Critic):
         v = y @ w[self.dim_x :]
         pre = u[:, None, :] + v[None, :, :]
         if first.bias is not None:
-            pre = pre + first.bias[...]
+            pre = pre + first.bias[...][None, None, :]
         return self.mlp.forward_from(pre, 1)[..., 0]
 
     def _pointwise(self, x: jax.Array, y: jax.Array) -> jax.Array:

@@ -30,8 +30,9 @@ def mixture_log_cdf(
     s: jax.Array, weights: tuple[float, ...], means: tuple[float, ...]
 ) -> tuple[jax.Array, jax.Array]:
     """``(log F(s), log(1 − F(s)))`` of ``Σ_k w_k N(μ_k, 1)``, both accurate in the tails."""
-    z = s[..., None] - jnp.asarray(means, s.dtype)
-    logw = jnp.log(jnp.asarray(weights, s.dtype))
+    lead = (1,) * s.ndim  # the components' axis last, the leading axes explicit
+    z = s[..., None] - jnp.asarray(means, s.dtype).reshape(*lead, -1)
+    logw = jnp.log(jnp.asarray(weights, s.dtype)).reshape(*lead, -1)
     return logsumexp(logw + log_ndtr(z), axis=-1), logsumexp(logw + log_ndtr(-z), axis=-1)
 
 

@@ -187,7 +187,9 @@ def gao_uniform_mixture_multivariate(ms: Sequence[int], *, dtype: Any = None) ->
     def sampler(key: jax.Array, n: int, dt: np.dtype) -> tuple[jax.Array, jax.Array]:
         kx, ky = split_keys(key, 2)
         u = jax.random.uniform(kx, (n, k), dt)
-        x = jnp.minimum(jnp.floor(u * jnp.asarray(sizes, dt)), jnp.asarray(sizes - 1, dt))
+        x = jnp.minimum(
+            jnp.floor(u * jnp.asarray(sizes, dt)[None]), jnp.asarray(sizes - 1, dt)[None]
+        )
         y = x + 2.0 * jax.random.uniform(ky, (n, k), dt)
         return x.astype(jnp.int32), y
 

@@ -160,7 +160,7 @@ def _mixture_sampler(spec: MixtureSpec):
         eps = jax.random.normal(ke, (n, d), dt)
         z = jnp.zeros((n, d), dt)
         for c in range(k):  # memory O(n d): one component at a time
-            zc = jnp.asarray(spec.means[c], dt) + eps @ jnp.asarray(spec.chol[c].T, dt)
+            zc = jnp.asarray(spec.means[c], dt)[None, :] + eps @ jnp.asarray(spec.chol[c].T, dt)
             z = jnp.where((comp == c)[:, None], zc, z)
         return z[:, :dx], z[:, dx:]
 
@@ -177,7 +177,7 @@ _MC_CACHE: dict[tuple, tuple[float, float]] = {}
 @functools.partial(jax.jit, static_argnames=("size", "dx"))
 def _mixture_pmi_stats(key, mu, chol, m, g, gx, gy, *, size: int, dx: int):
     """Sum and sum of squares of the PMI over ``m <= size`` float64 draws of one component."""
-    z = mu + jax.random.normal(key, (size, mu.shape[0]), mu.dtype) @ chol.T
+    z = mu[None, :] + jax.random.normal(key, (size, mu.shape[0]), mu.dtype) @ chol.T
     zt = z.T
     p = log_prob_t(g, zt) - log_prob_t(gx, zt[:dx]) - log_prob_t(gy, zt[dx:])
     p = jnp.where(jnp.arange(size) < m, p, 0.0)

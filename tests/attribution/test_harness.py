@@ -18,7 +18,7 @@ R2[2:, 2:] = 1.0  # bottom-right block
 
 def two_blocks(x):
     """Class 0 grows with the pixels of both blocks (s in [0, 8] for images in [0, 1])."""
-    s = (x[..., 0] * (R1 + R2)).sum((1, 2))
+    s = (x[..., 0] * (R1 + R2)[None]).sum((1, 2))
     p = jax.nn.sigmoid(s - 4.0)
     return jnp.stack([p, 1 - p], axis=-1)
 

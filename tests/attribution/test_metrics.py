@@ -17,7 +17,7 @@ WEIGHTS = RNG.uniform(0.1, 1.0, (H, W, 1)).astype(np.float32)
 
 
 def linear(x):
-    s = (x * WEIGHTS).sum((1, 2, 3))
+    s = (x * WEIGHTS[None]).sum((1, 2, 3))
     return jnp.stack([s, -s], axis=-1)
 
 
@@ -87,7 +87,7 @@ def test_top1_target_channel_reduction_and_jit():
 
     # a Partial predict_fn (parameters as leaves) is data: new weights, same program
     def lin_w(w, xx):
-        s = (xx * w).sum((1, 2, 3))
+        s = (xx * w[None]).sum((1, 2, 3))
         return jnp.stack([s, -s], axis=-1)
 
     part = jax.tree_util.Partial(lin_w, jnp.asarray(WEIGHTS))
@@ -274,7 +274,7 @@ def test_perfect_beats_random_beats_inverted():
     )
 
     def sig(xx):
-        s = jax.nn.sigmoid(4.0 * ((xx * WEIGHTS).sum((1, 2, 3)) - 2.0))
+        s = jax.nn.sigmoid(4.0 * ((xx * WEIGHTS[None]).sum((1, 2, 3)) - 2.0))
         return jnp.stack([s, 1 - s], -1)
 
     dele = {k: M.deletion(sig, x, v, 0, pixels_per_step=2).auc for k, v in maps.items()}
