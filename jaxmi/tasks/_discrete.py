@@ -236,6 +236,17 @@ def zero_inflated_poisson_mi(p: float) -> float:
     return (1.0 - q) * _C + b
 
 
+def _threefry(key: jax.Array) -> jax.Array:
+    """``key``, or where it is of another implementation a threefry key drawn from it.
+
+    ``jax.random.poisson`` is implemented for threefry keys only (``rbg``, a common choice on
+    TPUs through ``jax_default_prng_impl``, raised ``NotImplementedError``).
+    """
+    if str(jax.random.key_impl(key)) == "threefry2x32":
+        return key
+    return jax.random.wrap_key_data(jax.random.bits(key, (2,), jnp.uint32), impl="threefry2x32")
+
+
 def zero_inflated_poisson(p: float = 0.15, *, labels: Any = None, dtype: Any = None) -> Task:
     """Zero-inflated Poissonization (Gao et al.) — id ``zip-poisson-{p}``.
 
@@ -267,7 +278,7 @@ def zero_inflated_poisson(p: float = 0.15, *, labels: Any = None, dtype: Any = N
         kx, kz, ky = split_keys(key, 3)
         x = jax.random.exponential(kx, (n, 1), dt)
         zero = jax.random.uniform(kz, (n, 1), dt) < q
-        y = jax.random.poisson(ky, x, (n, 1), dtype=jnp.int32)
+        y = jax.random.poisson(_threefry(ky), x, (n, 1), dtype=jnp.int32)
         return x, jnp.where(zero, 0, y).astype(jnp.int32)
 
     return Task(
