@@ -1750,33 +1750,9 @@ def _refuse_traced_data(name: str, value: Any, what: str = "arrays") -> None:
     refuse_traced(name, value, "GMM-MI chooses its model from the data", f"pass concrete {what}")
 
 
-def _columns(
-    x: Any,
-    name: str,
-    dtype: Any,
-    n: int | None = None,
-    *,
-    centre: bool = True,
-    scale: bool = False,
-    marginals: str = "data",
-) -> np.ndarray:
-    """``x`` validated as a host ``(N, d)`` array of the compute dtype, each column centred.
-
-    Every estimate but a KL divergence is unchanged by a shift of each column. Input of more
-    precision than the compute dtype (float64 or integer data, float32 computation) is centred
-    on its column means in float64 before the cast (``centre=False``: not; :func:`gmm_kl`
-    shifts both samples alike): float32 keeps about 7 digits, so ``1.7e9 + 100 t``
-    (timestamps) kept 6 distinct values of 2,000 and the MI fell from 0.215 to 0.175 nats.
-    Data already in the compute dtype are returned as they are. ``marginals="normal_scores"``
-    ranks the values as given, before the cast (which would tie values closer than its
-    precision), so an estimate with that option equals the estimate on
-    :func:`jaxmi._marginals.normal_scores` of the data.
-
-    ``scale=True`` (for estimates that standardise the data anyway) also divides each such
-    column by a power of two near its standard deviation before the cast (see
-    :func:`_scaled_columns`), so float64 data beyond float32's range are estimated as well.
-    """
-    return _scaled_columns(x, name, dtype, n, centre=centre, scale=scale, marginals=marginals)[0]
+def _columns(x: Any, name: str, dtype: Any, n: int | None = None, **how: Any) -> np.ndarray:
+    """:func:`_scaled_columns` of ``x`` without the exponents (``how``: its keywords)."""
+    return _scaled_columns(x, name, dtype, n, **how)[0]
 
 
 def _scaled_columns(
@@ -1789,13 +1765,26 @@ def _scaled_columns(
     scale: bool = False,
     marginals: str = "data",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_columns` and the base-2 exponents ``(d,)`` each column was divided by.
+    """``x`` as a host ``(N, d)`` array of the compute dtype, and its columns' exponents.
 
-    The exponents are 0 but where ``scale=True`` and the input is wider than the compute
-    dtype. Dividing by a power of two is exact, and the standardisation that follows divides
-    by the standard deviation, so the estimate is the same; but cast first, float64 values
-    around 1e-45 became float32 subnormals of a few distinct values (MI 0.170 for 0.215 nats,
-    an entropy 0.08 nats off), and values above 3.4e38 overflowed.
+    The exponents ``(d,)``: the powers of two the columns were divided by (see ``scale``).
+
+    Every estimate but a KL divergence is unchanged by a shift of each column. Input of more
+    precision than the compute dtype (float64 or integer data, float32 computation) is centred
+    on its column means in float64 before the cast (``centre=False``: not; :func:`gmm_kl`
+    shifts both samples alike): float32 keeps about 7 digits, so ``1.7e9 + 100 t``
+    (timestamps) kept 6 distinct values of 2,000 and the MI fell from 0.215 to 0.175 nats.
+    Data already in the compute dtype are returned as they are. ``marginals="normal_scores"``
+    ranks the values as given, before the cast (which would tie values closer than its
+    precision), so an estimate with that option equals the estimate on
+    :func:`jaxmi._marginals.normal_scores` of the data.
+
+    ``scale=True``, for estimates that standardise the data anyway, also divides each such
+    column by the power of two at its standard deviation before the cast; the exponents are 0
+    elsewhere. The division is exact, and the standardisation that follows divides by the
+    standard deviation, so the estimate is the same; but cast first, float64 values around
+    1e-45 became float32 subnormals of a few distinct values (MI 0.170 for 0.215 nats, an
+    entropy 0.08 nats off), and values above 3.4e38 overflowed.
     """
     _refuse_traced_data(name, x)
     arr = as_data_matrix(x, name, dtype=dtype, host=True, check_overflow=not scale)
