@@ -938,6 +938,7 @@ def neural_mi(
     preset: str | None = None,
     stream: bool | str = "auto",
     progress: bool = False,
+    dtype: Any = None,
 ) -> NeuralMIResult:
     """Estimate I(X; Y) by training a neural critic with a variational bound.
 
@@ -978,7 +979,8 @@ def neural_mi(
         key: a typed PRNG key (``jax.random.key``), or a 1-D batch of keys (one per seed). Each
             seed's key decides its split, initialisation and minibatches.
         x: ``(N,)`` or ``(N, dx)`` samples of X. Training is in float32, or in float64
-            (critic, optimizer, curves) when x or y is float64 and ``jax_enable_x64`` is on.
+            (critic, optimizer, curves) when x or y is float64 and ``jax_enable_x64`` is on
+            (``dtype`` chooses).
         y: ``(N,)`` or ``(N, dy)`` samples of Y (paired with x by row).
         bound: one of :data:`BOUNDS` — ``"infonce"``, ``"nwj"``, ``"dv"``, ``"js"`` (JS
             training, ``readout``), ``"smile"`` (JS training, DV read-out clipped at ``clip``),
@@ -1049,6 +1051,9 @@ def neural_mi(
             permutation of the N rows (4 bytes per row and seed).
         progress: show a progress bar on stderr, one step per evaluation (``eval_every``
             training steps), with the validation value of the first bound (mean over seeds).
+        dtype: ``"float32"`` or ``"float64"`` (which needs ``jax_enable_x64``) for the critic,
+            the optimizer and the curves; None: float64 where x or y is float64 and x64 is on,
+            else float32. The data are standardised in float64 before the cast either way.
 
     Returns:
         A :class:`NeuralMIResult` (nats); shapes ``([B,] [E,] ...)`` with ``B`` bounds when
@@ -1177,6 +1182,7 @@ def neural_mi(
 
     for name, a in (("x", x), ("y", y)):
         refuse_traced(name, a, _ON_HOST, f"pass concrete arrays ({_MANY_RUNS})")
+    want = None if dtype is None else float_dtype(dtype)  # its errors before the data's
     streaming = _streaming(stream, x, y)
     if streaming and marginals != "data":
         raise ValueError(
@@ -1195,7 +1201,7 @@ def neural_mi(
         fits = not o["standardize"]
         xd = as_data_matrix(x, "x", min_rows=4, host=True, check_overflow=fits).dtype
         yd = as_data_matrix(y, "y", min_rows=4, host=True, check_overflow=fits).dtype
-        xd = yd = np.promote_types(xd, yd)  # one dtype: float64 y with float32 x failed
+        xd = yd = want or np.promote_types(xd, yd)  # one dtype: float64 y, float32 x failed
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
         if marginals == "data":
             warn_heavy_tails([("x", xs), ("y", ys)], _HEAVY_TAILS)
@@ -1203,7 +1209,7 @@ def neural_mi(
     if xs.shape[0] != ys.shape[0]:
         raise ValueError(f"x, y: need the same number of samples, got {xs.shape[0]}, {ys.shape[0]}")
     if streaming:  # values checked and statistics taken in row blocks; no copy of the data
-        dt = np.promote_types(float_dtype(like=xs), float_dtype(like=ys))
+        dt = want or np.promote_types(float_dtype(like=xs), float_dtype(like=ys))
         host = tuple(
             (a, column_stats(a, name, dt, moments=o["standardize"]), dt)
             for name, a in (("x", xs), ("y", ys))

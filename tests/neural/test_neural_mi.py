@@ -155,7 +155,18 @@ def test_float64_data_train_in_float64_as_float32_does(small_data, small, stream
     np.testing.assert_array_equal(r64.stop_step, r32.stop_step)
     with jax.enable_x64(True):  # one float64 argument is enough (float32 x failed)
         mixed = jaxmi.neural_mi(KEYS[0], x, y.astype(np.float64), bound=bounds_, **opts)
+        # dtype= chooses: float64 data in float32 train as the float32 data did
+        as32 = jaxmi.neural_mi(
+            KEYS[0], x.astype(np.float64), y, bound=bounds_, dtype="float32", **opts
+        )
     np.testing.assert_array_equal(mixed.val_curve, r64.val_curve)
+    assert as32.mi.dtype == np.float32
+    # (traced under x64, a float32 program rounds a few steps differently: 1e-6 here)
+    np.testing.assert_allclose(as32.val_curve, r32.val_curve, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^dtype: float64 requested but x64 is disabled"):
+        jaxmi.neural_mi(KEYS[0], x, y, dtype="float64", **opts)
+    with pytest.raises(ValueError, match=r"^dtype: must be float32 or float64"):
+        jaxmi.neural_mi(KEYS[0], x, y, dtype="int32", **opts)
 
 
 def _stopping_rule(val, patience):
