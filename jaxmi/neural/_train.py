@@ -1195,9 +1195,9 @@ def neural_mi(
             if a.shape[0] < 4:
                 raise ValueError(f"{name}: needs at least 4 samples, got {a.shape[0]}")
     else:
-        # validated and cast; standardised and ranked from the values as given (float64), whose
-        # digits a cast of data far from 0 loses (see column_stats)
-        # (standardised data fit the dtype whatever the values' range: see column_stats)
+        # validated; standardised and ranked from the values as given (float64), whose digits
+        # a cast of data far from 0 loses, and which then fit the dtype whatever their range
+        # (see column_stats): only unstandardised values are checked against it
         fits = not o["standardize"]
         xd = as_data_matrix(x, "x", min_rows=4, host=True, check_overflow=fits).dtype
         yd = as_data_matrix(y, "y", min_rows=4, host=True, check_overflow=fits).dtype
