@@ -229,11 +229,14 @@ _SEED_LOOP: bool | None = None
 _BAR: list[Progress | None] = [None]
 
 
-def _tick(steps: Any, val: Any) -> None:
-    """Host side of the progress bar: one evaluation done (``val``: bound 0, per seed)."""
+def _tick(steps: Any, val: Any, ran: Any) -> None:
+    """Host side of the progress bar: one evaluation done.
+
+    ``val``: bound 0's validation value per seed; ``ran``: the seeds that trained in it.
+    """
     bar = _BAR[0]
     if bar is not None:
-        v = np.asarray(val, np.float64)
+        v = np.asarray(val, np.float64)[np.asarray(ran, bool)]
         shown = f", validation {np.nanmean(v):.3f}" if np.any(np.isfinite(v)) else ""
         bar.update(note=f"step {int(steps)}{shown}")
 
@@ -356,7 +359,9 @@ def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
 
     The parameters take the data's dtype: NNX initialises float32, and float64 data (under
     ``jax_enable_x64``) then promoted the steps' values and optimizer moments to float64, which
-    the ``scan`` over steps refused for its float32 carry.
+    the ``scan`` over steps refused for its float32 carry. No program returns NaN by design (so
+    that ``jax_debug_nans`` flags only real ones): the best test value before any improvement
+    is 0 here, and :func:`_assemble` makes it NaN where ``best_chunk`` is still -1.
     """
     params = nnx.state(_make_model(st, bound, nnx.Rngs(k_init)), nnx.Param)
     params = jax.tree.map(lambda p: p.astype(dtype), params)
@@ -366,8 +371,8 @@ def _init_carry(st: _Static, bound: str, tx, k_init: jax.Array, dtype) -> dict:
         "mine": bounds.mine_init(st.mine_init, dtype),
         "best_params": params,
         "best_sel": jnp.asarray(-jnp.inf, dtype),
-        "best_test": jnp.asarray(jnp.nan, dtype),
-        "best_test_std": jnp.asarray(jnp.nan, dtype),
+        "best_test": jnp.zeros((), dtype),
+        "best_test_std": jnp.zeros((), dtype),
         "best_chunk": jnp.asarray(-1, jnp.int32),
         "max_val": jnp.asarray(-jnp.inf, dtype),
         "bad": jnp.asarray(0, jnp.int32),
@@ -480,8 +485,8 @@ def _advance(st: _Static, carry: dict, inner, train_vals, val_vals, val_sel, tes
         "stopped": carry["stopped"] | newly,
         "stop_chunk": jnp.where(newly, c, carry["stop_chunk"]),
     }
-    nan = jnp.asarray(jnp.nan, train_vals.dtype)
-    record = tuple(jnp.where(active, v, nan) for v in (train_vals, val, test, sel))
+    # a stopped seed's records are 0 here and NaN in the result (see _assemble)
+    record = tuple(jnp.where(active, v, 0) for v in (train_vals, val, test, sel))
     return new, record
 
 
@@ -535,10 +540,10 @@ def _program(st: _Static) -> Callable[..., Any]:
 
         e = k_split.shape[0]
 
-        def empty():
+        def empty():  # chunks never run read NaN in the result (see _assemble)
             return (
-                jnp.full((e, st.n_chunks * st.eval_every), jnp.nan, x.dtype),
-                *(jnp.full((e, st.n_chunks), jnp.nan, x.dtype) for _ in range(3)),
+                jnp.zeros((e, st.n_chunks * st.eval_every), x.dtype),
+                *(jnp.zeros((e, st.n_chunks), x.dtype) for _ in range(3)),
             )
 
         curves = tuple(empty() for _ in st.bounds)
@@ -556,16 +561,16 @@ def _program(st: _Static) -> Callable[..., Any]:
 
             # One seed at a time, each through the same vmap of one seed as a single-seed run
             # (so the same float operations), and a seed that has stopped is skipped: what it
-            # reports is frozen at its stopping point either way (its records are NaN, and its
-            # running parameters and optimizer state are never reported).
+            # reports is frozen at its stopping point either way (its records are NaN in the
+            # result, and its running parameters and optimizer state are never reported).
             def one(args):
                 def run(a):
                     out = run_all(*jax.tree.map(lambda v: v[None], a), c)
                     return jax.tree.map(lambda v: v[0], out)
 
                 def skip(a):
-                    nan = jnp.asarray(jnp.nan, x.dtype)
-                    return a[0], (jnp.full((st.eval_every,), nan), nan, nan, nan)
+                    zero = jnp.zeros((), x.dtype)
+                    return a[0], (jnp.zeros((st.eval_every,), x.dtype), zero, zero, zero)
 
                 return jax.lax.cond(args[0]["stopped"], skip, run, args)
 
@@ -575,9 +580,10 @@ def _program(st: _Static) -> Callable[..., Any]:
             c, carries, curves = state
             new_carries, new_curves = [], []
             for bi, (carry, (tr, va, te, se)) in enumerate(zip(carries, curves, strict=True)):
+                ran = ~carry["stopped"]  # the seeds this chunk trains
                 carry, (tr_c, va_c, te_c, se_c) = seeds_chunk(bi, carry, c)
                 if st.progress and bi == 0:
-                    jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c)
+                    jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c, ran)
                 # indices of one integer type (a literal 0 is int64 under jax_enable_x64)
                 zero = jnp.zeros((), c.dtype)
                 tr = jax.lax.dynamic_update_slice(tr, tr_c, (zero, c * st.eval_every))
@@ -744,6 +750,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
         if not st.same_val_test:
             test = eval_groups(params, st.n_train + st.n_val, st.n_test // st.eval_batch)
         train_vals = tuple(t[1] for t in trained)
+        ran = ~np.asarray(carries[0]["stopped"])  # the seeds this chunk trained (bound 0)
         out = progs["advance"](carries, inners, train_vals, val, test, np.int32(c))
         carries = tuple(o[0] for o in out)
         if c + 1 < st.n_chunks:
@@ -752,7 +759,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
             tr[:, c * st.eval_every : (c + 1) * st.eval_every] = np.asarray(rec[0])
             for a, v in zip((va, te, se), rec[1:], strict=True):
                 a[:, c] = np.asarray(v)
-        _tick((c + 1) * st.eval_every, curves[0][1][:, c])
+        _tick((c + 1) * st.eval_every, curves[0][1][:, c], ran)
         if all(bool(np.all(np.asarray(cr["stopped"]))) for cr in carries):
             break
     return carries, tuple(curves)
@@ -1593,13 +1600,22 @@ def _warn_collapsed(
 
 def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool) -> dict:
     """One bound's result fields (leading seed axis only if ``batched``)."""
-    train_c, val_c, test_c, sel_c = (np.asarray(a) for a in curves)
+    train_c, val_c, test_c, sel_c = (np.array(a) for a in curves)
     stopped = np.asarray(carry["stopped"])
     stop_chunk = np.asarray(carry["stop_chunk"])
     best_chunk = np.asarray(carry["best_chunk"])
+    every = st.eval_every
+    # the programs return 0 where nothing was recorded (jax_debug_nans flags NaN outputs): the
+    # chunks after a seed stopped, and the best test value of a run that never improved
+    for e, last in enumerate(stop_chunk.reshape(-1)):
+        train_c[e, (last + 1) * every :] = np.nan
+        for a in (val_c, test_c, sel_c):
+            a[e, last + 1 :] = np.nan
+    never = best_chunk < 0
+    best_test = np.where(never, np.nan, np.asarray(carry["best_test"]))
+    best_test_std = np.where(never, np.nan, np.asarray(carry["best_test_std"]))
     flags = np.array([_diagnostics(c) for c in train_c], dtype=bool).reshape(-1, 3)
     stop_val = np.array([v[~np.isnan(v)][-1] if np.any(~np.isnan(v)) else np.nan for v in val_c])
-    every = st.eval_every
 
     def out(a):
         a = np.asarray(a)
@@ -1610,8 +1626,8 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
         params = _first_seed(params)
     graphdef = _graphdef(st, bound)
     return {
-        "mi": out(carry["best_test"]),
-        "mi_batch_std": out(carry["best_test_std"]),
+        "mi": out(best_test),
+        "mi_batch_std": out(best_test_std),
         "max_val": out(carry["max_val"]),
         "stop_val": out(stop_val),
         "best_step": out((best_chunk + 1) * every),
