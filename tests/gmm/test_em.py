@@ -461,6 +461,30 @@ def test_queue_rows_equal_single_fits_with_empty_problems(trailing):
         assert np.all(np.asarray(queue.n_iter)[[0, 1, 3, 4, 5]] > 2)
 
 
+@pytest.mark.parametrize("init", ["random_responsibilities", "kmeans++"])
+def test_an_empty_padding_problem_starts_finite(init):
+    # chunks are padded with empty problems (all weights 0), whose start EM returns unused;
+    # weighted by zeros the start was NaN for 6 of the 7 methods, which jax_debug_nans flagged
+    # (gmm_mi_pairwise(..., categorical=True) raised under it). The fix precedes the methods'
+    # dispatch: two of them here
+    xt = jnp.asarray(overlapping(64).T, jnp.float32)[None]  # (1, d, N)
+    s = jnp.asarray(np.stack([np.ones(64), np.zeros(64)]), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 2)
+    g0, _ = _em._init_chunk_jit(
+        xt, jnp.zeros(2, jnp.int32), s, (keys, jnp.full(2, 2, jnp.int32)), jnp.float32(1e-6),
+        method=init, kc=3, batch_size=2,
+    )  # fmt: skip
+    for leaf in (g0.weights, g0.means, g0.covariances, g0.prec_chol):
+        assert np.all(np.isfinite(np.asarray(leaf))), init
+    # the real problem's start is the one it gets alone
+    alone, _ = _em._init_chunk_jit(
+        xt, jnp.zeros(1, jnp.int32), s[:1], (keys[:1], jnp.full(1, 2, jnp.int32)),
+        jnp.float32(1e-6), method=init, kc=3, batch_size=1,
+    )  # fmt: skip
+    for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(alone), strict=True):
+        np.testing.assert_allclose(np.asarray(a)[0], np.asarray(b)[0], rtol=1e-6, atol=1e-7)
+
+
 def _assert_finite(res):
     for leaf in (res.gmm.weights, res.gmm.means, res.gmm.covariances, res.gmm.prec_chol):
         assert np.all(np.isfinite(np.asarray(leaf)))
