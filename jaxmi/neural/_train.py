@@ -820,11 +820,11 @@ def _standardise(a: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
     return standardise_array(a, column_stats(a, name, dtype), dtype)
 
 
-def _streaming(stream: Any, x: Any, y: Any) -> bool:
+def _streaming(stream: Any, x: Any, y: Any, dtype: np.dtype | None = None) -> bool:
     """Whether to stream the data from the host.
 
     ``stream`` itself when a bool; for ``"auto"``: x or y is a memmap, or they hold more than
-    ``STREAM_BYTES`` together (in their float dtype).
+    ``STREAM_BYTES`` together in the training dtype (``dtype``, or None: their float dtype).
     """
     if isinstance(stream, bool):
         return stream
@@ -835,7 +835,7 @@ def _streaming(stream: Any, x: Any, y: Any) -> bool:
     size = 0
     for a in (x, y):
         if hasattr(a, "shape") and hasattr(a, "dtype") and not is_traced(a):
-            size += math.prod(a.shape) * float_dtype(like=a).itemsize
+            size += math.prod(a.shape) * (dtype or float_dtype(like=a)).itemsize
     return size > STREAM_BYTES
 
 
@@ -1047,7 +1047,7 @@ def neural_mi(
         stream: keep x and y on the host and stream them to the device (``True``), copy them to
             the device whole (``False``), or ``"auto"``: stream when x or y is an ``np.memmap``
             or they take more than 1 GiB together (``jaxmi.neural._stream.STREAM_BYTES``, in
-            their float dtype). A streamed run checks the values and takes the column
+            the training dtype). A streamed run checks the values and takes the column
             statistics in row blocks without copying the data (a memmap larger than the host's
             memory works), sends one chunk of ``eval_every`` minibatches at a time
             (``E × eval_every × batch_size × (dx + dy)`` floats for ``E`` seeds) and the
@@ -1190,7 +1190,7 @@ def neural_mi(
     for name, a in (("x", x), ("y", y)):
         refuse_traced(name, a, _ON_HOST, f"pass concrete arrays ({_MANY_RUNS})")
     want = None if dtype is None else float_dtype(dtype)  # its errors before the data's
-    streaming = _streaming(stream, x, y)
+    streaming = _streaming(stream, x, y, want)
     if streaming and marginals != "data":
         raise ValueError(
             f"marginals: {marginals!r} ranks whole columns, which a streamed run does not hold; "

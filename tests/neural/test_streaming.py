@@ -174,3 +174,13 @@ def test_both_runs_hold_under_debug_nans(data, in_memory):
     with jax.debug_nans(True):
         for stream in (False, True):
             assert_same(in_memory, jaxmi.neural_mi(KEYS, *data, stream=stream, **OPTS))
+
+
+def test_auto_streaming_counts_the_training_dtype(monkeypatch):
+    # float64 data trained in float32 (dtype=) take half their bytes on the device
+    x, y = np.zeros((100, 3)), np.zeros((100, 2))
+    monkeypatch.setattr(_train, "STREAM_BYTES", 100 * 5 * 6)  # between 4 and 8 bytes a value
+    with jax.enable_x64(True):
+        assert _train._streaming("auto", x, y)
+        assert not _train._streaming("auto", x, y, np.dtype(np.float32))
+    assert not _train._streaming("auto", x, y)  # float32 without x64
