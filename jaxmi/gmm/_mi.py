@@ -1797,9 +1797,11 @@ def _scaled_columns(
         if src.dtype == arr.dtype:
             return src, exps
     if centre and src.dtype != arr.dtype:
-        a = _centred(src, None)
+        a = _as64(src)
+        mean, sd = scaled_moments(a)  # one pass: the std is that of the centred values
+        a -= mean
         if scale:
-            exps = np.frexp(scaled_moments(a)[1])[1]
+            exps = np.frexp(sd)[1]
             a = np.ldexp(a, -exps)
         arr = a.astype(arr.dtype)
     return arr, exps
@@ -1815,16 +1817,10 @@ def _marginals_option(options: dict) -> str:
     return check_marginals(options.get("marginals", _DEFAULTS["marginals"]))
 
 
-def _centred(x: Any, shift: np.ndarray | None) -> np.ndarray:
-    """Validated ``x`` as float64 ``(N, d)`` minus ``shift`` (None: its column means).
-
-    A KL divergence is unchanged only by one shift of both samples: :func:`gmm_kl` passes x's
-    column means for both.
-    """
+def _as64(x: Any) -> np.ndarray:
+    """Validated ``x`` as a float64 ``(N, d)`` array."""
     a = np.asarray(x).astype(np.float64)
-    a = a.reshape(a.shape[0], -1)
-    a -= scaled_moments(a)[0] if shift is None else shift
-    return a
+    return a.reshape(a.shape[0], -1)
 
 
 def gmm_mi(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
@@ -2707,11 +2703,9 @@ def gmm_kl(
         )
     # one shift for both samples, which KL is invariant under (x's column means, float64), and
     # with standardisation one power of two per column near x's std (see _scaled_columns)
-    x64 = np.asarray(x).astype(np.float64).reshape(xa.shape)
-    shift = scaled_moments(x64)[0]
-    xc, yc = x64 - shift, _centred(y, shift)
-    exps = np.frexp(scaled_moments(xc)[1])[1] if sc else np.zeros(xc.shape[1], int)
-    xa, ya = np.ldexp(xc, -exps).astype(xa.dtype), np.ldexp(yc, -exps).astype(xa.dtype)
+    shift, sd = scaled_moments(_as64(x))
+    exps = np.frexp(sd)[1] if sc else np.zeros(xa.shape[1], int)
+    xa, ya = (np.ldexp(_as64(a) - shift, -exps).astype(xa.dtype) for a in (x, y))
     checked = _checked_options(dict(options))
     refuse_for(checked["marginals"], "a KL divergence")
     if mode == "separate":  # the integral's option errors before any warning or fit
