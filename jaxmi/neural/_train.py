@@ -1206,9 +1206,12 @@ def neural_mi(
         # a cast of data far from 0 loses, and which then fit the dtype whatever their range
         # (see column_stats): only unstandardised values are checked against it
         fits = not o["standardize"]
-        xd = as_data_matrix(x, "x", min_rows=4, host=True, check_overflow=fits).dtype
-        yd = as_data_matrix(y, "y", min_rows=4, host=True, check_overflow=fits).dtype
-        xd = yd = want or np.promote_types(xd, yd)  # one dtype: float64 y, float32 x failed
+        dt = np.promote_types(  # one dtype: float64 y with float32 x failed
+            *(
+                as_data_matrix(a, nm, dtype=want, min_rows=4, host=True, check_overflow=fits).dtype
+                for nm, a in (("x", x), ("y", y))
+            )
+        )
         xs, ys = host_matrix(x, "x"), host_matrix(y, "y")
         if marginals == "data":
             warn_heavy_tails([("x", xs), ("y", ys)], _HEAVY_TAILS)
@@ -1222,9 +1225,9 @@ def neural_mi(
             for name, a in (("x", xs), ("y", ys))
         )
     elif o["standardize"]:
-        xs, ys = _standardise(xs, "x", xd), _standardise(ys, "y", yd)
+        xs, ys = _standardise(xs, "x", dt), _standardise(ys, "y", dt)
     else:
-        xs, ys = xs.astype(xd, copy=False), ys.astype(yd, copy=False)
+        xs, ys = xs.astype(dt, copy=False), ys.astype(dt, copy=False)
     n = xs.shape[0]
     n_train, n_val, n_test, same = _split_sizes(o["split"], n)
     if k > n_train:

@@ -159,6 +159,11 @@ def test_float64_data_train_in_float64_as_float32_does(small_data, small, stream
         as32 = jaxmi.neural_mi(
             KEYS[0], x.astype(np.float64), y, bound=bounds_, dtype="float32", **opts
         )
+        # unstandardised values are checked against the training dtype, not the data's (1e40
+        # float64 data trained in float32 as infinities and read NaN)
+        with pytest.raises(ValueError, match=r"^x: values overflow float32"):
+            jaxmi.neural_mi(KEYS[0], 1e40 * x.astype(np.float64), y, dtype="float32",
+                            standardize=False, **opts)  # fmt: skip
     np.testing.assert_array_equal(mixed.val_curve, r64.val_curve)
     assert as32.mi.dtype == np.float32
     # (traced under x64, a float32 program rounds a few steps differently: 1e-6 here)
