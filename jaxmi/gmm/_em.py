@@ -575,9 +575,30 @@ def _sharded_program(mesh, method: str, kc: int, strategy: str, batch_size: int)
     )
 
 
-def default_chunk() -> int:
-    """Problems per compiled chunk: 64 on CPU, 256 on accelerators."""
-    return 64 if jax.default_backend() == "cpu" else 256
+#: Problem-samples (problems x padded sample count) one default chunk holds at most: 2^23 on CPU,
+#: 2^24 on accelerators. Without the bound a chunk's working set grew with N: with 64 problems
+#: per chunk a bivariate Gaussian's estimate peaked at 3.5 GB of host memory at N = 10^6 and
+#: 12.8 GB at 4 x 10^6 (the closed-form refit vmaps its chunk, about 50 bytes per
+#: problem-sample), so N = 10^7 needed about 32 GB. On CPU, data of up to 131,072 samples keep
+#: the full chunk (``benchmarks/gmm_mi_large_n.py``).
+CHUNK_SAMPLES = {"cpu": 1 << 23, "accelerator": 1 << 24}
+
+
+def default_chunk(n_pad: int | None = None) -> int:
+    """Problems per compiled chunk: 64 on CPU, 256 on accelerators, fewer for long data.
+
+    Args:
+        n_pad: the padded sample count; None: the full chunk. Otherwise the chunk is the largest
+            power of two that keeps ``chunk * n_pad`` within :data:`CHUNK_SAMPLES`, and at least
+            2: chunks of 2 to 64 gave the same estimates to the bit, a chunk of 1 estimates 1e-6
+            to 3e-4 nats away (float32 rounding of another compiled program).
+    """
+    cpu = jax.default_backend() == "cpu"
+    full = 64 if cpu else 256
+    if n_pad is None:
+        return full
+    fits = max(1, CHUNK_SAMPLES["cpu" if cpu else "accelerator"] // max(int(n_pad), 1))
+    return max(2, min(full, 1 << (fits.bit_length() - 1)))
 
 
 def default_strategy(kc: int = 2) -> str:

@@ -91,7 +91,7 @@ def _check_weights(weights: Any, n: int, dt, name: str = "weights", batch: int |
     return jnp.asarray(weights, dt)
 
 
-def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc):
+def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc, n_pad=None):
     tol = check_finite_scalar(tol, "tol", positive=True)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     reg_covar = check_finite_scalar(reg_covar, "reg_covar", nonnegative=True)
@@ -100,7 +100,7 @@ def _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, 
         raise ValueError(f"strategy: expected 'map', 'vmap' or 'queue', got {strategy!r}")
     if batch_size is not None:  # None: solve() picks one for the padded sample count
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-    chunk = _em.default_chunk() if chunk is None else check_int(chunk, "chunk", minimum=1)
+    chunk = _em.default_chunk(n_pad) if chunk is None else check_int(chunk, "chunk", minimum=1)
     return (  # NumPy scalars: passed to the programs as arguments, with no conversion program
         np.asarray(tol, dt),
         np.asarray(max_iter, np.int32),
@@ -240,7 +240,9 @@ def fit(
             default on accelerators and for one component).
         batch_size: workers for ``"queue"`` (default 4, 3 or 2 as N grows, see
             ``jaxmi.gmm._em.default_batch_size``) or ``lax.map`` batch size for ``"map"`` (1).
-        chunk: problems per compiled call (default 64 on CPU, 256 on accelerators).
+        chunk: problems per compiled call (default 64 on CPU, 256 on accelerators; fewer, down
+            to 2, for data longer than 131,072 samples on CPU, 65,536 on accelerators, so that
+            a chunk's memory stays bounded).
         dtype: float32 (default) or float64 (needs x64; default for float64 input when enabled).
 
     Returns:
@@ -299,11 +301,13 @@ def fit(
             f"x: {n_eff} sample(s) with positive weight is fewer than n_components={n_components}"
         )
     kc = resolve_capacity(k_cap, n_components)
-    settings = _common_settings(tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc)
-    tol_, max_iter_, reg_, strategy, batch_size, chunk = settings
-
     xs = _pad_data(xm)[None]
     npad = xs.shape[-1]
+    settings = _common_settings(
+        tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, kc, n_pad=npad
+    )
+    tol_, max_iter_, reg_, strategy, batch_size, chunk = settings
+
     s_pad = _pad_weights(s, npad)
     if given:
         if kc < init.capacity:
@@ -398,7 +402,7 @@ def fit_batch(
             converged members are frozen; default on accelerators and for one component).
         batch_size: workers for ``"queue"`` (default 4, 3 or 2 as N grows), ``lax.map`` batch
             size for ``"map"`` (1).
-        chunk: problems per compiled call.
+        chunk: problems per compiled call (default: as in :func:`fit`).
         dtype: float dtype (see :func:`fit`).
 
     Returns:
@@ -448,11 +452,11 @@ def fit_batch(
         if not is_traced(di) and (np.any(di < 0) or np.any(di >= n_data)):
             raise ValueError(f"data_index: values must lie in [0, {n_data})")
         data_index = di
+    xs = _pad_data(datasets)
     settings = _common_settings(
-        tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, init.capacity
+        tol, max_iter, reg_covar, strategy, batch_size, chunk, dt, init.capacity, n_pad=xs.shape[-1]
     )
     tol_, max_iter_, reg_, strategy, batch_size, chunk = settings
-    xs = _pad_data(datasets)
     res = _em.solve(
         xs,
         data_index,

@@ -1108,6 +1108,8 @@ def _fit_many(
     if mesh is not None and mesh.is_multi_process:
         _same_on_every_process(data, o)
     _check_replicates_fit_in_memory(data, o, mesh)
+    if o["chunk"] is None:  # fewer problems per chunk for long data (see _em.CHUNK_SAMPLES)
+        em_kw = dict(em_kw, chunk=_em.default_chunk(data.xs.shape[-1]))
     sel = _select_many(data, like_key, o, em_kw, mesh, bar, mi_blocks)
     b = o["n_bootstrap"]
     n_pad = data.xs.shape[-1]

@@ -733,6 +733,50 @@ def test_more_replicates_than_memory_holds_fail_before_any_fit(monkeypatch):
         jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=10**12)
 
 
+def test_long_data_run_fewer_problems_per_chunk_to_the_same_bits(rho06, monkeypatch):
+    """A chunk holds at most _em.CHUNK_SAMPLES problem-samples (and at least 2 problems), so a
+    chunk's memory no longer grows with N. With 64 problems per chunk a bivariate Gaussian's
+    estimate peaked at 3.5 GB of host memory at N = 10^6 and 12.8 GB at 4 x 10^6 (its closed-form
+    refit vmapped 64 problems of N samples); 10^7 samples could not run in 23 GB."""
+    from jaxmi.gmm import _em
+
+    full = _em.default_chunk()
+    assert full == (64 if jax.default_backend() == "cpu" else 256)
+    if jax.default_backend() == "cpu":  # 2^23 problem-samples
+        assert [_em.default_chunk(n) for n in (2048, 131_072, 132_096, 1 << 20, 1 << 22)] == [
+            64,
+            64,
+            32,
+            8,
+            2,
+        ]
+        assert _em.default_chunk(10**9) == 2  # not 1: see the next block
+    # a budget of 2^12 problem-samples at N_pad = 2,048: chunks of 2 (a chunk of 1 rounds some
+    # float32 sums differently, so the estimate would move by up to 3e-4 nats)
+    budget = {"cpu": 1 << 12, "accelerator": 1 << 12}
+    monkeypatch.setattr(_em, "CHUNK_SAMPLES", budget)
+    assert _em.default_chunk(2048) == 2 and _em.default_chunk(1 << 20) == 2
+    from jaxmi.gmm._fit import _common_settings  # the engine's fit and fit_batch
+
+    assert _common_settings(1e-3, 10, 1e-6, None, None, None, np.float32, 2, n_pad=2048)[-1] == 2
+    chunks = []
+    solve = _em.solve
+
+    def spy(*args, **kw):
+        chunks.append(kw["chunk"])
+        return solve(*args, **kw)
+
+    monkeypatch.setattr(_em, "solve", spy)
+    z, ref = rho06
+    again = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **FAST)
+    assert chunks and max(chunks) == 2  # CV (8 rows before), refit and bootstrap (16 before)
+    for u, v in zip(jax.tree.leaves(ref), jax.tree.leaves(again), strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    chunks.clear()  # an explicit chunk is kept
+    jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **dict(FAST, n_bootstrap=4, chunk=4))
+    assert max(chunks) == 4
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
