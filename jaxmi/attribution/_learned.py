@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.attribution._protocol import Sampler, check_images, slice_start, window_arg
 from jaxmi.models._cnn import _INIT, host_init
@@ -225,8 +226,7 @@ def _train(graphdef, state, key, k_val, train, val, lo, hi, lr, *, arch, steps, 
     def step(carry, k):
         p, opt = carry
         loss, grads = jax.value_and_grad(nll)(p, *windows(k, train, batch_size))
-        updates, opt = tx.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), loss
+        return optax_step(tx, grads, opt, p), loss
 
     def chunk(carry, keys):
         (p, opt, best_p, best_v) = carry

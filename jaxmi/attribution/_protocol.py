@@ -84,8 +84,9 @@ def window_gather(
     """
     kh, kw = window
     h, w = image.shape[-3], image.shape[-2]
-    rows = jnp.clip(row + jnp.arange(kh), 0, h - 1)
-    cols = jnp.clip(col + jnp.arange(kw), 0, w - 1)
+    i32 = jnp.int32
+    rows = jnp.clip(jnp.asarray(row, i32) + jnp.arange(kh, dtype=i32), 0, h - 1)
+    cols = jnp.clip(jnp.asarray(col, i32) + jnp.arange(kw, dtype=i32), 0, w - 1)
     return image[..., rows[:, None], cols[None, :], :]
 
 

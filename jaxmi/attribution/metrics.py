@@ -1224,9 +1224,11 @@ def pointing_game(
 def _pointing_core(a, m, tol):
     b, h, w = a.shape
     idx = jnp.argmax(a.reshape(b, -1), axis=-1)
-    ii, jj = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    ii, jj = jnp.meshgrid(
+        jnp.arange(h, dtype=idx.dtype), jnp.arange(w, dtype=idx.dtype), indexing="ij"
+    )
     d2 = (ii[None] - (idx // w)[:, None, None]) ** 2 + (jj[None] - (idx % w)[:, None, None]) ** 2
-    hits = jnp.any(m & (d2 <= tol * tol), axis=(1, 2))
+    hits = jnp.any(m & (d2.astype(tol.dtype) <= tol * tol), axis=(1, 2))
     return PointingResult(hits=hits, accuracy=hits.mean())
 
 
@@ -1305,14 +1307,14 @@ def _quantiles(values: jax.Array, keep: jax.Array, qs: jax.Array) -> jax.Array:
     it, so levels such as 0.3 of 21 values hit a sample exactly (as in float64 arithmetic)
     instead of landing a float32 rounding error above it — EHR compares pixels with ``>=``.
     """
-    n = keep.sum()
+    n = keep.sum(dtype=jnp.int32)
     srt = jnp.sort(jnp.where(keep, values, jnp.inf))
-    pos = qs * jnp.maximum(n - 1, 0).astype(jnp.float32)
+    pos = qs * jnp.maximum(n - 1, 0).astype(qs.dtype)
     near = jnp.round(pos)
     pos = jnp.where(jnp.abs(pos - near) < 1e-4, near, pos)
     lo = jnp.floor(pos).astype(jnp.int32)
     hi = jnp.minimum(lo + 1, jnp.maximum(n - 1, 0))
-    frac = pos - lo
+    frac = pos - lo.astype(pos.dtype)
     v_lo, v_hi = srt[lo], srt[hi]
     out = jnp.where(frac > 0, v_lo + frac * (v_hi - v_lo), v_lo)
     return jnp.where(n > 0, out, 0.0)
@@ -1364,7 +1366,7 @@ def effective_heat_ratio(
 
 @functools.partial(jax.jit, static_argnames=("n_quantiles",))
 def _ehr_core(a, m, base, weight_by_heat, *, n_quantiles):
-    qs = jnp.linspace(0.0, 1.0, n_quantiles)
+    qs = jnp.linspace(0.0, 1.0, n_quantiles, dtype=a.dtype)  # float32 under x64 too
     b = a.shape[0]
     flat = a.reshape(b, -1)
     lo, hi = flat.min(-1, keepdims=True), flat.max(-1, keepdims=True)
@@ -1378,7 +1380,7 @@ def _ehr_core(a, m, base, weight_by_heat, *, n_quantiles):
     inside = m.reshape(b, 1, -1) & above
     weight = jnp.where(weight_by_heat, heat[:, None, :], 1.0)
     num = jnp.where(inside, weight, 0.0).sum(-1)
-    den = above.sum(-1)
+    den = above.sum(-1, dtype=num.dtype)  # exact: fewer than 2^24 pixels
     ratios = jnp.where(has_poi[:, None] & (den > 0), num / jnp.maximum(den, 1), 0.0)
     ehr = _trapezoid(ratios, qs)
     return EHRResult(quantiles=qs, ratios=ratios, ehr=ehr)

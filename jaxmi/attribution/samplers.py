@@ -175,8 +175,9 @@ def _draw_marginal(params, key, source, row, col, *, window, n):
     kh, kw = window
     _, h, w, _ = bank.shape
     idx = jax.random.randint(key, (n,), 0, bank.shape[0])
-    rows = jnp.clip(row + jnp.arange(kh), 0, h - 1)
-    cols = jnp.clip(col + jnp.arange(kw), 0, w - 1)
+    i32 = jnp.int32
+    rows = jnp.clip(jnp.asarray(row, i32) + jnp.arange(kh, dtype=i32), 0, h - 1)
+    cols = jnp.clip(jnp.asarray(col, i32) + jnp.arange(kw, dtype=i32), 0, w - 1)
     return bank[idx[:, None, None], rows[None, :, None], cols[None, None, :]]
 
 

@@ -200,7 +200,8 @@ def _lloyd(xt, s, centers, active, max_iter, tol_abs):
 
     def update(c):
         labels = _assign(xt, c, active)
-        onehot = (labels[None, :] == jnp.arange(kc)[:, None]) * s[None, :]
+        hit = labels[None, :] == jnp.arange(kc, dtype=labels.dtype)[:, None]
+        onehot = hit.astype(s.dtype) * s[None, :]
         cnt = jnp.sum(onehot, axis=1)
         new = (onehot @ xt.T) / jnp.where(cnt > 0, cnt, 1)[:, None]
         return jnp.where(((cnt > 0) & active)[:, None], new, c)
@@ -263,7 +264,7 @@ def initialize_t(key, xt, s, n_active, kc: int, method: str, reg_covar):
     dt = xt.dtype
     d = xt.shape[0]
     n_active = jnp.asarray(n_active, jnp.int32)
-    active = jnp.arange(kc) < n_active
+    active = jnp.arange(kc, dtype=jnp.int32) < n_active
     reg_covar = jnp.asarray(reg_covar, dt)
     keys = _comp_keys(key, kc)
     reseeded = jnp.bool_(False)

@@ -227,7 +227,7 @@ def _allocate(gmm: GMM, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     slot = jnp.arange(kc, dtype=i32)
     last = jnp.max(jnp.where(act, slot, -1))
     cum = jnp.clip(jnp.cumsum(pi), 0, 1)
-    bound = jnp.round(rest * cum).astype(i32)
+    bound = jnp.round(rest.astype(cum.dtype) * cum).astype(i32)
     bound = jnp.where(slot >= last, rest, bound)
     share = bound - jnp.concatenate([jnp.zeros((1,), i32), bound[:-1]])
     counts = jnp.where(act, floor + share, 0).astype(i32)

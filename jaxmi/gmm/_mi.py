@@ -2279,7 +2279,7 @@ def _categorical_mi(u, eps, gmms: GMM, log_prior):
         def block(b):
             u_b, eps_b, ok = b
             v = scores(c, g_c, u_b, eps_b)
-            cnt = jnp.sum(ok)
+            cnt = jnp.sum(ok, dtype=v.dtype)  # exact: fewer than 2^24 points per block
             mean = jnp.sum(jnp.where(ok, v, 0)) / cnt
             return cnt, mean, jnp.sum(jnp.where(ok, (v - mean) ** 2, 0))
 

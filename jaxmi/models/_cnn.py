@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from jaxmi._batches import chunk_batches
+from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.nn._mlp import check_hidden
 
@@ -239,8 +240,7 @@ def _fit(graphdef, params, k_train, x, y, lr, *, steps: int, batch_size: int):
     def step(carry, idx):
         p, opt = carry
         loss, grads = jax.value_and_grad(loss_fn)(p, idx)
-        updates, opt = tx.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), loss
+        return optax_step(tx, grads, opt, p), loss
 
     batches = chunk_batches(k_train, x.shape[0], steps, batch_size)
     (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), batches)

@@ -36,6 +36,7 @@ from flax import nnx
 from jaxmi import _compile, bounds
 from jaxmi._batches import chunk_batches, permutation
 from jaxmi._marginals import check_marginals, normal_scores, warn_heavy_tails
+from jaxmi._optim import optax_step
 from jaxmi._progress import Progress
 from jaxmi._validation import (
     as_data_matrix,
@@ -434,8 +435,8 @@ def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict
     def step(inner, item):
         params, opt, mstate = inner
         grads, (value, mstate) = jax.grad(loss, has_aux=True)(params, *get(item), mstate)
-        updates, opt = tx.update(grads, opt, params)
-        return (optax.apply_updates(params, updates), opt, mstate), value
+        params, opt = optax_step(tx, grads, opt, params)
+        return (params, opt, mstate), value
 
     return jax.lax.scan(step, (carry["params"], carry["opt"], carry["mine"]), xs)
 

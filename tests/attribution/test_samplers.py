@@ -52,6 +52,8 @@ def test_draws_under_x64_take_int32_window_positions():
         want = draw(s.params, key, img, *at)
         with jax.enable_x64(True):
             got = draw(s.params, key, img, *at)
+            with jax.numpy_dtype_promotion("strict"):  # int64 window offsets met int32 positions
+                np.testing.assert_array_equal(draw(s.params, key, img, *at), got, err_msg=s.name)
         assert got.shape == want.shape and got.dtype == np.float32, s.name
         assert np.isfinite(got).all(), s.name
         if s.deterministic:  # (integer draws follow x64: the marginal's bank images differ)
