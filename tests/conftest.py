@@ -60,6 +60,7 @@ _SECONDS = {
     "tests/attribution/test_sharding.py": 37,
     "tests/attribution/test_it_maps.py": 36,
     "tests/tasks/test_transforms.py": 32,
+    "tests/test_dtype_promotion.py": 28,  # added 2026-11-25 (a CI-like run: 28 s)
     "tests/tasks/test_mc.py": 32,
     "tests/test_cli_mi.py": 32,
     "tests/attribution/test_metrics.py": 31,

@@ -45,16 +45,14 @@ def _same(a, b):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
 
 
-def test_gmm_estimators_give_the_standard_numbers():
+def test_gmm_mi_gives_the_standard_numbers():
     z = _clusters(512)
-    labels = (z[:, 1] > 2).astype(int)
     opts = dict(n_bootstrap=2, mc_samples=2000, init="kmeans")
     # K* > 1: the integral's points per component (int32 count times float32 weights); the
     # k-means start's Lloyd steps (a bool one-hot times float32 weights)
     std, strict = _both(lambda: jaxmi.gmm_mi(KEY, z[:, 0], z[:, 1], **opts))
     assert int(strict.n_components) > 1
     _same(std, strict)
-    _same(*_both(lambda: jaxmi.gmm_mi_categorical(KEY, z[:, 0], labels, **opts)))
 
 
 def test_categorical_integral_in_blocks(monkeypatch):
