@@ -20,6 +20,7 @@ __all__ = [
     "slice_start",
     "window_arg",
     "window_gather",
+    "window_indices",
 ]
 
 
@@ -74,6 +75,20 @@ class Sampler:
     name: str = dataclasses.field(default="sampler", metadata={"static": True})
 
 
+def window_indices(
+    row: jax.Array, col: jax.Array, window: tuple[int, int], height: int, width: int
+) -> tuple[jax.Array, jax.Array]:
+    """Int32 row ``(kh,)`` and column ``(kw,)`` indices of the window at ``(row, col)``.
+
+    Clipped to the ``height x width`` image, as in :func:`window_gather`.
+    """
+    kh, kw = window
+    i32 = jnp.int32
+    rows = jnp.clip(jnp.asarray(row, i32) + jnp.arange(kh, dtype=i32), 0, height - 1)
+    cols = jnp.clip(jnp.asarray(col, i32) + jnp.arange(kw, dtype=i32), 0, width - 1)
+    return rows, cols
+
+
 def window_gather(
     image: jax.Array, row: jax.Array, col: jax.Array, window: tuple[int, int]
 ) -> jax.Array:
@@ -82,11 +97,7 @@ def window_gather(
     Indices past the bottom/right border are clipped (those values are discarded by the sweep),
     so a window is never shifted the way ``lax.dynamic_slice`` shifts an overhanging slice.
     """
-    kh, kw = window
-    h, w = image.shape[-3], image.shape[-2]
-    i32 = jnp.int32
-    rows = jnp.clip(jnp.asarray(row, i32) + jnp.arange(kh, dtype=i32), 0, h - 1)
-    cols = jnp.clip(jnp.asarray(col, i32) + jnp.arange(kw, dtype=i32), 0, w - 1)
+    rows, cols = window_indices(row, col, window, image.shape[-3], image.shape[-2])
     return image[..., rows[:, None], cols[None, :], :]
 
 

@@ -48,6 +48,7 @@ from jaxmi.attribution._protocol import (
     slice_start,
     window_arg,
     window_gather,
+    window_indices,
 )
 
 __all__ = [
@@ -172,12 +173,9 @@ def blur(sigma: float = 2.0, *, radius: int | None = None) -> Sampler:
 def _draw_marginal(params, key, source, row, col, *, window, n):
     del source
     bank = params["bank"]
-    kh, kw = window
     _, h, w, _ = bank.shape
     idx = jax.random.randint(key, (n,), 0, bank.shape[0])
-    i32 = jnp.int32
-    rows = jnp.clip(jnp.asarray(row, i32) + jnp.arange(kh, dtype=i32), 0, h - 1)
-    cols = jnp.clip(jnp.asarray(col, i32) + jnp.arange(kw, dtype=i32), 0, w - 1)
+    rows, cols = window_indices(row, col, window, h, w)  # no (n, H, W, C) gather first
     return bank[idx[:, None, None], rows[None, :, None], cols[None, None, :]]
 
 

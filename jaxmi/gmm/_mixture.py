@@ -265,9 +265,8 @@ def sample_with(u: jax.Array, eps: jax.Array, gmm: GMM) -> jax.Array:
     w = jnp.where(gmm.active, gmm.weights, 0)
     cum = jnp.cumsum(w)
     comp = jnp.searchsorted(cum, u * cum[-1], side="right")
-    comp = jnp.minimum(
-        comp, jnp.sum(gmm.active, dtype=comp.dtype) - 1
-    )  # guard u at the very end of the CDF
+    # guard u at the very end of the CDF
+    comp = jnp.minimum(comp, jnp.sum(gmm.active, dtype=comp.dtype) - 1)
     chol = jnp.linalg.cholesky(gmm.covariances)  # (K, d, d)
 
     # one component at a time: memory stays (d, n) (gathering chol[comp] would be (n, d, d))
