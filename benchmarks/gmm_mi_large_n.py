@@ -68,9 +68,8 @@ rng = np.random.default_rng(0)
 if case == "gaussian":
     z = rng.multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], size=n).astype(np.float32)
 else:
-    c = rng.integers(0, 3, n)
-    mu = np.array([[0.0, 0.0], [3.0, 1.0], [-2.0, 4.0]])  # MEANS and SDS of the parent script
-    z = (mu[c] + rng.normal(size=(n, 2)) * np.array([1.0, 0.5])).astype(np.float32)
+    means, sds = (np.array(a) for a in json.loads(sys.argv[4]))  # MEANS, SDS of the parent
+    z = (means[rng.integers(0, 3, n)] + rng.normal(size=(n, 2)) * sds).astype(np.float32)
 times = []
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -90,7 +89,15 @@ print(json.dumps(dict(
 def run(case: str, n: int, opts: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         out = subprocess.run(
-            [sys.executable, "-c", _CHILD, case, str(n), json.dumps(opts)],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                case,
+                str(n),
+                json.dumps(opts),
+                json.dumps([MEANS.tolist(), SDS.tolist()]),
+            ],
             capture_output=True,
             text=True,
             check=False,
