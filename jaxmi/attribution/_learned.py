@@ -27,6 +27,7 @@ from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.attribution._protocol import Sampler, check_images, slice_start, window_arg
 from jaxmi.models._cnn import _INIT, host_init
+from jaxmi.nn._conv import conv_general_dilated
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["PatchSamplerNet", "fit_patch_sampler"]
@@ -58,7 +59,15 @@ class PatchSamplerNet(nnx.Module):
         chans = (self.channels + 1, *features)
         self.convs = nnx.List(
             [
-                nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", kernel_init=_INIT, rngs=rngs)
+                nnx.Conv(
+                    a,
+                    b,
+                    kernel_size=(3, 3),
+                    padding="SAME",
+                    kernel_init=_INIT,
+                    conv_general_dilated=conv_general_dilated,
+                    rngs=rngs,
+                )
                 for a, b in itertools.pairwise(chans)
             ]
         )
@@ -68,6 +77,7 @@ class PatchSamplerNet(nnx.Module):
             self.channels * self.levels,
             kernel_size=(1, 1),
             kernel_init=_INIT,
+            conv_general_dilated=conv_general_dilated,
             rngs=rngs,
         )
 
