@@ -3,7 +3,7 @@
 :func:`jaxmi.models.train_classifier` fuses its Adam steps in one ``lax.scan``. Inside a loop,
 XLA:CPU runs the backward convolutions of ``lax.conv_general_dilated`` (kernel and input
 gradients) many times slower than at the top level of a program, so jaxmi's models use
-:func:`jaxmi.nn._conv.conv_general_dilated`: the same forward convolution, the input gradient as
+:func:`jaxmi.nn.conv_general_dilated`: the same forward convolution, the input gradient as
 a forward convolution with the flipped kernel and the kernel gradient as a product of image
 patches. This script trains the same :class:`jaxmi.models.SmallCNN` (default
 ``features=(16, 32)``, batch 64, scikit-learn's 8x8 digits) with each convolution and reports
@@ -55,7 +55,7 @@ def main() -> None:
     key = jax.random.key(0)
     rows = []
     for name, conv_fn in (("lax.conv_general_dilated", jax.lax.conv_general_dilated),
-                          ("jaxmi.nn._conv.conv_general_dilated", None)):  # fmt: skip
+                          ("jaxmi.nn.conv_general_dilated", None)):  # fmt: skip
         graphdef, params = model(conv_fn)
 
         def run(graphdef=graphdef, params=params):

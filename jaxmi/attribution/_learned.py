@@ -27,7 +27,7 @@ from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.attribution._protocol import Sampler, check_images, slice_start, window_arg
 from jaxmi.models._cnn import _INIT, host_init
-from jaxmi.nn._conv import conv_general_dilated
+from jaxmi.nn import conv_general_dilated
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["PatchSamplerNet", "fit_patch_sampler"]

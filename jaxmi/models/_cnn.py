@@ -17,7 +17,7 @@ from flax import nnx
 from jaxmi._batches import chunk_batches
 from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
-from jaxmi.nn._conv import conv_general_dilated
+from jaxmi.nn import conv_general_dilated
 from jaxmi.nn._mlp import check_hidden
 
 __all__ = ["SmallCNN", "TrainedClassifier", "host_init", "train_classifier"]

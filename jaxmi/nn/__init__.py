@@ -10,6 +10,8 @@ joint pairs on the diagonal), and ``critic.pointwise(x, y)[i] = f(x_i, y_i)``.
 * :class:`BaselineCritic` — a critic plus a learned baseline ``log a(y)`` (TUBA, I_α).
 * :class:`GaussianConditional` — q(y|x) for :func:`jaxmi.bounds.club` / ``l1out``:
   ``log_prob_matrix(x, y)[i, j] = log q(y_j | x_i)``.
+* :func:`conv_general_dilated` — ``lax.conv_general_dilated`` with a backward pass that stays
+  fast inside ``lax.scan`` training loops on CPU (pass it to ``nnx.Conv``); jaxmi's CNNs use it.
 
 All are plain NNX modules (state in ``nnx.Param``, no shared submodules): they pass through
 ``jax.jit``/``jax.vmap`` as pytrees and through ``nnx.split``/``nnx.merge`` for a functional
@@ -28,6 +30,7 @@ Example:
 """
 
 from jaxmi.nn._conditional import LOGVAR_PARAMETERISATIONS, GaussianConditional
+from jaxmi.nn._conv import conv_general_dilated
 from jaxmi.nn._critics import BaselineCritic, BilinearCritic, ConcatCritic, Critic, SeparableCritic
 from jaxmi.nn._mlp import ACTIVATIONS, INITS, MLP
 
@@ -42,4 +45,5 @@ __all__ = [
     "Critic",
     "GaussianConditional",
     "SeparableCritic",
+    "conv_general_dilated",
 ]

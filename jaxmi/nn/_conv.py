@@ -18,7 +18,8 @@ are unchanged to the bit) and writes the backward pass with a custom VJP:
 The training loop above then takes 1.6 ms per step (``benchmarks/cnn_training.py``). It takes
 over plain 2-D channels-last convolutions (unit strides, no dilation, one feature group: the
 ones jaxmi's models use) and passes anything else to :func:`jax.lax.conv_general_dilated`. Pass
-it to :class:`flax.nnx.Conv` as ``conv_general_dilated=``.
+it to :class:`flax.nnx.Conv` as ``conv_general_dilated=`` (exported as
+:func:`jaxmi.nn.conv_general_dilated`).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def conv_general_dilated(
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from flax import nnx
-        >>> from jaxmi.nn._conv import conv_general_dilated
+        >>> from jaxmi.nn import conv_general_dilated
         >>> conv = nnx.Conv(1, 4, (3, 3), conv_general_dilated=conv_general_dilated,
         ...                 rngs=nnx.Rngs(0))
         >>> conv(jnp.ones((2, 8, 8, 1))).shape

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 from jax import lax
 
-from jaxmi.nn._conv import conv_general_dilated
+from jaxmi.nn import conv_general_dilated
 
 DN = ("NHWC", "HWIO", "NHWC")
 
