@@ -135,22 +135,25 @@ def _score(gmms: GMM, xs: jax.Array, data_index: jax.Array, s_valid: jax.Array) 
     return jnp.where(jnp.isfinite(out), out, -jnp.inf)
 
 
-def _score_padded(gmms: GMM, xs, idx: np.ndarray, s_valid: np.ndarray, chunk: int) -> np.ndarray:
-    """:func:`_score` with the problem count padded to a multiple of ``chunk`` (one program).
+def _score_padded(gmms: GMM, xs, idx: np.ndarray, s_valid: Any, chunk: int) -> np.ndarray:
+    """:func:`_score` in programs of ``chunk`` problems, the last padded (one program).
 
     At most :data:`jaxmi.gmm._em.SMALL_ROWS` problems are padded to that many instead (one
-    short program, as for the initialisation).
+    short program, as for the initialisation). ``s_valid``: ``(P, N_pad)`` weights, or rows
+    gathered on demand (:class:`_Rows`). Chunks bound the memory: one program over all P
+    problems gathered P x d x N_pad data and P x K x N_pad log-densities (200 pairs at
+    N = 20,000 scored 1,200 problems at once).
     """
     p = idx.shape[0]
     if p <= _em.SMALL_ROWS < chunk:
         chunk = _em.SMALL_ROWS
-    pad = -p % chunk
-    if pad:
-        first = np.zeros(pad, np.int64)
-        gmms = jax.tree.map(lambda a: np.concatenate([a, a[first]]), gmms)
-        idx = np.concatenate([idx, idx[first]])
-        s_valid = np.concatenate([s_valid, s_valid[first]])
-    return np.asarray(_score(gmms, xs, idx, s_valid))[:p]
+    out = []
+    for lo in range(0, p, chunk):
+        rows = np.arange(lo, lo + chunk)
+        rows = np.where(rows < p, rows, lo)  # padding: copies of the chunk's first problem
+        g = jax.tree.map(lambda a, rows=rows: a[rows], gmms)
+        out.append(np.asarray(_score(g, xs, idx[rows], np.asarray(s_valid[rows])))[: p - lo])
+    return np.concatenate(out)
 
 
 def _integrand(gmm: GMM, z: jax.Array, kind: str, blocks: tuple) -> jax.Array:
@@ -515,6 +518,29 @@ class _Stage(NamedTuple):
     cv_kw: dict
 
 
+class _Rows:
+    """``(P, N)`` weights whose row ``p`` is ``table[rows[p]]``, gathered only when asked for.
+
+    The problems of a cross-validation stage are (dataset, start, fold) triples, and their
+    training and held-out weights repeat for every start. Materialised they took P x N floats
+    (datasets x ``n_init`` x ``n_folds`` rows: about 100 MB each for 200 pairs at N = 20,000).
+    ``w[lo:hi]`` and ``w[rows]`` gather the rows asked for, and ``w(lo, hi)`` is the lazy form
+    that :func:`jaxmi.gmm._em.solve` takes (one chunk of weights at a time).
+    """
+
+    def __init__(self, table: np.ndarray, rows: np.ndarray):
+        self.table, self.rows = table, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        return self.table[self.rows[sel]]
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return self.table[self.rows[lo:hi]]
+
+
 class _Datasets(NamedTuple):
     """D datasets of the same dimension, padded to one length (host arrays)."""
 
@@ -600,21 +626,21 @@ def _select_many(
         a = len(act)
         kc = _cv_capacity(o["k_cap"], k)
         idx = np.repeat(np.asarray(act, np.int32), n_init * n_folds)
-        s_train = np.broadcast_to(train[act][:, None], (a, n_init, n_folds, n_pad))
+        # row (dataset, fold) of every problem (dataset, start, fold), starts repeating a row
+        fold_rows = (
+            np.asarray(act, np.int32)[:, None, None] * n_folds
+            + np.arange(n_folds, dtype=np.int32)[None, None, :]
+            + np.zeros((1, n_init, 1), np.int32)
+        ).reshape(-1)
         keys = _keys_from_many(data.words, act, k, n_init, like_key)
         if isinstance(keys, np.ndarray):  # raw words (a, n_init, w)
             keys = np.repeat(keys.reshape(a * n_init, -1), n_folds, axis=0)
         else:
             keys = jnp.repeat(keys.reshape(a * n_init), n_folds, axis=0)
         if _COMPACT_FOLDS:
-            fit_idx = (
-                np.asarray(act, np.int32)[:, None, None] * n_folds
-                + np.arange(n_folds, dtype=np.int32)[None, None, :]
-                + np.zeros((1, n_init, 1), np.int32)
-            ).reshape(-1)
-            fit_args = (fit_dev, fit_idx, s_fit[fit_idx])
+            fit_args = (fit_dev, fold_rows, _Rows(s_fit, fold_rows))
         else:
-            fit_args = (xs_dev, idx, s_train.reshape(-1, n_pad))
+            fit_args = (xs_dev, idx, _Rows(train.reshape(-1, n_pad), fold_rows))
         res = _em.solve(
             *fit_args,
             (keys, np.full(idx.shape, k, np.int32)),
@@ -627,13 +653,13 @@ def _select_many(
         stage = _Stage(fit_args, keys, k, kc, mesh, cv_kw)
         if k > 1 and o["restart_stalled"]:
             res = _restart_stalled(res, stage)
-        s_valid = np.broadcast_to(valid[act][:, None], (a, n_init, n_folds, n_pad))
+        s_valid = _Rows(valid.reshape(-1, n_pad), fold_rows)
         failed, gmms = res.failed, res.gmm  # NumPy (host=True)
         scored = gmms
         if k == 1 and len(ks) > 1:  # scored by the K = 2 stage's program (one fewer to compile):
             # a masked single Gaussian has the same log-likelihood to every bit
             scored = _pad_components(gmms, _cv_capacity(o["k_cap"], 2))
-        scores = _score_padded(scored, xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"])
+        scores = _score_padded(scored, xs_dev, idx, s_valid, em_kw["chunk"])
         scores = np.where(failed, -np.inf, scores).reshape(a, n_init, n_folds)
         metrics, chosen, picked, starts = [], [], [], []
         for j in range(a):
@@ -671,7 +697,7 @@ def _select_many(
                 ref,
                 res,
                 stage,
-                (xs_dev, idx, s_valid.reshape(-1, n_pad), em_kw["chunk"]),
+                (xs_dev, idx, s_valid, em_kw["chunk"]),
                 moved,
             )
             for i, (gain, shift) in gains.items():

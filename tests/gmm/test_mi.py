@@ -768,9 +768,20 @@ def test_long_data_run_fewer_problems_per_chunk_to_the_same_bits(rho06, monkeypa
         return solve(*args, **kw)
 
     monkeypatch.setattr(_em, "solve", spy)
+    from jaxmi.gmm import _mi
+
+    scored, score = [], _mi._score  # held-out scores run in chunks too (all P problems at once
+    # before: 200 pairs at N = 20,000 peaked at 1.8 GB, 400 pairs at 3.4 GB; now 0.76 and 1.0)
+
+    def score_spy(gmms, xs, idx, s_valid):
+        scored.append(idx.shape[0])
+        return score(gmms, xs, idx, s_valid)
+
+    monkeypatch.setattr(_mi, "_score", score_spy)
     z, ref = rho06
     again = jaxmi.gmm_mi(KEY0, z[:, 0], z[:, 1], **FAST)
     assert chunks and max(chunks) == 2  # CV (8 rows before), refit and bootstrap (16 before)
+    assert scored and set(scored) == {2}  # 6 CV problems: 3 programs of 2 (one of 6 before)
     for u, v in zip(jax.tree.leaves(ref), jax.tree.leaves(again), strict=True):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
     chunks.clear()  # an explicit chunk is kept
