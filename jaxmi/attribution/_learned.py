@@ -26,7 +26,7 @@ from flax import nnx
 from jaxmi._optim import optax_step
 from jaxmi._validation import check_finite_scalar, check_int, check_key, refuse_traced
 from jaxmi.attribution._protocol import Sampler, check_images, slice_start, window_arg
-from jaxmi.models._cnn import _INIT, host_init
+from jaxmi.models._cnn import _INIT, conv3x3, host_init
 from jaxmi.nn import conv_general_dilated
 from jaxmi.nn._mlp import check_hidden
 
@@ -57,20 +57,7 @@ class PatchSamplerNet(nnx.Module):
         self.window, self.ring = tuple(window), int(ring)
         self.channels, self.levels = int(channels), int(levels)
         chans = (self.channels + 1, *features)
-        self.convs = nnx.List(
-            [
-                nnx.Conv(
-                    a,
-                    b,
-                    kernel_size=(3, 3),
-                    padding="SAME",
-                    kernel_init=_INIT,
-                    conv_general_dilated=conv_general_dilated,
-                    rngs=rngs,
-                )
-                for a, b in itertools.pairwise(chans)
-            ]
-        )
+        self.convs = nnx.List([conv3x3(a, b, rngs=rngs) for a, b in itertools.pairwise(chans)])
         self.context = nnx.Linear(features[-1], features[-1], kernel_init=_INIT, rngs=rngs)
         self.head = nnx.Conv(
             features[-1],

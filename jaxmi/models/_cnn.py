@@ -48,6 +48,23 @@ def host_init(make: Callable[[], nnx.Module], key: jax.Array) -> tuple[Any, Any]
     return graphdef, jax.tree.map_with_path(one, abstract)
 
 
+def conv3x3(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Conv:
+    """The 3x3 ``SAME`` convolution of jaxmi's CNNs.
+
+    :data:`_INIT` kernels, and :func:`jaxmi.nn.conv_general_dilated`, whose backward pass stays
+    fast in the ``lax.scan`` training loops on CPU.
+    """
+    return nnx.Conv(
+        in_features,
+        out_features,
+        kernel_size=(3, 3),
+        padding="SAME",
+        kernel_init=_INIT,
+        conv_general_dilated=conv_general_dilated,
+        rngs=rngs,
+    )
+
+
 class SmallCNN(nnx.Module):
     """Conv 3x3 → ReLU → ... → global mean over pixels → Dense: logits of NHWC images.
 
@@ -80,20 +97,7 @@ class SmallCNN(nnx.Module):
         if not features:
             raise ValueError("features: needs at least one convolution")
         chans = (check_int(in_channels, "in_channels", minimum=1), *features)
-        self.convs = nnx.List(
-            [
-                nnx.Conv(
-                    a,
-                    b,
-                    kernel_size=(3, 3),
-                    padding="SAME",
-                    kernel_init=_INIT,
-                    conv_general_dilated=conv_general_dilated,
-                    rngs=rngs,
-                )
-                for a, b in itertools.pairwise(chans)
-            ]
-        )
+        self.convs = nnx.List([conv3x3(a, b, rngs=rngs) for a, b in itertools.pairwise(chans)])
         self.head = nnx.Linear(
             features[-1],
             check_int(n_classes, "n_classes", minimum=2),
