@@ -10,8 +10,8 @@ memory of the estimate's bookkeeping shows.
 
 Until 2026-11-25 the held-out scores of a cross-validation stage ran as one program over every
 (pair, start, fold) problem, and the training and held-out weights of every problem were
-materialised: the peak grew by 7.5 MB per pair at N = 20,000 (1.89 GB for 200 pairs, 3.38 GB
-for 400); now 1.44 MB per pair (0.71 and 0.97 GB). Both now run per chunk of problems.
+materialised: the peak grew by 7.6 MB per pair at N = 20,000 (1.87 GB for 200 pairs, 3.37 GB
+for 400); now 1.05 MB per pair (0.65 and 0.81 GB). Both now run per chunk of problems.
 ``--old DIR`` runs the same children against another checkout side by side (the recorded run:
 a worktree of b951afe, the commit before).
 

@@ -518,6 +518,25 @@ class _Stage(NamedTuple):
     cv_kw: dict
 
 
+class _FoldWeights:
+    """The 0/1 weights of (dataset, fold) row ``r = i * F + f``, from the samples' fold ids.
+
+    ``held_out=False``: the samples of dataset ``i`` outside fold ``f`` (training); True: those
+    in it. Indexing by row ids gives ``(len(r), N_pad)`` weights; stored as ``(D, F, N_pad)``
+    floats they took two copies of every dataset's data per fold.
+    """
+
+    def __init__(self, folds: np.ndarray, n_folds: int, dtype: Any, *, held_out: bool):
+        self.folds, self.n_folds, self.dtype, self.held_out = folds, n_folds, dtype, held_out
+
+    def __getitem__(self, r: Any) -> np.ndarray:
+        r = np.asarray(r)
+        fold_ids = self.folds[r // self.n_folds]
+        f = (r % self.n_folds)[..., None]
+        keep = fold_ids == f if self.held_out else (fold_ids != f) & (fold_ids >= 0)
+        return keep.astype(self.dtype)
+
+
 class _Rows:
     """``(P, N)`` weights whose row ``p`` is ``table[rows[p]]``, gathered only when asked for.
 
@@ -528,7 +547,7 @@ class _Rows:
     that :func:`jaxmi.gmm._em.solve` takes (one chunk of weights at a time).
     """
 
-    def __init__(self, table: np.ndarray, rows: np.ndarray):
+    def __init__(self, table: Any, rows: np.ndarray):  # an array or a _FoldWeights
         self.table, self.rows = table, rows
 
     def __len__(self) -> int:
@@ -584,17 +603,16 @@ def _select_many(
     """
     d_count, d, n_pad = data.xs.shape
     n_folds, n_init = o["n_folds"], o["n_init"]
-    train = np.zeros((d_count, n_folds, n_pad), data.xs.dtype)
-    valid = np.zeros_like(train)
+    # the fold of every sample (-1: padding); the 0/1 training and held-out weights of a
+    # (dataset, fold) are made from it when a chunk needs them (_FoldWeights)
+    folds = np.full((d_count, n_pad), -1, np.int8 if n_folds <= 127 else np.int64)
     max_k = []
     for i, n in enumerate(data.n):
         perm = _rng(data.words[i], _TAG_FOLDS).permutation(n)
-        fold_of = np.empty(n, np.int64)
-        fold_of[perm] = np.arange(n) % n_folds
-        for f in range(n_folds):
-            train[i, f, :n] = fold_of != f
-            valid[i, f, :n] = fold_of == f
+        folds[i, perm] = np.arange(n) % n_folds
         max_k.append(min(o["max_components"], n - -(-n // n_folds)))
+    train = _FoldWeights(folds, n_folds, data.xs.dtype, held_out=False)
+    valid = _FoldWeights(folds, n_folds, data.xs.dtype, held_out=True)
     fixed = o["n_components"]
     ks = [fixed] if fixed is not None else range(1, max(max_k) + 1)
     rules = [
@@ -640,7 +658,7 @@ def _select_many(
         if _COMPACT_FOLDS:
             fit_args = (fit_dev, fold_rows, _Rows(s_fit, fold_rows))
         else:
-            fit_args = (xs_dev, idx, _Rows(train.reshape(-1, n_pad), fold_rows))
+            fit_args = (xs_dev, idx, _Rows(train, fold_rows))
         res = _em.solve(
             *fit_args,
             (keys, np.full(idx.shape, k, np.int32)),
@@ -653,7 +671,7 @@ def _select_many(
         stage = _Stage(fit_args, keys, k, kc, mesh, cv_kw)
         if k > 1 and o["restart_stalled"]:
             res = _restart_stalled(res, stage)
-        s_valid = _Rows(valid.reshape(-1, n_pad), fold_rows)
+        s_valid = _Rows(valid, fold_rows)
         failed, gmms = res.failed, res.gmm  # NumPy (host=True)
         scored = gmms
         if k == 1 and len(ks) > 1:  # scored by the K = 2 stage's program (one fewer to compile):
@@ -986,20 +1004,21 @@ def _fit_capacity(k: int) -> int:
 _COMPACT_FOLDS = True
 
 
-def _training_folds(data: _Datasets, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _training_folds(data: _Datasets, train: _FoldWeights) -> tuple[np.ndarray, np.ndarray]:
     """The training samples of every (dataset, fold), packed: ``(D * F, d, M_pad)``, weights.
 
     Row ``i * F + f`` holds dataset ``i``'s samples outside fold ``f``, in their order, padded
     to the bucket length of the largest training fold (:func:`jaxmi.gmm._em.pad_length`).
     """
-    d_count, n_folds, _ = train.shape
-    counts = train.sum(-1).astype(np.int64)  # (D, F)
+    d_count, n_folds = data.xs.shape[0], train.n_folds
+    per_fold = np.stack([np.sum(train.folds == f, axis=1) for f in range(n_folds)], axis=1)
+    counts = data.n[:, None].astype(np.int64) - per_fold  # (D, F): samples outside fold f
     m_pad = _em.pad_length(int(counts.max()))
     xs = np.zeros((d_count * n_folds, data.xs.shape[1], m_pad), data.xs.dtype)
     real = np.zeros((d_count * n_folds, m_pad), data.xs.dtype)
     for i in range(d_count):
         for f in range(n_folds):
-            keep = train[i, f] > 0
+            keep = train[i * n_folds + f] > 0
             c = int(counts[i, f])
             xs[i * n_folds + f, :, :c] = data.xs[i][:, keep]
             real[i * n_folds + f, :c] = 1

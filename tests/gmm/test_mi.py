@@ -771,7 +771,7 @@ def test_long_data_run_fewer_problems_per_chunk_to_the_same_bits(rho06, monkeypa
     from jaxmi.gmm import _mi
 
     scored, score = [], _mi._score  # held-out scores run in chunks too (all P problems at once
-    # before: 200 pairs at N = 20,000 peaked at 1.9 GB, 400 pairs at 3.4 GB; now 0.71 and 0.97)
+    # before: 200 pairs at N = 20,000 peaked at 1.9 GB, 400 pairs at 3.4 GB; now 0.65 and 0.81)
 
     def score_spy(gmms, xs, idx, s_valid):
         scored.append(idx.shape[0])
