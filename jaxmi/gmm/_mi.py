@@ -529,12 +529,15 @@ class _FoldWeights:
     def __init__(self, folds: np.ndarray, n_folds: int, dtype: Any, *, held_out: bool):
         self.folds, self.n_folds, self.dtype, self.held_out = folds, n_folds, dtype, held_out
 
-    def __getitem__(self, r: Any) -> np.ndarray:
+    def keep(self, r: Any) -> np.ndarray:
+        """Boolean ``(..., N_pad)``: the samples that row(s) ``r`` weigh."""
         r = np.asarray(r)
         fold_ids = self.folds[r // self.n_folds]
         f = (r % self.n_folds)[..., None]
-        keep = fold_ids == f if self.held_out else (fold_ids != f) & (fold_ids >= 0)
-        return keep.astype(self.dtype)
+        return fold_ids == f if self.held_out else (fold_ids != f) & (fold_ids >= 0)
+
+    def __getitem__(self, r: Any) -> np.ndarray:
+        return self.keep(r).astype(self.dtype)
 
 
 class _Rows:
@@ -549,9 +552,6 @@ class _Rows:
 
     def __init__(self, table: Any, rows: np.ndarray):  # an array or a _FoldWeights
         self.table, self.rows = table, rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def __getitem__(self, sel: Any) -> np.ndarray:
         return self.table[self.rows[sel]]
@@ -1018,7 +1018,7 @@ def _training_folds(data: _Datasets, train: _FoldWeights) -> tuple[np.ndarray, n
     real = np.zeros((d_count * n_folds, m_pad), data.xs.dtype)
     for i in range(d_count):
         for f in range(n_folds):
-            keep = train[i * n_folds + f] > 0
+            keep = train.keep(i * n_folds + f)
             c = int(counts[i, f])
             xs[i * n_folds + f, :, :c] = data.xs[i][:, keep]
             real[i * n_folds + f, :c] = 1

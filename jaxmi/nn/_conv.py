@@ -76,13 +76,8 @@ def _conv_bwd(pads, precision, res, g):
         )
         (dx,) = vjp_x(g)
     cols = _patches(x, kh, kw, pads)
-    dw = _dot_last(cols.reshape(-1, kh * kw * ci).T, g.reshape(-1, co), precision)
+    dw = jnp.matmul(cols.reshape(-1, kh * kw * ci).T, g.reshape(-1, co), precision=precision)
     return dx, dw.reshape(kh, kw, ci, co).astype(w.dtype)
-
-
-def _dot_last(a: jax.Array, b: jax.Array, precision: Any) -> jax.Array:
-    """``a @ b`` over the last axis of ``a`` and the first of ``b``."""
-    return lax.dot_general(a, b, (((a.ndim - 1,), (0,)), ((), ())), precision=precision)
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
