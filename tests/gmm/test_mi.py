@@ -734,6 +734,34 @@ def test_more_replicates_than_memory_holds_fail_before_any_fit(monkeypatch):
         jaxmi.gmm_mi(KEY0, x, x[::-1], n_bootstrap=10**12)
 
 
+def test_cv_weights_made_per_chunk_are_the_fold_masks():
+    """_FoldWeights / _Rows (weights gathered per chunk, 7.6 -> 1.05 MB per pair) give the rows
+    that were materialised before: 0/1 masks of the samples outside (training) or inside
+    (held out) each fold, zero on the padding, repeated for every start."""
+    from jaxmi.gmm._mi import _FoldWeights, _Rows
+
+    rng = np.random.default_rng(0)
+    n_folds, n_init, n_pad, ns = 3, 2, 16, [16, 11, 7]
+    folds = np.full((len(ns), n_pad), -1, np.int8)
+    want = {False: np.zeros((len(ns), n_folds, n_pad)), True: np.zeros((len(ns), n_folds, n_pad))}
+    for i, n in enumerate(ns):
+        folds[i, :n] = rng.permutation(n) % n_folds
+        for f in range(n_folds):  # the former construction
+            want[False][i, f, :n] = folds[i, :n] != f
+            want[True][i, f, :n] = folds[i, :n] == f
+    act = np.array([2, 0])  # datasets still searching, in stage order
+    fold_rows = (act[:, None, None] * n_folds + np.arange(n_folds)[None, None, :]
+                 + np.zeros((1, n_init, 1), int)).reshape(-1)  # fmt: skip
+    for held_out in (False, True):
+        rows = _Rows(_FoldWeights(folds, n_folds, np.float32, held_out=held_out), fold_rows)
+        full = np.broadcast_to(want[held_out][act][:, None], (2, n_init, n_folds, n_pad))
+        full = full.reshape(-1, n_pad)
+        np.testing.assert_array_equal(rows[:], full)
+        np.testing.assert_array_equal(rows(3, 9), full[3:9])
+        np.testing.assert_array_equal(rows[np.array([5, 0, 7])], full[[5, 0, 7]])
+        assert rows[:].dtype == np.float32
+
+
 def test_long_data_run_fewer_problems_per_chunk_to_the_same_bits(rho06, monkeypatch):
     """A chunk holds at most _em.CHUNK_SAMPLES problem-samples (and at least 2 problems), so a
     chunk's memory no longer grows with N. With 64 problems per chunk a bivariate Gaussian's
