@@ -11,12 +11,15 @@ memory of the estimate's bookkeeping shows.
 Until 2026-11-25 the held-out scores of a cross-validation stage ran as one program over every
 (pair, start, fold) problem, and the training and held-out weights of every problem were
 materialised: the peak grew by 7.6 MB per pair at N = 20,000 (1.87 GB for 200 pairs, 3.37 GB
-for 400); now 1.05 MB per pair (0.65 and 0.81 GB). Both now run per chunk of problems.
-``--old DIR`` runs the same children against another checkout side by side (the recorded run:
-a worktree of b951afe, the commit before).
+for 400); then 1.05 MB per pair (0.65 and 0.81 GB), both running per chunk of problems. The
+padded datasets and packed training folds still grew with the pairs; since the next change the
+pairs are fitted in blocks (``jaxmi.gmm._mi.PAIR_BLOCK_SAMPLES``: 409 pairs at N = 20,000), so
+the peak stops growing beyond a block or two. ``--old DIR`` runs the same children against
+another checkout side by side (the recorded run: a worktree of ee61946, the commit before the
+blocks).
 
-    git worktree add /tmp/jaxmi-old b951afe
-    python benchmarks/gmm_mi_pairwise_memory.py --old /tmp/jaxmi-old   # about 3 min on 2 cores
+    git worktree add /tmp/jaxmi-old ee61946
+    python benchmarks/gmm_mi_pairwise_memory.py --old /tmp/jaxmi-old   # about 5 min on 2 cores
 
 Writes ``benchmarks/results/gmm_mi_pairwise_memory.json``.
 """
@@ -70,9 +73,11 @@ def run(p: int, q: int, n: int, checkout: str | None = None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
-    ap.add_argument("--latents", type=int, nargs="+", default=[5, 10, 20, 40])
+    ap.add_argument("--latents", type=int, nargs="+", default=[5, 20, 40, 80, 160])
     ap.add_argument("--old", help="a checkout of an older jaxmi to run side by side")
     args = ap.parse_args()
+    if len(args.latents) < 2:
+        ap.error("--latents: give at least two counts (the slope needs two points)")
     out = dict(**environment(), n=args.n)
     for name, checkout in (("current", None), ("old", args.old)):
         if name == "old" and not checkout:
@@ -82,11 +87,18 @@ def main() -> None:
             row = dict(pairs=p * 10, latents=p, **run(p, 10, args.n, checkout))
             rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
             print(name, rows[-1])
-        slope = (rows[-1]["peak_rss_gb"] - rows[0]["peak_rss_gb"]) / (
-            rows[-1]["pairs"] - rows[0]["pairs"]
+
+        def slope(r0, r1):  # MB of peak per added pair
+            return 1e3 * (r1["peak_rss_gb"] - r0["peak_rss_gb"]) / (r1["pairs"] - r0["pairs"])
+
+        first, last = slope(rows[0], rows[-1]), slope(rows[-2], rows[-1])
+        print(f"{name}: peak memory per pair {first:.2f} MB overall, {last:.2f} MB at the end")
+        out[name] = dict(
+            checkout=checkout,
+            rows=rows,
+            mb_per_pair=round(first, 3),
+            mb_per_pair_last_step=round(last, 3),
         )
-        print(f"{name}: peak memory per pair {1e3 * slope:.2f} MB")
-        out[name] = dict(checkout=checkout, rows=rows, mb_per_pair=round(1e3 * slope, 3))
     write_results(RESULTS, out)
 
 

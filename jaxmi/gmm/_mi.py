@@ -2885,7 +2885,11 @@ def gmm_mi_pairwise(
     All pairs run as one batched computation: for each candidate K, the cross-validation fits of
     every pair still searching form one batch (a pair leaves when its stopping rule fires); the
     refits and bootstrap replicates of all pairs with the same capacity form one batch; the
-    integrals of all fitted mixtures form one batch. With ``mesh`` (a
+    integrals of all fitted mixtures form one batch. Larger matrices are fitted in consecutive
+    blocks of pairs, at most 2^23 padded samples each (pairs x padded length: about 400 pairs
+    at N = 20,000; a 10 x 10 matrix at N = 5,000 is one block), so the memory stays near that
+    of one block: a peak of 0.94-0.99 GB for 1,600 pairs at N = 20,000, where it grew by about
+    1 MB per pair (``benchmarks/gmm_mi_pairwise_memory.py``). With ``mesh`` (a
     :class:`jax.sharding.Mesh`), every batch is split over all of the mesh's devices. The mesh
     may span several hosts: start each process with :func:`jax.distributed.initialize`, build
     the mesh from ``jax.devices()`` (all processes' devices) and make the same call with the
@@ -3001,53 +3005,99 @@ def _record(out: dict, i: int, j: int, r) -> None:
     out["est"][i, j], out["conv"][i, j] = True, bool(np.all(np.asarray(r.converged)))
 
 
+#: padded dataset-samples (datasets x padded length) that one block of ``gmm_mi_pairwise`` fits
+#: at a time. The padded datasets, the packed training folds and their copies on the device took
+#: about 50 bytes per dataset-sample (1.05 MB per pair at N = 20,000), so an unblocked matrix grew
+#: without bound with its number of pairs; a block of 409 pairs at N = 20,000 takes about 0.4 GB
+#: (a 10 x 10 matrix at N = 5,000 is one block). Pairs draw their randomness from their own keys,
+#: so blocks give the same estimates: to the bit where the padded length is the same (a
+#: categorical block pads its classes to its own longest class, as a single call does).
+PAIR_BLOCK_SAMPLES = 1 << 23
+
+
+def _pair_blocks(costs: list[int]) -> list[tuple[int, int]]:
+    """Consecutive ``(lo, hi)`` blocks of pairs of near-equal total cost.
+
+    ``costs``: each pair's padded dataset-samples. As few blocks as keep each within
+    :data:`PAIR_BLOCK_SAMPLES` where the costs are equal (a block holds at least one pair).
+    """
+    total = sum(costs)
+    n_blocks = max(1, -(-total // PAIR_BLOCK_SAMPLES))
+    if n_blocks == 1:
+        return [(0, len(costs))]
+    blocks, lo, acc = [], 0, 0
+    for i, c in enumerate(costs):
+        acc += c
+        if acc * n_blocks >= total * (len(blocks) + 1) and i + 1 < len(costs):
+            blocks.append((lo, i + 1))
+            lo = i + 1
+    blocks.append((lo, len(costs)))
+    return blocks
+
+
+def _block_note(bar, blocks: list, b: int) -> None:
+    if bar is not None and len(blocks) > 1:
+        bar.label = f"GMM-MI pairs, block {b + 1} of {len(blocks)}"
+
+
 def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     dt = aa.dtype
-    # the list of pair copies lives only while the padded datasets are built (held through the
-    # fits, it was one more copy of every pair's columns: 0.16 MB per pair at N = 20,000)
-    data = _datasets([np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs], words)
-    fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=((0,), (1,)))
-    _warn_fits(fits, [f"pair ({i}, {j})" for i, j in pairs], o)
     mc = dict(_integral_settings(o, 2), kind="mi", blocks=((0,), (1,)))
-    ints = _integrate_fits(fits, _mc_keys(words, key), o["mesh"], **mc)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    for (i, j), fit, (vals, ses) in zip(pairs, fits, ints, strict=True):
-        _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt))
+    blocks = _pair_blocks([_em.pad_length(aa.shape[0])] * len(pairs))
+    kept = []  # the fits without their replicates, for the warnings on the whole matrix
+    for b, (lo, hi) in enumerate(blocks):
+        _block_note(bar, blocks, b)
+        # the list of pair copies lives only while the padded datasets are built (held through
+        # the fits, it was one more copy of every pair's columns: 0.16 MB per pair at N = 20,000)
+        data = _datasets(
+            [np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs[lo:hi]], words[lo:hi]
+        )
+        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=((0,), (1,)))
+        del data
+        ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
+        for (i, j), fit, (vals, ses) in zip(pairs[lo:hi], fits, ints, strict=True):
+            _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt))
+        kept += [f._replace(boot=None) for f in fits]
+        del fits, ints  # the block's replicates, before the next block's data
+    _warn_fits(kept, [f"pair ({i}, {j})" for i, j in pairs], o)
 
 
 def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None:
     dt = aa.dtype
-    codes, priors, members, zs, cwords, classes = {}, {}, [], [], [], {}
+    codes, priors, classes, costs = {}, {}, {}, {}
     for j in sorted({j for _, j in pairs}):
         classes[j], codes[j] = _label_codes(bb[:, j], f"b[:, {j}]", bb.shape[0])
-        priors[j] = _class_prior(prior, np.bincount(codes[j]), dt)
-    for (i, j), w in zip(pairs, words, strict=True):
-        first = len(zs)
-        for c in range(priors[j].shape[0]):
-            xc = aa[codes[j] == c, i][:, None]
+        counts = np.bincount(codes[j])
+        priors[j] = _class_prior(prior, counts, dt)
+        for c, n_c in enumerate(counts):  # every class, before any fit
             try:
-                _resolve_options(
-                    {**o, "mesh": None, "max_components": o["max_components"]}, len(xc)
-                )
+                _resolve_options({**o, "mesh": None}, int(n_c))
             except ValueError as err:
-                n_cls = priors[j].shape[0]
                 label = classes[j][c].item()
                 raise _small_class_error(
-                    f"b[:, {j}]", label, len(xc), n_cls, bb.shape[0], err
+                    f"b[:, {j}]", label, int(n_c), len(counts), bb.shape[0], err
                 ) from err
-            zs.append(xc)
-        cwords += _class_words(w, priors[j].shape[0])
-        members.append(range(first, len(zs)))
-    data = _datasets(zs, cwords)
-    del zs  # the per-class copies (see _pairwise_continuous)
-    fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar)
-    labels = [
-        f"pair ({i}, {j}) class {c}"
-        for (i, j), idx in zip(pairs, members, strict=True)
-        for c in range(len(idx))
-    ]
-    _warn_fits(fits, labels, o)
+        costs[j] = len(counts) * _em.pad_length(int(counts.max()))
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    for (i, j), w, idx in zip(pairs, words, members, strict=True):
-        r = _categorical_result(key, [fits[m] for m in idx], priors[j], w, o, scale, dt, None)
-        _record(out, i, j, r)
+    blocks = _pair_blocks([costs[j] for _, j in pairs])
+    kept, labels = [], []  # as in _pairwise_continuous
+    for b, (lo, hi) in enumerate(blocks):
+        _block_note(bar, blocks, b)
+        zs, cwords, members = [], [], []
+        for (i, j), w in zip(pairs[lo:hi], words[lo:hi], strict=True):
+            first = len(zs)
+            zs += [aa[codes[j] == c, i][:, None] for c in range(priors[j].shape[0])]
+            cwords += _class_words(w, priors[j].shape[0])
+            members.append(range(first, len(zs)))
+        data = _datasets(zs, cwords)
+        del zs  # the per-class copies (see _pairwise_continuous)
+        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar)
+        del data
+        for (i, j), w, idx in zip(pairs[lo:hi], words[lo:hi], members, strict=True):
+            r = _categorical_result(key, [fits[m] for m in idx], priors[j], w, o, scale, dt, None)
+            _record(out, i, j, r)
+            labels += [f"pair ({i}, {j}) class {c}" for c in range(len(idx))]
+        kept += [f._replace(boot=None) for f in fits]
+        del fits
+    _warn_fits(kept, labels, o)

@@ -1326,6 +1326,52 @@ def test_pairwise_within_one_array_is_symmetric_with_infinite_diagonal(rho06):
     assert np.all(np.isfinite(mi[off]))
 
 
+def test_pairwise_matrix_in_blocks_is_the_same(monkeypatch):
+    """Pairs are fitted in blocks of PAIR_BLOCK_SAMPLES padded samples, so a large matrix's
+    memory stays bounded: the same matrix to the bit (continuous and categorical), and the
+    warnings on the fits name pairs from every block in one warning, as without blocks."""
+    from jaxmi.gmm import _mi
+
+    rng = np.random.default_rng(31)
+    x = rng.normal(size=(N, 2))
+    # pairs (0, 0) and (1, 1): y = 2 x + 1, whose fits are mostly regulariser (warns)
+    a, b = x, 2 * x + 1
+    # classes of 1,024 and 682-683 samples: every block pads its classes to 1,024, as the whole
+    # matrix does (a block pads to its own longest class, which rounds like a single call)
+    labels = np.c_[x[:, 0] > np.median(x[:, 0]), rng.permutation(N) % 3]
+    opts = dict(n_bootstrap=4, n_components=1)  # closed-form fits: few, light programs
+    calls = []
+    fit_many = _mi._fit_many
+    monkeypatch.setattr(
+        _mi,
+        "_fit_many",
+        lambda data, *a, **k: (calls.append(len(data.n)), fit_many(data, *a, **k))[1],
+    )
+
+    def run():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cont = jaxmi.gmm_mi_pairwise(KEY0, a, b, **opts)
+            cat = jaxmi.gmm_mi_pairwise(KEY0, a, labels, categorical=True, **opts)
+        return cont, cat, sorted(str(w.message) for w in caught)
+
+    whole = run()
+    assert calls == [4, 10]  # one block each: 4 pairs; 2 + 3 classes for each latent
+    monkeypatch.setattr(_mi, "PAIR_BLOCK_SAMPLES", 2 * N)
+    calls.clear()
+    blocked = run()
+    # 2 pairs a block; categorical: 2 x 1,024 and 3 x 1,024 padded samples a pair, 3 blocks
+    assert calls == [2, 2, 5, 2, 3]
+    for one, other in zip(whole[:2], blocked[:2], strict=True):
+        for field, value in one._asdict().items():
+            np.testing.assert_array_equal(getattr(other, field), value, err_msg=field)
+    degenerate = [w for w in whole[2] if "reg_covar" in w]
+    assert (
+        len(degenerate) == 1 and "pair (0, 0)" in degenerate[0] and "pair (1, 1)" in degenerate[0]
+    )
+    assert blocked[2] == whole[2]
+
+
 def test_pairwise_heatmap_renders(tmp_path, rho06):
     import matplotlib
 
