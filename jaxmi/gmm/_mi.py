@@ -2070,7 +2070,9 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     arithmetic). As in :func:`gmm_mi_pairwise`, the cross-validation fits of every dataset still
     searching for K form one batch per candidate K, the bootstrap refits of all datasets with the
     same capacity one batch, and all integrals one program: many realisations of a simulation,
-    or one estimate per seed, cost far less than a Python loop over :func:`gmm_mi`.
+    or one estimate per seed, cost far less than a Python loop over :func:`gmm_mi`. Many long
+    datasets are fitted in consecutive blocks, as the pairs of :func:`gmm_mi_pairwise`, so the
+    memory beyond the input's own copies stays that of one block.
 
     Args:
         key: typed PRNG key.
@@ -2126,19 +2128,25 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     ]
     keys = np.asarray(jax.random.key_data(_fold_keys(key, np.arange(n_data, dtype=np.uint32))))
     words = [tuple(int(w) for w in row) for row in keys.reshape(n_data, -1)]
-    data = _datasets(zs, words)
-    del zs  # the standardised copies (see _pairwise_continuous)
+    mc = dict(_integral_settings(o, z.shape[2]), kind="mi", blocks=blocks)
+    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
+    parts = _blocks([_em.pad_length(n)] * n_data)  # blocks, as the pairs of gmm_mi_pairwise
+    host, kept = [], []
     bar = Progress(None, "GMM-MI datasets", enabled=o["progress"])
     with bar:
-        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=blocks)
-        _warn_fits(fits, [f"x[{i}], y[{i}]" for i in range(n_data)], o)
-        mc = dict(_integral_settings(o, z.shape[2]), kind="mi", blocks=blocks)
-        ints = _integrate_fits(fits, _mc_keys(words, key), o["mesh"], **mc)
-    scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    results = [
-        _result(fit, vals, ses, scale, 0.0, dt) for fit, (vals, ses) in zip(fits, ints, strict=True)
-    ]
-    host = [jax.tree.map(np.asarray, r) for r in results]
+        for b, (lo, hi) in enumerate(parts):
+            _block_note(bar, "GMM-MI datasets", parts, b)
+            data = _datasets(zs[lo:hi], words[lo:hi])
+            fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=blocks)
+            del data
+            ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
+            host += [
+                jax.tree.map(np.asarray, _result(fit, vals, ses, scale, 0.0, dt))
+                for fit, (vals, ses) in zip(fits, ints, strict=True)
+            ]
+            kept += [f._replace(boot=None) for f in fits]
+            del fits, ints
+        _warn_fits(kept, [f"x[{i}], y[{i}]" for i in range(n_data)], o)
     _warn_results_bias([f"x[{i}], y[{i}]" for i in range(n_data)], host)  # (host values)
     k_max = max(r.cv_scores.shape[0] for r in host)
     host = [
@@ -3005,18 +3013,19 @@ def _record(out: dict, i: int, j: int, r) -> None:
     out["est"][i, j], out["conv"][i, j] = True, bool(np.all(np.asarray(r.converged)))
 
 
-#: padded dataset-samples (datasets x padded length) that one block of ``gmm_mi_pairwise`` fits
-#: at a time. The padded datasets, the packed training folds and their copies on the device took
-#: about 50 bytes per dataset-sample (1.05 MB per pair at N = 20,000), so an unblocked matrix grew
-#: without bound with its number of pairs; a block of 409 pairs at N = 20,000 takes about 0.4 GB
-#: (a 10 x 10 matrix at N = 5,000 is one block). Pairs draw their randomness from their own keys,
-#: so blocks give the same estimates: to the bit where the padded length is the same (a
-#: categorical block pads its classes to its own longest class, as a single call does).
+#: padded dataset-samples (datasets x padded length) that one block of ``gmm_mi_pairwise`` or
+#: ``gmm_mi_batch`` fits at a time. The padded datasets, the packed training folds and their
+#: copies on the device took about 50 bytes per dataset-sample (1.05 MB per pair at N = 20,000),
+#: so an unblocked matrix grew without bound with its number of pairs; a block of 409 pairs at
+#: N = 20,000 takes about 0.4 GB (a 10 x 10 matrix at N = 5,000 is one block). Pairs draw their
+#: randomness from their own keys, so blocks give the same estimates: to the bit where the
+#: padded length is the same (a categorical block pads its classes to its own longest class, as
+#: a single call does).
 PAIR_BLOCK_SAMPLES = 1 << 23
 
 
-def _pair_blocks(costs: list[int]) -> list[tuple[int, int]]:
-    """Consecutive ``(lo, hi)`` blocks of pairs of near-equal total cost.
+def _blocks(costs: list[int]) -> list[tuple[int, int]]:
+    """Consecutive ``(lo, hi)`` blocks of pairs (or datasets) of near-equal total cost.
 
     ``costs``: each pair's padded dataset-samples. As few blocks as keep each within
     :data:`PAIR_BLOCK_SAMPLES` where the costs are equal (a block holds at least one pair).
@@ -3035,19 +3044,20 @@ def _pair_blocks(costs: list[int]) -> list[tuple[int, int]]:
     return blocks
 
 
-def _block_note(bar, blocks: list, b: int) -> None:
+def _block_note(bar, label: str, blocks: list, b: int) -> None:
+    """Name block ``b`` in the progress bar's label (when there are several)."""
     if bar is not None and len(blocks) > 1:
-        bar.label = f"GMM-MI pairs, block {b + 1} of {len(blocks)}"
+        bar.label = f"{label}, block {b + 1} of {len(blocks)}"
 
 
 def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     dt = aa.dtype
     mc = dict(_integral_settings(o, 2), kind="mi", blocks=((0,), (1,)))
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    blocks = _pair_blocks([_em.pad_length(aa.shape[0])] * len(pairs))
+    blocks = _blocks([_em.pad_length(aa.shape[0])] * len(pairs))
     kept = []  # the fits without their replicates, for the warnings on the whole matrix
     for b, (lo, hi) in enumerate(blocks):
-        _block_note(bar, blocks, b)
+        _block_note(bar, "GMM-MI pairs", blocks, b)
         # the list of pair copies lives only while the padded datasets are built (held through
         # the fits, it was one more copy of every pair's columns: 0.16 MB per pair at N = 20,000)
         data = _datasets(
@@ -3080,10 +3090,10 @@ def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None
                 ) from err
         costs[j] = len(counts) * _em.pad_length(int(counts.max()))
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    blocks = _pair_blocks([costs[j] for _, j in pairs])
+    blocks = _blocks([costs[j] for _, j in pairs])
     kept, labels = [], []  # as in _pairwise_continuous
     for b, (lo, hi) in enumerate(blocks):
-        _block_note(bar, blocks, b)
+        _block_note(bar, "GMM-MI pairs", blocks, b)
         zs, cwords, members = [], [], []
         for (i, j), w in zip(pairs[lo:hi], words[lo:hi], strict=True):
             first = len(zs)

@@ -1327,9 +1327,10 @@ def test_pairwise_within_one_array_is_symmetric_with_infinite_diagonal(rho06):
 
 
 def test_pairwise_matrix_in_blocks_is_the_same(monkeypatch):
-    """Pairs are fitted in blocks of PAIR_BLOCK_SAMPLES padded samples, so a large matrix's
-    memory stays bounded: the same matrix to the bit (continuous and categorical), and the
-    warnings on the fits name pairs from every block in one warning, as without blocks."""
+    """Pairs (and gmm_mi_batch's datasets) are fitted in blocks of PAIR_BLOCK_SAMPLES padded
+    samples, so memory stays bounded: the same matrix to the bit (continuous, categorical,
+    batch), and the warnings on the fits name datasets of every block in one warning, as
+    without blocks."""
     from jaxmi.gmm import _mi
 
     rng = np.random.default_rng(31)
@@ -1339,6 +1340,9 @@ def test_pairwise_matrix_in_blocks_is_the_same(monkeypatch):
     # classes of 1,024 and 682-683 samples: every block pads its classes to 1,024, as the whole
     # matrix does (a block pads to its own longest class, which rounds like a single call)
     labels = np.c_[x[:, 0] > np.median(x[:, 0]), rng.permutation(N) % 3]
+    # batch datasets 0 and 3 are the two warned pairs, one in each block of two
+    noise = rng.normal(size=(2, N))
+    xb, yb = np.r_[x.T, x.T], np.r_[b[:, :1].T, noise, b[:, 1:].T]
     opts = dict(n_bootstrap=4, n_components=1)  # closed-form fits: few, light programs
     calls = []
     fit_many = _mi._fit_many
@@ -1353,23 +1357,26 @@ def test_pairwise_matrix_in_blocks_is_the_same(monkeypatch):
             warnings.simplefilter("always")
             cont = jaxmi.gmm_mi_pairwise(KEY0, a, b, **opts)
             cat = jaxmi.gmm_mi_pairwise(KEY0, a, labels, categorical=True, **opts)
-        return cont, cat, sorted(str(w.message) for w in caught)
+            batch = jaxmi.gmm_mi_batch(KEY0, xb, yb, **opts)
+        return (cont, cat, batch), sorted(str(w.message) for w in caught)
 
     whole = run()
-    assert calls == [4, 10]  # one block each: 4 pairs; 2 + 3 classes for each latent
+    # one block each: 4 pairs; 2 + 3 classes for each latent; 4 datasets
+    assert calls == [4, 10, 4]
     monkeypatch.setattr(_mi, "PAIR_BLOCK_SAMPLES", 2 * N)
     calls.clear()
     blocked = run()
     # 2 pairs a block; categorical: 2 x 1,024 and 3 x 1,024 padded samples a pair, 3 blocks
-    assert calls == [2, 2, 5, 2, 3]
-    for one, other in zip(whole[:2], blocked[:2], strict=True):
+    assert calls == [2, 2, 5, 2, 3, 2, 2]
+    for one, other in zip(whole[0], blocked[0], strict=True):
         for field, value in one._asdict().items():
             np.testing.assert_array_equal(getattr(other, field), value, err_msg=field)
-    degenerate = [w for w in whole[2] if "reg_covar" in w]
-    assert (
-        len(degenerate) == 1 and "pair (0, 0)" in degenerate[0] and "pair (1, 1)" in degenerate[0]
-    )
-    assert blocked[2] == whole[2]
+    degenerate = [w for w in whole[1] if "reg_covar" in w]
+    pairs = [w for w in degenerate if "pair (0, 0)" in w]
+    batch = [w for w in degenerate if "x[0], y[0]" in w]
+    assert len(degenerate) == 2 and len(pairs) == len(batch) == 1
+    assert "pair (1, 1)" in pairs[0] and "x[3], y[3]" in batch[0]
+    assert blocked[1] == whole[1]
 
 
 def test_pairwise_heatmap_renders(tmp_path, rho06):
