@@ -2107,8 +2107,10 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     ya = _stack_batch(y, "y", xa.dtype, shape=xa.shape[:2], marginals=ms, scale=sc)
     z = np.concatenate([xa, ya], axis=2)  # (D, N, d)
     n_data, n, dx = xa.shape
-    blocks = (tuple(range(dx)), tuple(range(dx, z.shape[2])))
-    o = _resolve_options(options, n, z.shape[2], "x, y")
+    d = z.shape[2]
+    del xa, ya  # copies of the input: z holds them (as the blocks below, memory is bounded)
+    blocks = (tuple(range(dx)), tuple(range(dx, d)))
+    o = _resolve_options(options, n, d, "x, y")
     dt = z.dtype
     if not o["standardize"]:
         _warn_unstandardized(z, "x, y", o)
@@ -2121,14 +2123,15 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
         o,
     )
     zs = [
-        _standardize(zi, parts=((f"x[{i}]", dx), (f"y[{i}]", z.shape[2] - dx)))[0]
+        _standardize(zi, parts=((f"x[{i}]", dx), (f"y[{i}]", d - dx)))[0]
         if o["standardize"]
         else zi
         for i, zi in enumerate(z)
     ]
+    del z  # (standardised: one copy less)
     keys = np.asarray(jax.random.key_data(_fold_keys(key, np.arange(n_data, dtype=np.uint32))))
     words = [tuple(int(w) for w in row) for row in keys.reshape(n_data, -1)]
-    mc = dict(_integral_settings(o, z.shape[2]), kind="mi", blocks=blocks)
+    mc = dict(_integral_settings(o, d), kind="mi", blocks=blocks)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
     parts = _blocks([_em.pad_length(n)] * n_data)  # blocks, as the pairs of gmm_mi_pairwise
     host, kept = [], []
