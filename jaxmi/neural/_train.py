@@ -126,10 +126,9 @@ class NeuralMIResult(NamedTuple):
         max_val: the largest validation value (bmi's returned estimate; optimistic).
         stop_val: validation value at the stopping evaluation (the last one run).
         best_step: training steps done at the selected checkpoint.
-        stop_step: training steps done when the seed stopped (all of them if it never did:
-            ``max_steps`` rounded up to a multiple of ``eval_every``).
-        train_curve: ``(steps,)`` bound value of every training batch (NaN after stopping);
-            ``steps`` is ``max_steps`` rounded up to a multiple of ``eval_every``.
+        stop_step: training steps done when the seed stopped (``max_steps`` if it never did).
+        train_curve: ``(max_steps,)`` bound value of every training batch (NaN after
+            stopping).
         val_curve: ``(n_evals,)`` validation value at each evaluation (NaN after stopping).
             For an upper bound (``"club"``, ``"l1out"``) ``max_val`` and ``stop_val`` are read
             from this curve too, but stopping and the checkpoint follow ``select_curve``.
@@ -211,6 +210,7 @@ class _Static(NamedTuple):
     same_val_test: bool
     eval_every: int
     n_chunks: int
+    max_steps: int  # the last chunk trains only up to it (n_chunks * eval_every may exceed it)
     patience: int
     readout: str
     clip_none: bool
@@ -420,11 +420,13 @@ def _init_program(st: _Static) -> Callable[..., Any]:
     return _compile.jit(init, kind="light", export=False)
 
 
-def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict, xs, get):
+def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict, xs, get, c):
     """One seed's chunk of optimizer steps fused with ``lax.scan``.
 
     ``xs`` is scanned over (``eval_every`` items) and ``get(item)`` gives a step's minibatch
-    ``(xb, yb)``. Returns ``((params, opt, mine), train_values (eval_every,))``.
+    ``(xb, yb)``. Returns ``((params, opt, mine), train_values (eval_every,))``. ``c``: the
+    chunk's index; where ``max_steps`` is not a multiple of ``eval_every``, the steps of the last
+    chunk past it leave the state as it was (their values are cut from the curve).
     """
 
     def loss(params, xb, yb, mstate):
@@ -438,7 +440,17 @@ def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict
         params, opt = optax_step(tx, grads, opt, params)
         return (params, opt, mstate), value
 
-    return jax.lax.scan(step, (carry["params"], carry["opt"], carry["mine"]), xs)
+    start = (carry["params"], carry["opt"], carry["mine"])
+    if st.max_steps == st.n_chunks * st.eval_every:
+        return jax.lax.scan(step, start, xs)
+
+    def masked(inner, item):  # a step past max_steps keeps the state it was given
+        item, live = item
+        new, value = step(inner, item)
+        return jax.tree.map(lambda a, b: jnp.where(live, a, b), new, inner), value
+
+    live = c * st.eval_every + jnp.arange(st.eval_every) < st.max_steps
+    return jax.lax.scan(masked, start, (xs, live))
 
 
 def _eval_values(st: _Static, bound: str, graphdef, params, xb, yb, hyper: dict):
@@ -531,6 +543,7 @@ def _program(st: _Static) -> Callable[..., Any]:
                 carry,
                 chunk_batches(chunk_keys[c], st.n_train, st.eval_every, k_b),
                 lambda idx: (data["xtr"][idx], data["ytr"][idx]),
+                c,
             )
             params = inner[0]
             val_vals, val_sel = evaluate(bi, params, data["xva"], data["yva"], n_val_b, hyper)
@@ -584,7 +597,8 @@ def _program(st: _Static) -> Callable[..., Any]:
                 ran = ~carry["stopped"]  # the seeds this chunk trains
                 carry, (tr_c, va_c, te_c, se_c) = seeds_chunk(bi, carry, c)
                 if st.progress and bi == 0:
-                    jax.debug.callback(_tick, (c + 1) * st.eval_every, va_c, ran)
+                    steps = jnp.minimum((c + 1) * st.eval_every, st.max_steps)
+                    jax.debug.callback(_tick, steps, va_c, ran)
                 # indices of one integer type (a literal 0 is int64 under jax_enable_x64)
                 zero = jnp.zeros((), c.dtype)
                 tr = jax.lax.dynamic_update_slice(tr, tr_c, (zero, c * st.eval_every))
@@ -633,7 +647,7 @@ def _stream_programs(st: _Static) -> dict[str, Callable[..., Any]]:
     """
     graphdefs = _graphdefs(st)
 
-    def train(inners, xb, yb, hyper):
+    def train(inners, xb, yb, hyper, c):
         _STREAM_TRACES["train"] += 1
         tx = _optimizer(st, hyper["learning_rate"])
         out = []
@@ -642,7 +656,7 @@ def _stream_programs(st: _Static) -> dict[str, Callable[..., Any]]:
             def one(inner, xb, yb, bi=bi):
                 carry = {"params": inner[0], "opt": inner[1], "mine": inner[2]}
                 return _train_steps(
-                    st, st.bounds[bi], graphdefs[bi], tx, hyper, carry, (xb, yb), lambda b: b
+                    st, st.bounds[bi], graphdefs[bi], tx, hyper, carry, (xb, yb), lambda b: b, c
                 )
 
             out.append(jax.vmap(one)(inner, xb, yb))
@@ -743,7 +757,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
     batches = train_batches(0)
     for c in range(st.n_chunks):
         inners = tuple((cr["params"], cr["opt"], cr["mine"]) for cr in carries)
-        trained = progs["train"](inners, *batches, hyper)
+        trained = progs["train"](inners, *batches, hyper, np.int32(c))
         inners = tuple(t[0] for t in trained)
         params = tuple(i[0] for i in inners)
         val = eval_groups(params, st.n_train, st.n_val // st.eval_batch)
@@ -760,7 +774,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
             tr[:, c * st.eval_every : (c + 1) * st.eval_every] = np.asarray(rec[0])
             for a, v in zip((va, te, se), rec[1:], strict=True):
                 a[:, c] = np.asarray(v)
-        _tick((c + 1) * st.eval_every, curves[0][1][:, c], ran)
+        _tick(min((c + 1) * st.eval_every, st.max_steps), curves[0][1][:, c], ran)
         if all(bool(np.all(np.asarray(cr["stopped"]))) for cr in carries):
             break
     return carries, tuple(curves)
@@ -1007,7 +1021,8 @@ def neural_mi(
         optimizer: a name in :data:`OPTIMIZERS` (``"adam"``, ``"adamw"``, ``"sgd"``,
             ``"rmsprop"``, built with ``learning_rate``) or an ``optax.GradientTransformation``
             (used as is; ``learning_rate`` is then ignored, and each new object compiles anew).
-        max_steps: training steps at most (rounded up to a multiple of ``eval_every``).
+        max_steps: training steps at most. Evaluations come every ``eval_every`` steps and at
+            ``max_steps`` (a last, shorter interval where it is not a multiple).
         eval_every: steps between evaluations; a value above ``max_steps`` is cut to
             ``max_steps`` (one evaluation, at the end).
         eval_batch: size of the disjoint evaluation batches of the validation and test splits:
@@ -1258,6 +1273,7 @@ def neural_mi(
         same_val_test=same,
         eval_every=every,
         n_chunks=n_chunks,
+        max_steps=steps,
         patience=pat,
         readout=readout,
         clip_none=tau is None,
@@ -1313,7 +1329,7 @@ def neural_mi(
     return NeuralMIResult(
         **{name: field(name) for name in per_bound[0]},
         n_eval_batches=int(n_eval_batches),
-        eval_steps=(np.arange(n_chunks) + 1) * every,
+        eval_steps=np.minimum((np.arange(n_chunks) + 1) * every, steps),
         bound=names if many else names[0],
     )
 
@@ -1615,6 +1631,7 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
         train_c[e, (last + 1) * every :] = np.nan
         for a in (val_c, test_c, sel_c):
             a[e, last + 1 :] = np.nan
+    train_c = train_c[..., : st.max_steps]  # the last chunk's steps past max_steps (masked)
     never = best_chunk < 0
     best_test = np.where(never, np.nan, np.asarray(carry["best_test"]))
     best_test_std = np.where(never, np.nan, np.asarray(carry["best_test_std"]))
@@ -1634,8 +1651,8 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
         "mi_batch_std": out(best_test_std),
         "max_val": out(carry["max_val"]),
         "stop_val": out(stop_val),
-        "best_step": out((best_chunk + 1) * every),
-        "stop_step": out(np.where(stopped, (stop_chunk + 1) * every, st.n_chunks * every)),
+        "best_step": out(np.minimum((best_chunk + 1) * every, st.max_steps)),
+        "stop_step": out(np.minimum((stop_chunk + 1) * every, st.max_steps)),
         "train_curve": out(train_c),
         "val_curve": out(val_c),
         "test_curve": out(test_c),

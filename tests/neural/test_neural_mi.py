@@ -392,6 +392,29 @@ def test_a_diverged_finite_estimate_warns_and_eval_every_is_cut_to_max_steps():
     assert good.mi > 0.1  # truth 0.35 nats; 30 steps get part of it
 
 
+def test_max_steps_not_a_multiple_of_eval_every_trains_max_steps():
+    """max_steps=70 with eval_every=30 trained 90 steps (whole intervals); the last interval is
+    now 10 steps, evaluated at step 70, in memory and streamed alike."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = x[:, :1] + rng.normal(size=(400, 1))
+    opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, eval_every=30)
+    opts.update(patience=None, learning_rate=1e-2)
+    short = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=70, **opts)
+    whole = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=90, **opts)
+    assert short.train_curve.shape == (70,) and short.eval_steps.tolist() == [30, 60, 70]
+    assert int(short.stop_step) == 70 and int(whole.stop_step) == 90
+    # the same batches and updates up to step 70 ...
+    np.testing.assert_array_equal(short.train_curve, whole.train_curve[:70])
+    np.testing.assert_array_equal(short.val_curve[:2], whole.val_curve[:2])
+    # ... and the last evaluation reads the critic after 70 steps: steps 71-90 ran in the
+    # program (one chunk of 30) but left the state as it was
+    assert np.isfinite(short.val_curve[2]) and short.val_curve[2] != whole.val_curve[2]
+    streamed = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=70, stream=True, **opts)
+    np.testing.assert_array_equal(streamed.val_curve, short.val_curve)
+    np.testing.assert_array_equal(streamed.train_curve, short.train_curve)
+
+
 def test_an_estimate_a_nat_below_zero_warns_whatever_its_spread():
     """A separable critic at learning rate 1 read DV -3.0, -2.0 and -1.1 nats for a truth of
     0.69 without a word: their test batches spread so wide that they stayed within 3 standard
