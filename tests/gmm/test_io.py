@@ -69,7 +69,10 @@ def test_round_trip_no_replicates_and_nonfinite(tmp_path, ext):
 
 def test_round_trip_of_jax_result(tmp_path):
     z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], 800)
-    res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=8, mc_samples=5000)
+    # one component (its closed form): the round trip, not the fit, is under test (with K >= 2
+    # and the CV search these three real results took 11 of the file's 13 s cold, now 4.5; the
+    # synthetic results above cover any shape)
+    res = jaxmi.gmm_mi(jax.random.key(0), z[:, 0], z[:, 1], n_bootstrap=8, n_components=1)
     assert isinstance(res.mi, jax.Array)
     for ext in (".npz", ".json"):
         save_result(tmp_path / f"r{ext}", res)
@@ -343,7 +346,7 @@ def test_batch_round_trip(tmp_path, ext, b, d):
 
 def test_round_trip_of_a_real_batch_result(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 300))
-    res = jaxmi.gmm_mi_batch(jax.random.key(0), x, x[::-1] + x, n_bootstrap=3, max_components=2)
+    res = jaxmi.gmm_mi_batch(jax.random.key(0), x, x[::-1] + x, n_bootstrap=3, n_components=1)
     for ext in (".npz", ".json"):
         save_result(tmp_path / f"r{ext}", res)
         assert_same(res, load_result(tmp_path / f"r{ext}"))
@@ -757,7 +760,7 @@ def real_results():
     rng = np.random.default_rng(0)
     labels = rng.choice(np.array(["cat", "dog"]), 200)
     x = rng.normal(size=(200, 1)) + (labels == "dog")[:, None]
-    options = dict(n_bootstrap=3, mc_samples=2000, max_components=2)
+    options = dict(n_bootstrap=3, n_components=1)  # (see test_round_trip_of_jax_result)
     cat = jaxmi.gmm_mi_categorical(jax.random.key(0), x, labels, **options)
     a = rng.normal(size=(200, 3))
     a[:, 1] += a[:, 0]
