@@ -210,7 +210,9 @@ class _Static(NamedTuple):
     same_val_test: bool
     eval_every: int
     n_chunks: int
-    max_steps: int  # the last chunk trains only up to it (n_chunks * eval_every may exceed it)
+    # max_steps (hyper["max_steps"], traced: one program per number of chunks) is not a multiple
+    # of eval_every: the last chunk's steps past it are masked
+    short_last: bool
     patience: int
     readout: str
     clip_none: bool
@@ -426,7 +428,8 @@ def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict
     ``xs`` is scanned over (``eval_every`` items) and ``get(item)`` gives a step's minibatch
     ``(xb, yb)``. Returns ``((params, opt, mine), train_values (eval_every,))``. ``c``: the
     chunk's index; where ``max_steps`` is not a multiple of ``eval_every``, the steps of the last
-    chunk past it leave the state as it was (their values are cut from the curve).
+    chunk past it leave the state as it was (their values are cut from the curve by
+    :func:`_assemble`).
     """
 
     def loss(params, xb, yb, mstate):
@@ -441,7 +444,7 @@ def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict
         return (params, opt, mstate), value
 
     start = (carry["params"], carry["opt"], carry["mine"])
-    if st.max_steps == st.n_chunks * st.eval_every:
+    if not st.short_last:
         return jax.lax.scan(step, start, xs)
 
     def masked(inner, item):  # a step past max_steps keeps the state it was given
@@ -449,7 +452,7 @@ def _train_steps(st: _Static, bound: str, graphdef, tx, hyper: dict, carry: dict
         new, value = step(inner, item)
         return jax.tree.map(lambda a, b: jnp.where(live, a, b), new, inner), value
 
-    live = c * st.eval_every + jnp.arange(st.eval_every) < st.max_steps
+    live = c * st.eval_every + jnp.arange(st.eval_every) < hyper["max_steps"]
     return jax.lax.scan(masked, start, (xs, live))
 
 
@@ -597,7 +600,7 @@ def _program(st: _Static) -> Callable[..., Any]:
                 ran = ~carry["stopped"]  # the seeds this chunk trains
                 carry, (tr_c, va_c, te_c, se_c) = seeds_chunk(bi, carry, c)
                 if st.progress and bi == 0:
-                    steps = jnp.minimum((c + 1) * st.eval_every, st.max_steps)
+                    steps = jnp.minimum((c + 1) * st.eval_every, hyper["max_steps"])
                     jax.debug.callback(_tick, steps, va_c, ran)
                 # indices of one integer type (a literal 0 is int64 under jax_enable_x64)
                 zero = jnp.zeros((), c.dtype)
@@ -722,6 +725,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
     progs = _stream_programs(_shared(st))
     (xs, x_stats, x_dt), (ys, y_stats, y_dt) = host  # array (N, d), column stats, float dtype
     dt = hyper["learning_rate"].dtype
+    max_steps = int(hyper["max_steps"])
     e, n = keys.shape[0], xs.shape[0]
     carries, k_split, chunk_keys = _init_program(_shared(st))(keys, hyper)
     cpu = jax.devices("cpu")[0]
@@ -774,7 +778,7 @@ def _run_streamed(st: _Static, keys: jax.Array, host: tuple, hyper: dict):
             tr[:, c * st.eval_every : (c + 1) * st.eval_every] = np.asarray(rec[0])
             for a, v in zip((va, te, se), rec[1:], strict=True):
                 a[:, c] = np.asarray(v)
-        _tick(min((c + 1) * st.eval_every, st.max_steps), curves[0][1][:, c], ran)
+        _tick(min((c + 1) * st.eval_every, max_steps), curves[0][1][:, c], ran)
         if all(bool(np.all(np.asarray(cr["stopped"]))) for cr in carries):
             break
     return carries, tuple(curves)
@@ -1273,7 +1277,7 @@ def neural_mi(
         same_val_test=same,
         eval_every=every,
         n_chunks=n_chunks,
-        max_steps=steps,
+        short_last=n_chunks * every != steps,
         patience=pat,
         readout=readout,
         clip_none=tau is None,
@@ -1291,6 +1295,7 @@ def neural_mi(
         "momentum": jnp.asarray(beta, dt),
         "log_baseline": jnp.asarray(log_a, dt),
         "alpha_logit": jnp.asarray(logit, dt),
+        "max_steps": jnp.asarray(steps, jnp.int32),
     }
     label = f"neural_mi {'/'.join(names)}"
     with Progress(n_chunks, label, enabled=progress) as bar:
@@ -1306,7 +1311,7 @@ def neural_mi(
             _BAR[0] = None
     n_eval_batches = (n_val if same else n_test) // ev
     per_bound = [
-        _assemble(st, b, carry, curve, batched)
+        _assemble(st, b, carry, curve, batched, steps)
         for b, carry, curve in zip(names, carries, curves, strict=True)
     ]
     _warn_no_checkpoint(names, per_bound, batched)
@@ -1618,7 +1623,9 @@ def _warn_collapsed(
         )
 
 
-def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool) -> dict:
+def _assemble(
+    st: _Static, bound: str, carry: dict, curves: tuple, batched: bool, max_steps: int
+) -> dict:
     """One bound's result fields (leading seed axis only if ``batched``)."""
     train_c, val_c, test_c, sel_c = (np.array(a) for a in curves)
     stopped = np.asarray(carry["stopped"])
@@ -1631,7 +1638,7 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
         train_c[e, (last + 1) * every :] = np.nan
         for a in (val_c, test_c, sel_c):
             a[e, last + 1 :] = np.nan
-    train_c = train_c[..., : st.max_steps]  # the last chunk's steps past max_steps (masked)
+    train_c = train_c[..., :max_steps]  # the last chunk's steps past max_steps (masked)
     never = best_chunk < 0
     best_test = np.where(never, np.nan, np.asarray(carry["best_test"]))
     best_test_std = np.where(never, np.nan, np.asarray(carry["best_test_std"]))
@@ -1651,8 +1658,8 @@ def _assemble(st: _Static, bound: str, carry: dict, curves: tuple, batched: bool
         "mi_batch_std": out(best_test_std),
         "max_val": out(carry["max_val"]),
         "stop_val": out(stop_val),
-        "best_step": out(np.minimum((best_chunk + 1) * every, st.max_steps)),
-        "stop_step": out(np.minimum((stop_chunk + 1) * every, st.max_steps)),
+        "best_step": out(np.minimum((best_chunk + 1) * every, max_steps)),
+        "stop_step": out(np.minimum((stop_chunk + 1) * every, max_steps)),
         "train_curve": out(train_c),
         "val_curve": out(val_c),
         "test_curve": out(test_c),

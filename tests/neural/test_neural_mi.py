@@ -413,6 +413,11 @@ def test_max_steps_not_a_multiple_of_eval_every_trains_max_steps():
     streamed = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=70, stream=True, **opts)
     np.testing.assert_array_equal(streamed.val_curve, short.val_curve)
     np.testing.assert_array_equal(streamed.train_curve, short.train_curve)
+    # max_steps is traced: 80 steps (3 chunks too) run the program of 70
+    traces = _train._TRACES[0]
+    other = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=80, **opts)
+    assert _train._TRACES[0] == traces and other.eval_steps.tolist() == [30, 60, 80]
+    np.testing.assert_array_equal(other.train_curve[:70], short.train_curve)
 
 
 def test_an_estimate_a_nat_below_zero_warns_whatever_its_spread():
