@@ -2133,22 +2133,28 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     words = [tuple(int(w) for w in row) for row in keys.reshape(n_data, -1)]
     mc = dict(_integral_settings(o, d), kind="mi", blocks=blocks)
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    parts = _blocks([_em.pad_length(n)] * n_data)  # blocks, as the pairs of gmm_mi_pairwise
-    host, kept = [], []
+    host = []
+
+    def finish(lo, hi, fits):
+        ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
+        host.extend(
+            jax.tree.map(np.asarray, _result(fit, vals, ses, scale, 0.0, dt))
+            for fit, (vals, ses) in zip(fits, ints, strict=True)
+        )
+
     bar = Progress(None, "GMM-MI datasets", enabled=o["progress"])
-    with bar:
-        for b, (lo, hi) in enumerate(parts):
-            _block_note(bar, "GMM-MI datasets", parts, b)
-            data = _datasets(zs[lo:hi], words[lo:hi])
-            fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=blocks)
-            del data
-            ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
-            host += [
-                jax.tree.map(np.asarray, _result(fit, vals, ses, scale, 0.0, dt))
-                for fit, (vals, ses) in zip(fits, ints, strict=True)
-            ]
-            kept += [f._replace(boot=None) for f in fits]
-            del fits, ints
+    with bar:  # in blocks, as the pairs of gmm_mi_pairwise
+        kept = _fit_in_blocks(
+            [_em.pad_length(n)] * n_data,
+            lambda lo, hi: _datasets(zs[lo:hi], words[lo:hi]),
+            finish,
+            key,
+            o,
+            dt,
+            bar,
+            "GMM-MI datasets",
+            blocks,
+        )
         _warn_fits(kept, [f"x[{i}], y[{i}]" for i in range(n_data)], o)
     _warn_results_bias([f"x[{i}], y[{i}]" for i in range(n_data)], host)  # (host values)
     k_max = max(r.cv_scores.shape[0] for r in host)
@@ -3047,32 +3053,46 @@ def _blocks(costs: list[int]) -> list[tuple[int, int]]:
     return blocks
 
 
-def _block_note(bar, label: str, blocks: list, b: int) -> None:
-    """Name block ``b`` in the progress bar's label (when there are several)."""
-    if bar is not None and len(blocks) > 1:
-        bar.label = f"{label}, block {b + 1} of {len(blocks)}"
+def _fit_in_blocks(costs, build, finish, key, o: dict, dt, bar, label: str, mi_blocks=None):
+    """Fit datasets in consecutive blocks (:func:`_blocks` of their ``costs``).
+
+    For each block ``(lo, hi)``: ``build(lo, hi)`` gives its :class:`_Datasets`, which are
+    fitted (:func:`_fit_many`) and dropped; ``finish(lo, hi, fits)`` integrates and records
+    them. Returns every fit without its replicates, for the warnings on all of them at once.
+    """
+    blocks = _blocks(costs)
+    kept = []
+    for b, (lo, hi) in enumerate(blocks):
+        if bar is not None and len(blocks) > 1:
+            bar.label = f"{label}, block {b + 1} of {len(blocks)}"
+        data = build(lo, hi)
+        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=mi_blocks)
+        del data  # the block's padded datasets, before its integrals
+        finish(lo, hi, fits)
+        kept += [f._replace(boot=None) for f in fits]
+        del fits  # the block's replicates, before the next block's data
+    return kept
 
 
 def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     dt = aa.dtype
     mc = dict(_integral_settings(o, 2), kind="mi", blocks=((0,), (1,)))
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    blocks = _blocks([_em.pad_length(aa.shape[0])] * len(pairs))
-    kept = []  # the fits without their replicates, for the warnings on the whole matrix
-    for b, (lo, hi) in enumerate(blocks):
-        _block_note(bar, "GMM-MI pairs", blocks, b)
+
+    def build(lo, hi):
         # the list of pair copies lives only while the padded datasets are built (held through
         # the fits, it was one more copy of every pair's columns: 0.16 MB per pair at N = 20,000)
-        data = _datasets(
+        return _datasets(
             [np.stack([aa[:, i], bb[:, j]], axis=1) for i, j in pairs[lo:hi]], words[lo:hi]
         )
-        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar, mi_blocks=((0,), (1,)))
-        del data
+
+    def finish(lo, hi, fits):
         ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
         for (i, j), fit, (vals, ses) in zip(pairs[lo:hi], fits, ints, strict=True):
             _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt))
-        kept += [f._replace(boot=None) for f in fits]
-        del fits, ints  # the block's replicates, before the next block's data
+
+    costs = [_em.pad_length(aa.shape[0])] * len(pairs)
+    kept = _fit_in_blocks(costs, build, finish, key, o, dt, bar, "GMM-MI pairs", ((0,), (1,)))
     _warn_fits(kept, [f"pair ({i}, {j})" for i, j in pairs], o)
 
 
@@ -3093,24 +3113,25 @@ def _pairwise_categorical(key, aa, bb, pairs, words, o, prior, out, bar) -> None
                 ) from err
         costs[j] = len(counts) * _em.pad_length(int(counts.max()))
     scale = 1.0 / math.log(o["base"]) if o["base"] is not None else 1.0
-    blocks = _blocks([costs[j] for _, j in pairs])
-    kept, labels = [], []  # as in _pairwise_continuous
-    for b, (lo, hi) in enumerate(blocks):
-        _block_note(bar, "GMM-MI pairs", blocks, b)
-        zs, cwords, members = [], [], []
+    members, labels = [], []  # per pair: its classes' datasets within the block; for warnings
+
+    def build(lo, hi):
+        zs, cwords = [], []
+        members.clear()
         for (i, j), w in zip(pairs[lo:hi], words[lo:hi], strict=True):
             first = len(zs)
             zs += [aa[codes[j] == c, i][:, None] for c in range(priors[j].shape[0])]
             cwords += _class_words(w, priors[j].shape[0])
             members.append(range(first, len(zs)))
-        data = _datasets(zs, cwords)
-        del zs  # the per-class copies (see _pairwise_continuous)
-        fits = _fit_many(data, key, o, _em_settings(o, dt), o["mesh"], bar)
-        del data
+        return _datasets(zs, cwords)  # (the per-class copies go with zs)
+
+    def finish(lo, hi, fits):
         for (i, j), w, idx in zip(pairs[lo:hi], words[lo:hi], members, strict=True):
             r = _categorical_result(key, [fits[m] for m in idx], priors[j], w, o, scale, dt, None)
             _record(out, i, j, r)
-            labels += [f"pair ({i}, {j}) class {c}" for c in range(len(idx))]
-        kept += [f._replace(boot=None) for f in fits]
-        del fits
+            labels.extend(f"pair ({i}, {j}) class {c}" for c in range(len(idx)))
+
+    kept = _fit_in_blocks(
+        [costs[j] for _, j in pairs], build, finish, key, o, dt, bar, "GMM-MI pairs"
+    )
     _warn_fits(kept, labels, o)
