@@ -401,7 +401,9 @@ def test_max_steps_not_a_multiple_of_eval_every_trains_max_steps():
     opts = dict(bound="infonce", hidden=(8,), embed_dim=4, batch_size=32, eval_every=30)
     opts.update(patience=None, learning_rate=1e-2)
     short = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=70, **opts)
+    init_traces = _train._STREAM_TRACES["init"]
     whole = jaxmi.neural_mi(jax.random.key(0), x, y, max_steps=90, **opts)
+    assert _train._STREAM_TRACES["init"] == init_traces  # the same start, masked or not
     assert short.train_curve.shape == (70,) and short.eval_steps.tolist() == [30, 60, 70]
     assert int(short.stop_step) == 70 and int(whole.stop_step) == 90
     # the same batches and updates up to step 70 ...
