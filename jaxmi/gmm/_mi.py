@@ -1505,10 +1505,11 @@ def _mc_keys(words: list, like_key) -> Any:
     return _wrap_like(data, like_key)
 
 
-def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
+def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt, *, device=True) -> MIResult:
     """One dataset's :class:`MIResult` from its fit and integrated values (full fit first).
 
-    Built in NumPy and put on the device in one transfer (no small device programs).
+    Built in NumPy and put on the device in one transfer (no small device programs);
+    ``device=False`` keeps the NumPy arrays, for callers that read or stack them on the host.
     """
     point = np.asarray((vals[0] + shift) * scale, dt)
     common = dict(
@@ -1536,7 +1537,8 @@ def _result(fit: _Fit, vals, ses, scale: float, shift: float, dt) -> MIResult:
             n_iter=np.asarray(fit.boot.n_iter),
             converged=np.asarray(fit.boot.converged),
         )
-    return MIResult(**jax.device_put({**fields, **common}))
+    out = {**fields, **common}
+    return MIResult(**(jax.device_put(out) if device else out))
 
 
 #: what heavy-tailed columns did to GMM-MI (``benchmarks/gmm_mi_marginals.py``, N = 2,000)
@@ -2138,7 +2140,7 @@ def gmm_mi_batch(key: jax.Array, x: Any, y: Any, **options: Any) -> MIResult:
     def finish(lo, hi, fits):
         ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
         host.extend(
-            jax.tree.map(np.asarray, _result(fit, vals, ses, scale, 0.0, dt))
+            _result(fit, vals, ses, scale, 0.0, dt, device=False)
             for fit, (vals, ses) in zip(fits, ints, strict=True)
         )
 
@@ -3089,7 +3091,7 @@ def _pairwise_continuous(key, aa, bb, pairs, words, o, out, bar) -> None:
     def finish(lo, hi, fits):
         ints = _integrate_fits(fits, _mc_keys(words[lo:hi], key), o["mesh"], **mc)
         for (i, j), fit, (vals, ses) in zip(pairs[lo:hi], fits, ints, strict=True):
-            _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt))
+            _record(out, i, j, _result(fit, vals, ses, scale, 0.0, dt, device=False))
 
     costs = [_em.pad_length(aa.shape[0])] * len(pairs)
     kept = _fit_in_blocks(costs, build, finish, key, o, dt, bar, "GMM-MI pairs", ((0,), (1,)))
