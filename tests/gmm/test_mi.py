@@ -1003,6 +1003,28 @@ def test_categorical_rqmc_blocks_and_padding_give_the_one_pass_value(monkeypatch
     np.testing.assert_allclose(out[1 << 30, 3], ref, rtol=1e-5)
 
 
+def test_categorical_rqmc_fits_in_steps_give_the_one_at_a_time_values():
+    # several fits per step (vmapped, the last step padded with copies) must give each fit's
+    # own value: a mix-up of fits or of the padding would move them
+    from jaxmi.gmm import _mi
+
+    g, log_prior = _true_class_mixtures("cat-gauss-3-imbalanced", 2, np.float32)
+    rng = np.random.default_rng(0)
+    shifts = 1 + 0.2 * rng.normal(size=(7, 1, 1, 1)).astype(np.float32)  # 7 different fits
+    fits = jax.tree.map(lambda a: np.stack([np.asarray(a)] * 7), g)
+    fits = fits._replace(means=fits.means * shifts)
+    keys = jax.random.split(jax.random.key(5), 3)
+    assert _mi._categorical_fits_per_step(3, 2, 1024) == 4  # 7 fits: two steps, one padded
+    assert _mi._categorical_fits_per_step(50, 4, 8192) == 1  # memory: one at a time
+    mi, se = _mi._categorical_rqmc_batch(keys, fits, log_prior, n_points=1024)
+    assert mi.shape == se.shape == (7,)
+    one = jax.jit(_mi._categorical_rqmc, static_argnames="n_points")
+    for f in range(7):
+        m1, s1 = one(keys, jax.tree.map(lambda a, f=f: a[f], fits), log_prior, n_points=1024)
+        np.testing.assert_allclose([mi[f], se[f]], [m1, s1], rtol=2e-6)
+    assert len(set(np.round(np.asarray(mi), 6))) == 7
+
+
 def test_bootstrap_bias_warning_names_the_worst_estimate():
     from jaxmi.gmm import _mi
 
