@@ -19,7 +19,10 @@ def _refused_here() -> set[str]:
 def test_options_by_kind_and_backend(monkeypatch):
     monkeypatch.setattr(_compile, "REFUSED", set())
     assert _compile.options("light", "cpu") == _LIGHT
-    assert _compile.options("hot", "cpu") is None  # EM and integrals keep XLA's defaults
+    assert _compile.options("hot", "cpu") is None  # EM and vmapped integrals: XLA's defaults
+    # integrals that loop (lax.map) over replicates or classes: the loop emitters alone
+    assert _compile.options("loops", "cpu") == {"xla_cpu_use_fusion_emitters": False}
+    assert _compile.options("loops", "gpu") is None
     assert _compile.options("light", "gpu") is None
     with pytest.raises(ValueError, match="kind"):
         _compile.options("fast", "cpu")

@@ -251,7 +251,7 @@ def _mc_functional(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple)
 
 
 _mc_functional_jit = _compile.jit(
-    _mc_functional, kind="hot", static_argnames=("n_samples", "kind", "blocks")
+    _mc_functional, kind="loops", static_argnames=("n_samples", "kind", "blocks")
 )
 
 
@@ -278,7 +278,7 @@ def _sharded_integral(mesh, rule: str, n_samples: int, kind: str, blocks: tuple)
     fn = functools.partial(body, n_samples=n_samples, kind=kind, blocks=blocks)
     return _compile.jit(
         jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False),
-        kind="hot",
+        kind="hot" if rule == "rqmc" else "loops",
         export=False,
     )
 
@@ -290,8 +290,10 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     scrambled Sobol' points, :mod:`jaxmi.gmm._integrate`, ``n_samples`` points).
     """
     if mesh is None:
-        program = _rqmc_jit if rule == "rqmc" else _mc_functional_jit
-        return _integrate_on_threads(program, keys, gmms, mc)
+        if rule == "rqmc":  # calls of at most the points the program vmaps (no loop inside)
+            per_call = _integrate_mod._VMAP_MAX_POINTS // (gmms.weights.shape[1] * mc["n_samples"])
+            return _integrate_on_threads(_rqmc_jit, keys, gmms, mc, max(1, per_call))
+        return _integrate_on_threads(_mc_functional_jit, keys, gmms, mc)
     n = keys.shape[0]
     pad = -n % mesh.size
     if pad:
@@ -305,7 +307,9 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     return vals[:n], ses[:n]
 
 
-def _integrate_on_threads(program, keys, gmms: GMM, mc: dict) -> tuple[np.ndarray, np.ndarray]:
+def _integrate_on_threads(
+    program, keys, gmms: GMM, mc: dict, per_call: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``program(keys, gmms)`` for ``(D, R)`` mixtures, in equal parts on the host's threads.
 
     On a CPU with several host threads (:func:`jaxmi.gmm._em.host_threads`) and several data
@@ -314,17 +318,22 @@ def _integrate_on_threads(program, keys, gmms: GMM, mc: dict) -> tuple[np.ndarra
     agree with one call up to float32 rounding (a batch of another size may vectorise the same
     sums differently: last-bit differences). The replicates of a single data set are not split:
     for one estimate (51 mixtures) the gain was within the noise of the extra calls.
+
+    ``per_call``: the most data sets of one call (parts of at most that many, on a CPU). The
+    RQMC program vmaps up to 2^22 points and loops over chunks beyond, where XLA:CPU's code ran
+    3.5x slower (51 fits of 25 bivariate 2-component data sets, 16,384 points each: 0.95-0.98 s
+    in one call against 0.26 s in 5 calls of 5 data sets, 2-core CPU).
     """
     concrete = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((keys, gmms)))
     n_d = gmms.weights.shape[0]
-    threads = 1
+    threads, size = 1, n_d
     if concrete and jax.default_backend() == "cpu":
         threads = min(_em.host_threads(), n_d)
-    if threads <= 1:
+        size = min(-(-n_d // threads), per_call or n_d)
+    if size >= n_d:
         return jax.device_get(program(keys, gmms, **mc))
     keys = _em._host(keys)
     gmms = jax.tree.map(np.asarray, gmms)
-    size = -(-n_d // threads)
 
     def run(lo: int, hi: int):
         take = np.concatenate([np.arange(lo, hi), np.full(size - (hi - lo), lo)])
@@ -2372,7 +2381,7 @@ _categorical_mi_batch = _compile.jit(
     lambda u, eps, gmms, log_prior: jax.lax.map(
         lambda g: _categorical_mi(u, eps, g, log_prior), gmms
     ),
-    kind="hot",
+    kind="loops",
 )
 
 
@@ -2469,9 +2478,28 @@ def _categorical_rqmc_fits(keys, gmms: GMM, log_prior, n_points: int, fits_per_s
     return jax.tree.map(lambda a: a.reshape(n_fits), jax.lax.map(one, steps))
 
 
-_categorical_rqmc_fits_jit = _compile.jit(
-    _categorical_rqmc_fits, kind="hot", static_argnames=("n_points", "fits_per_step")
-)
+#: the program of :func:`_categorical_rqmc_fits` by XLA option kind (see
+#: :func:`_categorical_rqmc_kind`)
+_categorical_rqmc_fits_jit = {
+    kind: _compile.jit(
+        _categorical_rqmc_fits, kind=kind, static_argnames=("n_points", "fits_per_step")
+    )
+    for kind in ("hot", "loops")
+}
+
+
+def _categorical_rqmc_kind(n_cls: int, kc: int) -> str:
+    """XLA option kind of the categorical RQMC program: the loop emitters where they ran faster.
+
+    The classes run in a ``lax.map`` loop, where XLA:CPU's fusion emitters ran slowly in some
+    shapes and not others. On a 2-core CPU (48 fits, 1-D, 8,192 points, the fits per step of
+    :func:`_categorical_fits_per_step`; ms with the fusion / the loop emitters): at capacity 2-4
+    and C = 2-12 the loop emitters took 1.6-2.1x less time (C = 4, capacity 3: 83 / 40; C = 10,
+    capacity 4: 332 / 194; C = 12, capacity 2: 349 / 201), at capacity 1 0.53-0.96x (C = 6: 25
+    / 38), at C = 16-20 0.72-0.95x (C = 20, capacity 2: 412 / 507), and at C = 2, capacity 3
+    0.6x (7 / 12 ms). They also compile in about half the time (0.4-0.6 s against 0.8-1.4 s).
+    """
+    return "loops" if kc >= 2 and n_cls <= 12 else "hot"
 
 
 def _categorical_rqmc_batch(keys, gmms: GMM, log_prior, *, n_points: int):
@@ -2481,9 +2509,8 @@ def _categorical_rqmc_batch(keys, gmms: GMM, log_prior, *, n_points: int):
     pad = -n_fits % step  # copies of the last fit, cut from the result
     if pad:
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)]), gmms)
-    mi, se = _categorical_rqmc_fits_jit(
-        keys, gmms, log_prior, n_points=n_points, fits_per_step=step
-    )
+    program = _categorical_rqmc_fits_jit[_categorical_rqmc_kind(n_cls, kc)]
+    mi, se = program(keys, gmms, log_prior, n_points=n_points, fits_per_step=step)
     return mi[:n_fits], se[:n_fits]
 
 
@@ -2697,7 +2724,7 @@ def _kl_pairs(key, ps: GMM, qs: GMM, n_samples: int):
     return jax.lax.map(one, (ps, qs))
 
 
-_kl_pairs_jit = _compile.jit(_kl_pairs, kind="hot", static_argnames=("n_samples",))
+_kl_pairs_jit = _compile.jit(_kl_pairs, kind="loops", static_argnames=("n_samples",))
 
 
 def _kl_rqmc(key, ps: GMM, qs: GMM, n_points: int):

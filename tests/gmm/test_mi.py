@@ -1433,6 +1433,42 @@ def test_pairwise_without_replicates_has_no_std_like_gmm_mi(rho06):
     assert texts == [f"{float(res.mi[0, 0]):.3f}"]
 
 
+def test_rqmc_integral_runs_in_calls_within_the_vmapped_points(monkeypatch):
+    # beyond _VMAP_MAX_POINTS the RQMC program loops over chunks inside, which XLA:CPU ran
+    # 3.5x slower: _integrate gives it calls of at most that many points, to the same values
+    from jaxmi.gmm import _integrate as integrate_mod
+    from jaxmi.gmm import _mi
+    from jaxmi.gmm._mixture import GMM, precision_cholesky
+
+    rng = np.random.default_rng(7)
+    d_count, r, kc = 7, 3, 2  # 7 data sets, each a full fit and 2 replicates
+    w = rng.dirichlet(np.ones(kc), size=(d_count, r)).astype(np.float32)
+    mu = rng.normal(size=(d_count, r, kc, 2)).astype(np.float32)
+    a = 0.5 * rng.normal(size=(d_count, r, kc, 2, 2)).astype(np.float32)
+    cov = a @ np.swapaxes(a, -1, -2) + 0.2 * np.eye(2, dtype=np.float32)
+    g = GMM(w, mu, cov, np.asarray(precision_cholesky(cov)), np.ones(w.shape, bool))
+    keys = jax.random.split(jax.random.key(8), d_count)
+    mc = dict(n_samples=1024, kind="mi", blocks=((0,), (1,)))
+    calls, real = [], _mi._rqmc_jit
+
+    def spy(k, gg, **kw):
+        calls.append(gg.weights.shape[0])
+        return real(k, gg, **kw)
+
+    monkeypatch.setattr(_mi, "_rqmc_jit", spy)
+    monkeypatch.setattr(integrate_mod, "_VMAP_MAX_POINTS", 2 * r * 1024)  # 2 data sets a call
+    vals, ses = _mi._integrate(keys, g, mesh=None, rule="rqmc", **mc)
+    if jax.default_backend() == "cpu":
+        assert calls == [2, 2, 2, 2]  # the last call padded to the same program
+    assert vals.shape == ses.shape == (d_count, r) and np.all(ses > 0)
+    for i in range(d_count):  # each data set alone: one vmapped call
+        one = jax.device_get(
+            real(keys[i : i + 1], jax.tree.map(lambda t, i=i: t[i : i + 1], g), **mc)
+        )
+        np.testing.assert_allclose(vals[i], one[0][0], rtol=1e-6)
+        np.testing.assert_allclose(ses[i], one[1][0], rtol=1e-5)
+
+
 def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     z, _ = rho06
     opts = dict(n_bootstrap=8, n_components=2)  # (one component takes the closed form)
