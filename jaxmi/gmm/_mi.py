@@ -268,6 +268,9 @@ def _rqmc(keys, gmms: GMM, *, n_samples: int, kind: str, blocks: tuple):
 
 
 _rqmc_jit = _compile.jit(_rqmc, kind="hot", static_argnames=("n_samples", "kind", "blocks"))
+#: the same program with the loop emitters, for data sets whose replicates it maps over in more
+#: than 2 chunks (:func:`_integrate`)
+_rqmc_loops_jit = _compile.jit(_rqmc, kind="loops", static_argnames=("n_samples", "kind", "blocks"))
 
 
 @functools.lru_cache(maxsize=32)
@@ -290,10 +293,18 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     scrambled Sobol' points, :mod:`jaxmi.gmm._integrate`, ``n_samples`` points).
     """
     if mesh is None:
-        if rule == "rqmc":  # calls of at most the points the program vmaps (no loop inside)
-            per_call = _integrate_mod._VMAP_MAX_POINTS // (gmms.weights.shape[1] * mc["n_samples"])
-            return _integrate_on_threads(_rqmc_jit, keys, gmms, mc, max(1, per_call))
-        return _integrate_on_threads(_mc_functional_jit, keys, gmms, mc)
+        if rule != "rqmc":
+            return _integrate_on_threads(_mc_functional_jit, keys, gmms, mc)
+        # calls of at most the points the program vmaps (no loop over data sets inside); a data
+        # set whose replicates alone exceed them is mapped over in chunks inside its call, where
+        # the loop emitters ran 2.7-3.4x faster from 4 chunks on (a 3-D data set with 200
+        # replicates: 744 -> 242 ms; 2-D with 1,000: 512 -> 193 ms) and 0.85x at 2 (2-D, 500
+        # replicates: 102 -> 119 ms; 2-core CPU)
+        n_fits, vmap_max = gmms.weights.shape[1], _integrate_mod._VMAP_MAX_POINTS
+        per_call = max(1, vmap_max // (n_fits * mc["n_samples"]))
+        chunks = -(-n_fits // max(1, vmap_max // mc["n_samples"]))
+        program = _rqmc_loops_jit if chunks > 2 else _rqmc_jit
+        return _integrate_on_threads(program, keys, gmms, mc, per_call)
     n = keys.shape[0]
     pad = -n % mesh.size
     if pad:

@@ -1435,7 +1435,8 @@ def test_pairwise_without_replicates_has_no_std_like_gmm_mi(rho06):
 
 def test_rqmc_integral_runs_in_calls_within_the_vmapped_points(monkeypatch):
     # beyond _VMAP_MAX_POINTS the RQMC program loops over chunks inside, which XLA:CPU ran
-    # 3.5x slower: _integrate gives it calls of at most that many points, to the same values
+    # 3.5x slower: _integrate gives it calls of at most that many points, and the loop emitters
+    # where one data set's replicates alone take more than 2 chunks, to the same values
     from jaxmi.gmm import _integrate as integrate_mod
     from jaxmi.gmm import _mi
     from jaxmi.gmm._mixture import GMM, precision_cholesky
@@ -1451,22 +1452,31 @@ def test_rqmc_integral_runs_in_calls_within_the_vmapped_points(monkeypatch):
     mc = dict(n_samples=1024, kind="mi", blocks=((0,), (1,)))
     calls, real = [], _mi._rqmc_jit
 
-    def spy(k, gg, **kw):
-        calls.append(gg.weights.shape[0])
-        return real(k, gg, **kw)
+    def spy(name, program):
+        def call(k, gg, **kw):
+            calls.append((name, gg.weights.shape[0]))
+            return program(k, gg, **kw)
 
-    monkeypatch.setattr(_mi, "_rqmc_jit", spy)
-    monkeypatch.setattr(integrate_mod, "_VMAP_MAX_POINTS", 2 * r * 1024)  # 2 data sets a call
-    vals, ses = _mi._integrate(keys, g, mesh=None, rule="rqmc", **mc)
+        return call
+
+    monkeypatch.setattr(_mi, "_rqmc_jit", spy("fusion", real))
+    monkeypatch.setattr(_mi, "_rqmc_loops_jit", spy("loops", _mi._rqmc_loops_jit))
+    runs = {}
+    # 2 data sets a call; then 1 mixture a chunk: a call maps over 3 chunks of replicates, with
+    # the loop emitters
+    for budget in (2 * r * 1024, 1024):
+        monkeypatch.setattr(integrate_mod, "_VMAP_MAX_POINTS", budget)
+        runs[budget] = _mi._integrate(keys, g, mesh=None, rule="rqmc", **mc)
     if jax.default_backend() == "cpu":
-        assert calls == [2, 2, 2, 2]  # the last call padded to the same program
-    assert vals.shape == ses.shape == (d_count, r) and np.all(ses > 0)
-    for i in range(d_count):  # each data set alone: one vmapped call
-        one = jax.device_get(
-            real(keys[i : i + 1], jax.tree.map(lambda t, i=i: t[i : i + 1], g), **mc)
-        )
-        np.testing.assert_allclose(vals[i], one[0][0], rtol=1e-6)
-        np.testing.assert_allclose(ses[i], one[1][0], rtol=1e-5)
+        assert calls == [("fusion", 2)] * 4 + [("loops", 1)] * 7  # the last call padded
+    for vals, ses in runs.values():
+        assert vals.shape == ses.shape == (d_count, r) and np.all(ses > 0)
+        for i in range(d_count):  # each data set alone: one vmapped call
+            one = jax.device_get(
+                real(keys[i : i + 1], jax.tree.map(lambda t, i=i: t[i : i + 1], g), **mc)
+            )
+            np.testing.assert_allclose(vals[i], one[0][0], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(ses[i], one[1][0], rtol=1e-5, atol=1e-8)
 
 
 def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
