@@ -7,7 +7,8 @@ shapes, and compiled in twice the time; in loop-free (vmapped) programs it was t
 ``jaxmi._compile`` gives the integrals that loop over replicates or classes the option kind
 ``"loops"`` (plain Monte Carlo MI/entropy/KL, the MC categorical integral, the RQMC categorical
 integral where :func:`jaxmi.gmm._mi._categorical_rqmc_kind` picks it) and runs the vmapped RQMC
-integral in calls that stay within its vmapped size.
+integral in calls that stay within its vmapped size (with the loop emitters where one data set's
+replicates alone take more than 2 chunks of it).
 
 Part 1 (``programs``) compiles each program both ways in this process and times them
 interleaved (the fastest of 3 runs each), with the largest difference of their values. Part 2
@@ -157,6 +158,16 @@ def programs(rng) -> list[dict]:
             speedup=round(t_whole / t_split, 2),
         )
         add("rqmc_mi_calls", dict(datasets=n_data, capacity=2, d=2), res)
+    # one data set whose replicates alone exceed 2^22 points: the program maps over chunks of
+    # them inside its call (_integrate picks the loop emitters from 3 chunks on)
+    for n_fits, d in ((201, 3), (501, 2), (1001, 2)):
+        n_points = integrate_mod.default_points(d)
+        g = mixtures(rng, (1, n_fits), 3, d)
+        blocks = (tuple(range(d - 1)), (d - 1,))
+        static = dict(n_samples=n_points, kind="mi", blocks=blocks)
+        chunks = -(-n_fits // (integrate_mod._VMAP_MAX_POINTS // n_points))
+        res = both_ways(_mi._rqmc, (jax.random.split(jax.random.key(3), 1), g), static)
+        add("rqmc_mi_replicates", dict(replicates=n_fits, d=d, chunks=chunks), res)
     return rows
 
 
@@ -194,6 +205,11 @@ elif case == "mc_8d":  # an 8-D pair of two clusters (plain MC: RQMC is validate
     z = rng.normal(size=(2000, 8)) + 3 * c * np.r_[1, -1, 1, 0, 1, 1, 0, -1]
     z[:, 4:] += 0.5 * z[:, :4]
     run = lambda: jaxmi.gmm_mi(jax.random.key(0), z[:, :4], z[:, 4:])
+elif case == "replicates_200_3d":  # 200 bootstrap replicates of a clustered 3-D pair
+    c = rng.integers(0, 2, 2000)[:, None]
+    z = rng.normal(size=(2000, 3)) + 3 * c * np.r_[1, -1, 1]
+    z[:, 2] += 0.5 * z[:, 0]
+    run = lambda: jaxmi.gmm_mi(jax.random.key(0), z[:, :2], z[:, 2], n_bootstrap=200)
 times = []
 for _ in range(3):
     t = time.perf_counter()
@@ -204,7 +220,7 @@ k = np.asarray(r.n_components).ravel()[:4].tolist()
 print(json.dumps(dict(seconds=min(times), mi=np.asarray(r.mi).ravel()[:4].tolist(), k=k)))
 """
 
-CASES = ("categorical_pairwise", "categorical_10_classes", "batch_80", "mc_8d")
+CASES = ("categorical_pairwise", "categorical_10_classes", "batch_80", "mc_8d", "replicates_200_3d")
 
 
 def estimate(case: str, checkout: str | None) -> dict:
