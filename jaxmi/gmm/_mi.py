@@ -298,8 +298,8 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
         # calls of at most the points the program vmaps (no loop over data sets inside); a data
         # set whose replicates alone exceed them is mapped over in chunks inside its call, where
         # the loop emitters ran 2.7-3.4x faster from 4 chunks on (a 3-D data set with 200
-        # replicates: 744 -> 242 ms; 2-D with 1,000: 512 -> 193 ms) and 0.85x at 2 (2-D, 500
-        # replicates: 102 -> 119 ms; 2-core CPU)
+        # replicates: 727-744 -> 232-242 ms; 2-D with 1,000: 512-631 -> 193-205 ms) and
+        # 0.75-0.85x at 2 (2-D, 500 replicates: 102-105 -> 119-140 ms; 2-core CPU)
         n_fits, vmap_max = gmms.weights.shape[1], _integrate_mod._VMAP_MAX_POINTS
         per_call = max(1, vmap_max // (n_fits * mc["n_samples"]))
         chunks = -(-n_fits // max(1, vmap_max // mc["n_samples"]))
@@ -332,8 +332,9 @@ def _integrate_on_threads(
 
     ``per_call``: the most data sets of one call (parts of at most that many, on a CPU). The
     RQMC program vmaps up to 2^22 points and loops over chunks beyond, where XLA:CPU's code ran
-    3.5x slower (51 fits of 25 bivariate 2-component data sets, 16,384 points each: 0.95-0.98 s
-    in one call against 0.26 s in 5 calls of 5 data sets, 2-core CPU).
+    2.7-3.8x slower (51 fits of 25 bivariate 2-component data sets, 16,384 points each:
+    0.92-0.99 s in one call against 0.26-0.34 s in 5 calls of 5 data sets, 2-core CPU;
+    ``benchmarks/gmm_mi_loop_emitters.py``).
     """
     concrete = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((keys, gmms)))
     n_d = gmms.weights.shape[0]
@@ -2512,6 +2513,7 @@ def _categorical_rqmc_kind(n_cls: int, kc: int) -> str:
     capacity 4: 332 / 194; C = 12, capacity 2: 349 / 201), at capacity 1 0.53-0.96x (C = 6: 25
     / 38), at C = 16-20 0.72-0.95x (C = 20, capacity 2: 412 / 507), and at C = 2, capacity 3
     0.6x (7 / 12 ms). They also compile in about half the time (0.4-0.6 s against 0.8-1.4 s).
+    ``benchmarks/gmm_mi_loop_emitters.py`` measures this grid.
     """
     return "loops" if kc >= 2 and n_cls <= 12 else "hot"
 
@@ -2524,7 +2526,8 @@ def _categorical_rqmc_batch(keys, gmms: GMM, log_prior, *, n_points: int):
     if pad:
         gmms = jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)]), gmms)
     program = _categorical_rqmc_fits_jit[_categorical_rqmc_kind(n_cls, kc)]
-    mi, se = program(keys, gmms, log_prior, n_points=n_points, fits_per_step=step)
+    out = program(keys, gmms, log_prior, n_points=n_points, fits_per_step=step)
+    mi, se = jax.device_get(out)  # cut on the host: no small device programs
     return mi[:n_fits], se[:n_fits]
 
 
