@@ -274,48 +274,67 @@ _rqmc_loops_jit = _compile.jit(_rqmc, kind="loops", static_argnames=("n_samples"
 
 
 @functools.lru_cache(maxsize=32)
-def _sharded_integral(mesh, rule: str, n_samples: int, kind: str, blocks: tuple):
-    """The integral program with its dataset axis split over every device of ``mesh``."""
+def _sharded_integral(mesh, rule: str, loops: bool, n_samples: int, kind: str, blocks: tuple):
+    """The integral program with its dataset axis split over every device of ``mesh``.
+
+    ``loops``: the RQMC program with the loop emitters (see :func:`_rqmc_calls`).
+    """
     spec = PartitionSpec(mesh.axis_names)
     body = _rqmc if rule == "rqmc" else _mc_functional
     fn = functools.partial(body, n_samples=n_samples, kind=kind, blocks=blocks)
     return _compile.jit(
         jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False),
-        kind="hot" if rule == "rqmc" else "loops",
+        kind="hot" if rule == "rqmc" and not loops else "loops",
         export=False,
     )
+
+
+def _rqmc_calls(gmms: GMM, mc: dict) -> tuple[int, bool]:
+    """``(per_call, loops)`` of the RQMC integral of ``(D, R)`` mixtures on a CPU.
+
+    ``per_call``: the most data sets of one call, so that the program vmaps them all (at most
+    2^22 points) instead of looping over chunks of them inside, where XLA:CPU's code ran
+    2.7-3.8x slower. ``loops``: a data set whose replicates alone exceed 2^22 points is still
+    mapped over in chunks inside its call; from 3 chunks on the loop emitters ran 2.7-3.4x
+    faster (a 3-D data set with 200 replicates: 727-744 -> 232-242 ms; 2-D with 1,000: 512-631
+    -> 193-205 ms), at 2 chunks 0.75-0.85x (2-D, 500 replicates: 102-105 -> 119-140 ms; 2-core
+    CPU, ``benchmarks/gmm_mi_loop_emitters.py``).
+    """
+    n_fits, vmap_max = gmms.weights.shape[1], _integrate_mod._VMAP_MAX_POINTS
+    per_call = max(1, vmap_max // (n_fits * mc["n_samples"]))
+    chunks = -(-n_fits // max(1, vmap_max // mc["n_samples"]))
+    return per_call, chunks > 2
 
 
 def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.ndarray, np.ndarray]:
     """The functional of ``(D, R)`` mixtures (datasets split over ``mesh``), as NumPy.
 
     ``rule``: ``"mc"`` (plain Monte Carlo, ``n_samples`` draws) or ``"rqmc"`` (per-component
-    scrambled Sobol' points, :mod:`jaxmi.gmm._integrate`, ``n_samples`` points).
+    scrambled Sobol' points, :mod:`jaxmi.gmm._integrate`, ``n_samples`` points). The RQMC rule
+    runs in calls of at most :func:`_rqmc_calls` data sets per CPU device (several rounds over
+    a CPU mesh).
     """
+    per_call, loops = _rqmc_calls(gmms, mc) if rule == "rqmc" else (None, False)
     if mesh is None:
         if rule != "rqmc":
             return _integrate_on_threads(_mc_functional_jit, keys, gmms, mc)
-        # calls of at most the points the program vmaps (no loop over data sets inside); a data
-        # set whose replicates alone exceed them is mapped over in chunks inside its call, where
-        # the loop emitters ran 2.7-3.4x faster from 4 chunks on (a 3-D data set with 200
-        # replicates: 727-744 -> 232-242 ms; 2-D with 1,000: 512-631 -> 193-205 ms) and
-        # 0.75-0.85x at 2 (2-D, 500 replicates: 102-105 -> 119-140 ms; 2-core CPU)
-        n_fits, vmap_max = gmms.weights.shape[1], _integrate_mod._VMAP_MAX_POINTS
-        per_call = max(1, vmap_max // (n_fits * mc["n_samples"]))
-        chunks = -(-n_fits // max(1, vmap_max // mc["n_samples"]))
-        program = _rqmc_loops_jit if chunks > 2 else _rqmc_jit
+        program = _rqmc_loops_jit if loops else _rqmc_jit
         return _integrate_on_threads(program, keys, gmms, mc, per_call)
     n = keys.shape[0]
-    pad = -n % mesh.size
-    if pad:
-        first = np.zeros(pad, np.int64)
-        xp = np if isinstance(keys, np.ndarray) else jnp
-        keys = xp.concatenate([keys, keys[first]])
-        gmms = jax.tree.map(lambda a: np.concatenate([a, np.asarray(a)[first]]), gmms)
+    per_device = -(-n // mesh.size)
+    if per_call is not None and all(d.platform == "cpu" for d in mesh.devices.flat):
+        per_device = min(per_device, per_call)
+    size = per_device * mesh.size  # data sets a round, padded with the first
     split, _ = _em._placements(mesh)
-    keys, gmms = _sharding.place((keys, gmms), split)
-    vals, ses = _sharding.fetch(_sharded_integral(mesh, rule, **mc)(keys, gmms))
-    return vals[:n], ses[:n]
+    program = _sharded_integral(mesh, rule, loops, **mc)
+    keys, gmms = _em._host(keys), jax.tree.map(np.asarray, gmms)
+    parts = []
+    for lo in range(0, n, size):
+        take = np.arange(lo, lo + size)
+        take[take >= n] = 0
+        placed = _sharding.place((keys[take], jax.tree.map(lambda a, t=take: a[t], gmms)), split)
+        parts.append(_sharding.fetch(program(*placed)))
+    return tuple(np.concatenate([p[i] for p in parts])[:n] for i in range(2))
 
 
 def _integrate_on_threads(

@@ -1479,6 +1479,44 @@ def test_rqmc_integral_runs_in_calls_within_the_vmapped_points(monkeypatch):
             np.testing.assert_allclose(ses[i], one[1][0], rtol=1e-5, atol=1e-8)
 
 
+def test_rqmc_integral_over_a_cpu_mesh_runs_in_rounds(monkeypatch):
+    # over a mesh of CPU devices the same bound holds per device: several rounds of one
+    # sharded program, to the single-device values (a one-device mesh here; the 8-device and
+    # two-process runs are tests/gmm/test_sharding.py)
+    from jaxmi.gmm import _integrate as integrate_mod
+    from jaxmi.gmm import _mi
+    from jaxmi.gmm._mixture import GMM, precision_cholesky
+
+    rng = np.random.default_rng(9)
+    d_count, r, kc = 5, 3, 2
+    w = rng.dirichlet(np.ones(kc), size=(d_count, r)).astype(np.float32)
+    mu = rng.normal(size=(d_count, r, kc, 2)).astype(np.float32)
+    a = 0.5 * rng.normal(size=(d_count, r, kc, 2, 2)).astype(np.float32)
+    cov = a @ np.swapaxes(a, -1, -2) + 0.2 * np.eye(2, dtype=np.float32)
+    g = GMM(w, mu, cov, np.asarray(precision_cholesky(cov)), np.ones(w.shape, bool))
+    keys = jax.random.split(jax.random.key(10), d_count)
+    mc = dict(n_samples=1024, kind="mi", blocks=((0,), (1,)))
+    mesh = jax.make_mesh((1,), ("pairs",), axis_types=(jax.sharding.AxisType.Explicit,))
+    made, real = [], _mi._sharded_integral
+
+    def spy(*args, **kw):
+        program = real(*args, **kw)
+
+        def call(k, gg):
+            made.append((args[2], gg.weights.shape[0]))
+            return program(k, gg)
+
+        return call
+
+    monkeypatch.setattr(_mi, "_sharded_integral", spy)
+    monkeypatch.setattr(integrate_mod, "_VMAP_MAX_POINTS", 2 * r * 1024)  # 2 data sets a call
+    vals, ses = _mi._integrate(keys, g, mesh=mesh, rule="rqmc", **mc)
+    want = _mi._integrate(keys, g, mesh=None, rule="rqmc", **mc)
+    assert made == [(False, 2)] * 3  # 3 rounds of one program, the last padded
+    np.testing.assert_allclose(vals, want[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ses, want[1], rtol=1e-5, atol=1e-8)
+
+
 def test_integral_rules_agree_and_rqmc_is_the_validated_default(rho06):
     z, _ = rho06
     opts = dict(n_bootstrap=8, n_components=2)  # (one component takes the closed form)
