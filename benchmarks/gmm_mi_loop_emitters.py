@@ -17,7 +17,7 @@ its own, the second is timed: the steady estimate); ``--old DIR`` runs the same 
 another checkout side by side (the recorded run: a worktree of de87d3d, before these changes):
 
     git worktree add /tmp/jaxmi-old de87d3d
-    python benchmarks/gmm_mi_loop_emitters.py --old /tmp/jaxmi-old   # about 5 min on 2 cores
+    python benchmarks/gmm_mi_loop_emitters.py --old /tmp/jaxmi-old   # about 9 min on 2 cores
 
 Writes ``benchmarks/results/gmm_mi_loop_emitters.json``.
 """
