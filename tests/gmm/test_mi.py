@@ -1433,21 +1433,26 @@ def test_pairwise_without_replicates_has_no_std_like_gmm_mi(rho06):
     assert texts == [f"{float(res.mi[0, 0]):.3f}"]
 
 
+def _random_bivariate_mixtures(rng, shape: tuple, kc: int):
+    """Random float32 bivariate mixtures of ``kc`` components with leading axes ``shape``."""
+    from jaxmi.gmm._mixture import GMM, precision_cholesky
+
+    w = rng.dirichlet(np.ones(kc), size=shape).astype(np.float32)
+    mu = rng.normal(size=(*shape, kc, 2)).astype(np.float32)
+    a = 0.5 * rng.normal(size=(*shape, kc, 2, 2)).astype(np.float32)
+    cov = a @ np.swapaxes(a, -1, -2) + 0.2 * np.eye(2, dtype=np.float32)
+    return GMM(w, mu, cov, np.asarray(precision_cholesky(cov)), np.ones(w.shape, bool))
+
+
 def test_rqmc_integral_runs_in_calls_within_the_vmapped_points(monkeypatch):
     # beyond _VMAP_MAX_POINTS the RQMC program loops over chunks inside, which XLA:CPU ran
     # 3.5x slower: _integrate gives it calls of at most that many points, and the loop emitters
     # where one data set's replicates alone take more than 2 chunks, to the same values
     from jaxmi.gmm import _integrate as integrate_mod
     from jaxmi.gmm import _mi
-    from jaxmi.gmm._mixture import GMM, precision_cholesky
 
-    rng = np.random.default_rng(7)
-    d_count, r, kc = 7, 3, 2  # 7 data sets, each a full fit and 2 replicates
-    w = rng.dirichlet(np.ones(kc), size=(d_count, r)).astype(np.float32)
-    mu = rng.normal(size=(d_count, r, kc, 2)).astype(np.float32)
-    a = 0.5 * rng.normal(size=(d_count, r, kc, 2, 2)).astype(np.float32)
-    cov = a @ np.swapaxes(a, -1, -2) + 0.2 * np.eye(2, dtype=np.float32)
-    g = GMM(w, mu, cov, np.asarray(precision_cholesky(cov)), np.ones(w.shape, bool))
+    d_count, r = 7, 3  # 7 data sets, each a full fit and 2 replicates
+    g = _random_bivariate_mixtures(np.random.default_rng(7), (d_count, r), 2)
     keys = jax.random.split(jax.random.key(8), d_count)
     mc = dict(n_samples=1024, kind="mi", blocks=((0,), (1,)))
     calls, real = [], _mi._rqmc_jit
@@ -1485,15 +1490,9 @@ def test_rqmc_integral_over_a_cpu_mesh_runs_in_rounds(monkeypatch):
     # two-process runs are tests/gmm/test_sharding.py)
     from jaxmi.gmm import _integrate as integrate_mod
     from jaxmi.gmm import _mi
-    from jaxmi.gmm._mixture import GMM, precision_cholesky
 
-    rng = np.random.default_rng(9)
-    d_count, r, kc = 5, 3, 2
-    w = rng.dirichlet(np.ones(kc), size=(d_count, r)).astype(np.float32)
-    mu = rng.normal(size=(d_count, r, kc, 2)).astype(np.float32)
-    a = 0.5 * rng.normal(size=(d_count, r, kc, 2, 2)).astype(np.float32)
-    cov = a @ np.swapaxes(a, -1, -2) + 0.2 * np.eye(2, dtype=np.float32)
-    g = GMM(w, mu, cov, np.asarray(precision_cholesky(cov)), np.ones(w.shape, bool))
+    d_count, r = 5, 3
+    g = _random_bivariate_mixtures(np.random.default_rng(9), (d_count, r), 2)
     keys = jax.random.split(jax.random.key(10), d_count)
     mc = dict(n_samples=1024, kind="mi", blocks=((0,), (1,)))
     mesh = jax.make_mesh((1,), ("pairs",), axis_types=(jax.sharding.AxisType.Explicit,))
