@@ -717,7 +717,7 @@ def solve(
     def rows_of(lo: int, hi: int) -> tuple:
         """Problems ``lo..hi-1`` padded to ``chunk`` rows with empty copies of problem ``lo``."""
         pad = chunk - (hi - lo)
-        take = np.concatenate([np.arange(lo, hi), np.full(pad, lo)]).astype(np.int32)
+        take = padded_rows(lo, hi, chunk)
         if lazy:
             w = np.asarray(s(lo, hi)).astype(xs.dtype, copy=False)
         else:
@@ -882,6 +882,15 @@ def _run_ranges(run: Callable, ranges: list, threads: int, signature: tuple) -> 
 
 #: the short program size for chunks with few real problems (initialisation, CV scores)
 SMALL_ROWS = 8
+
+
+def padded_rows(lo: int, hi: int, size: int) -> np.ndarray:
+    """Indices ``lo..hi-1`` padded to ``size`` with copies of ``lo`` (int32).
+
+    One program shape for every part of a batch: the padded rows repeat a real problem (finite
+    work) and their results are cut.
+    """
+    return np.concatenate([np.arange(lo, hi), np.full(size - (hi - lo), lo)]).astype(np.int32)
 
 
 def _take(tree: Any, index: Any) -> Any:

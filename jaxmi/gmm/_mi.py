@@ -149,8 +149,7 @@ def _score_padded(gmms: GMM, xs, idx: np.ndarray, s_valid: Any, chunk: int) -> n
         chunk = _em.SMALL_ROWS
     out = []
     for lo in range(0, p, chunk):
-        rows = np.arange(lo, lo + chunk)
-        rows = np.where(rows < p, rows, lo)  # padding: copies of the chunk's first problem
+        rows = _em.padded_rows(lo, min(lo + chunk, p), chunk)
         g = jax.tree.map(lambda a, rows=rows: a[rows], gmms)
         out.append(np.asarray(_score(g, xs, idx[rows], np.asarray(s_valid[rows])))[: p - lo])
     return np.concatenate(out)
@@ -324,14 +323,13 @@ def _integrate(keys, gmms: GMM, *, mesh, rule: str = "mc", **mc) -> tuple[np.nda
     per_device = -(-n // mesh.size)
     if per_call is not None and all(d.platform == "cpu" for d in mesh.devices.flat):
         per_device = min(per_device, per_call)
-    size = per_device * mesh.size  # data sets a round, padded with the first
+    size = per_device * mesh.size  # data sets a round (the last padded)
     split, _ = _em._placements(mesh)
     program = _sharded_integral(mesh, rule, loops, **mc)
     keys, gmms = _em._host(keys), jax.tree.map(np.asarray, gmms)
     parts = []
     for lo in range(0, n, size):
-        take = np.arange(lo, lo + size)
-        take[take >= n] = 0
+        take = _em.padded_rows(lo, min(lo + size, n), size)
         placed = _sharding.place((keys[take], jax.tree.map(lambda a, t=take: a[t], gmms)), split)
         parts.append(_sharding.fetch(program(*placed)))
     return tuple(np.concatenate([p[i] for p in parts])[:n] for i in range(2))
@@ -367,7 +365,7 @@ def _integrate_on_threads(
     gmms = jax.tree.map(np.asarray, gmms)
 
     def run(lo: int, hi: int):
-        take = np.concatenate([np.arange(lo, hi), np.full(size - (hi - lo), lo)])
+        take = _em.padded_rows(lo, hi, size)
         return program(keys[take], jax.tree.map(lambda a: a[take], gmms), **mc), hi - lo
 
     ranges = [(lo, min(lo + size, n_d)) for lo in range(0, n_d, size)]
@@ -2541,9 +2539,9 @@ def _categorical_rqmc_batch(keys, gmms: GMM, log_prior, *, n_points: int):
     """I(X; C) and its standard error of each fit ``gmms (F, C, kc, ...)`` (host arrays)."""
     n_fits, n_cls, kc = gmms.weights.shape
     step = min(_categorical_fits_per_step(n_cls, kc, n_points), n_fits)
-    pad = -n_fits % step  # copies of the last fit, cut from the result
+    pad = -n_fits % step  # copies of the first fit, cut from the result
     if pad:
-        gmms = jax.tree.map(lambda a: np.concatenate([a, np.repeat(a[-1:], pad, 0)]), gmms)
+        gmms = _take(gmms, _em.padded_rows(0, n_fits, n_fits + pad))
     program = _categorical_rqmc_fits_jit[_categorical_rqmc_kind(n_cls, kc)]
     out = program(keys, gmms, log_prior, n_points=n_points, fits_per_step=step)
     mi, se = jax.device_get(out)  # cut on the host: no small device programs
