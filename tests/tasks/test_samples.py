@@ -36,6 +36,25 @@ def test_float64_option(x64):
     assert t.sample(KEY, 3)[0].dtype == jnp.float64
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_compiling_sampler_draws_the_plain_programs_values(dtype, x64):
+    # samplers compile with XLA's fast-compiling options (jaxmi._compile, kind "light"); they
+    # change code generation only: the same values as a plain jax.jit program, to the bit (a
+    # gamma draw's rejection loop, rotations, Student-t ratios and an inverse CDF here)
+    for name in (
+        "student-identity-2-2-1",
+        "gamma-exponential-1.0",
+        "spiral-multinormal-sparse-3-3-2-2.0",
+    ):
+        t = tasks.get(name)
+        assert t._sample_fn._kind == "light"
+        plain = jax.jit(t.sampler, static_argnums=(1, 2))(KEY, 500, np.dtype(dtype))
+        fast = t.sample(KEY, 500, dtype=dtype)
+        for a, b in zip(fast, plain, strict=True):
+            assert a.dtype == b.dtype == np.dtype(dtype)
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_float64_without_x64_is_a_clear_error():
     with pytest.raises(ValueError, match="dtype"):
         tasks.get("1v1-normal-0.75").sample(KEY, 5, dtype="float64")
