@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxmi._validation import check_bool, check_int
-from jaxmi.nn._mlp import INITS, MLP, check_hidden
+from jaxmi.nn._mlp import INITS, MLP, check_hidden, initializer
 from jaxmi.nn._pairwise import eligible, pair_mlp
 
 __all__ = ["BaselineCritic", "BilinearCritic", "ConcatCritic", "Critic", "SeparableCritic"]
@@ -285,7 +285,7 @@ class BilinearCritic(Critic):
         else:
             self.phi = self.psi = None
             shape = (self.dim_x, self.dim_y)
-        self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), shape))
+        self.kernel = nnx.Param(initializer("lecun")(rngs.params(), shape))
 
     def _features(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
         if self.features:

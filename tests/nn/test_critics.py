@@ -204,6 +204,35 @@ def test_initialisation_schemes():
     np.testing.assert_allclose(float(jnp.std(k_g)), math.sqrt(2 / 600), rtol=0.05)
 
 
+@pytest.mark.parametrize("init", ["lecun", "glorot", "torch"])
+def test_fast_compiled_initialisation_draws_flaxs_eager_values(init):
+    # jaxmi.nn draws parameters in programs compiled with XLA's fast-compiling options
+    # (jaxmi.nn._mlp._draw_jit); the values are those of Flax's own eager initialisers
+    from jaxmi.nn import _mlp
+
+    def eager_linear(a, b, rngs):
+        if init == "lecun":
+            return nnx.Linear(a, b, rngs=rngs)
+        if init == "glorot":
+            return nnx.Linear(a, b, kernel_init=nnx.initializers.glorot_uniform(), rngs=rngs)
+        bound = 1 / math.sqrt(a)
+        u = lambda k, shape, dt: jax.random.uniform(k, shape, dt, -bound, bound)  # noqa: E731
+        return nnx.Linear(a, b, kernel_init=u, bias_init=u, rngs=rngs)
+
+    m = nn.MLP(5, 3, (16, 8), init=init, rngs=nnx.Rngs(4))
+    rngs = nnx.Rngs(4)
+    plain = [eager_linear(a, b, rngs) for a, b in ((5, 16), (16, 8), (8, 3))]
+    for lin, ref in zip(_linears(m), plain, strict=True):
+        np.testing.assert_array_equal(np.asarray(lin.kernel[...]), np.asarray(ref.kernel[...]))
+        np.testing.assert_array_equal(np.asarray(lin.bias[...]), np.asarray(ref.bias[...]))
+    if jax.default_backend() == "cpu":  # the program with the fast-compiling options ran
+        assert "_tuned" in _mlp._draw_jit.__dict__
+    if init == "lecun":  # the bilinear critic's kernel draws the same way
+        c = nn.BilinearCritic(3, 2, rngs=nnx.Rngs(2))
+        ref = nnx.initializers.lecun_normal()(nnx.Rngs(2).params(), (3, 2))
+        np.testing.assert_array_equal(np.asarray(c.kernel[...]), np.asarray(ref))
+
+
 def test_mlp_depth_width_and_activation():
     m = nn.MLP(3, 2, (16, 8, 4), activation="gelu", rngs=nnx.Rngs(0))
     assert [lin.kernel.shape for lin in _linears(m)] == [(3, 16), (16, 8), (8, 4), (4, 2)]
