@@ -2330,7 +2330,10 @@ def _class_noise(key, *, n_cls: int, n_samples: int, d: int, dtype: str):
     ``u (C, S)`` and ``eps (C, d, S)``, equal to :func:`sample_noise` with
     ``fold_in(key, c)``. They depend on neither the mixtures nor their capacity, so one small
     program per ``(C, S, d)`` serves the point estimate and all replicates of every pair (the
-    threefry draws compiled for 0.4-0.6 s inside each integral program before).
+    threefry draws compiled for 0.4-0.6 s inside each integral program before). It compiles
+    with XLA's fast-compiling options (kind ``"light"``): 0.19-0.20 s against 0.34-0.53 s
+    for (C, S, d) = (2, 50000, 1), (3, 33334, 2), (10, 10000, 3); runs of 1.7, 2.2 and 2.7 ms
+    against 2.0, 1.8 and 3.6 ms; the same numbers to the bit (2-core CPU).
     """
     key = _em.as_keys(key)
     return jax.vmap(lambda c: sample_noise(jax.random.fold_in(key, c), n_samples, d, dtype))(
@@ -2339,7 +2342,7 @@ def _class_noise(key, *, n_cls: int, n_samples: int, d: int, dtype: str):
 
 
 _class_noise_jit = _compile.jit(
-    _class_noise, kind="hot", static_argnames=("n_cls", "n_samples", "d", "dtype")
+    _class_noise, kind="light", static_argnames=("n_cls", "n_samples", "d", "dtype")
 )
 
 
