@@ -14,9 +14,10 @@ Programs come in two kinds:
 
 * ``"light"``: programs that run once per call for little time (initialisations, held-out
   scores, closed-form single Gaussians, key derivation, the random draws of task samplers,
-  of ``jaxmi.nn`` parameters and of the categorical integral's class noise): both options. A first estimate in a
-  fresh process went from 8.4 s to 6.3 s (bivariate Gaussian) and from 12.4 s to 8.3 s (cube
-  transform), with no measurable change in a steady-state estimate (2-core CPU).
+  of ``jaxmi.nn`` parameters and of the categorical integral's class noise): both options.
+  A first estimate in a fresh process went from 8.4 s to 6.3 s (bivariate Gaussian) and from
+  12.4 s to 8.3 s (cube transform), with no measurable change in a steady-state estimate
+  (2-core CPU).
 * ``"hot"``: the EM loops and the vmapped integrals, where a steady estimate spends its time:
   default options. -O1 made them up to 1.8x slower. The loop emitters would save another 1-2 s
   of compilation, but they round float32 reductions differently at different component
