@@ -294,6 +294,11 @@ class _Jit:
             return jax.jit(exp.call)
         return jax.jit(exp.call, compiler_options=opts)
 
+    def __deepcopy__(self, memo: dict) -> _Jit:
+        # a function, like the jax.jit object it wraps: copies share it (its lock cannot be
+        # copied, so a dataclass holding one, e.g. a jaxmi.tasks.Task, could not be deep-copied)
+        return self
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _top_level():
             return self._plain(*args, **kwargs)

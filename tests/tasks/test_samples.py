@@ -55,6 +55,17 @@ def test_fast_compiling_sampler_draws_the_plain_programs_values(dtype, x64):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_task_deep_copies():
+    # its compiled sampler (jaxmi._compile's wrapper, which holds a lock) is shared, as a
+    # jax.jit function would be; the copy draws the same values
+    import copy
+
+    t = tasks.get("1v1-normal-0.75")
+    c = copy.deepcopy(t)
+    assert c.name == t.name and c._sample_fn is t._sample_fn
+    np.testing.assert_array_equal(np.asarray(c.sample(KEY, 4)[0]), np.asarray(t.sample(KEY, 4)[0]))
+
+
 def test_float64_without_x64_is_a_clear_error():
     with pytest.raises(ValueError, match="dtype"):
         tasks.get("1v1-normal-0.75").sample(KEY, 5, dtype="float64")
