@@ -205,7 +205,7 @@ def test_initialisation_schemes():
 
 
 @pytest.mark.parametrize("init", ["lecun", "glorot", "torch"])
-def test_fast_compiled_initialisation_draws_flaxs_eager_values(init):
+def test_fast_compiled_initialisation_draws_flaxs_eager_values(init, monkeypatch):
     # jaxmi.nn draws parameters in programs compiled with XLA's fast-compiling options
     # (jaxmi.nn._mlp._draw_jit); the values are those of Flax's own eager initialisers
     from jaxmi.nn import _mlp
@@ -219,14 +219,22 @@ def test_fast_compiled_initialisation_draws_flaxs_eager_values(init):
         u = lambda k, shape, dt: jax.random.uniform(k, shape, dt, -bound, bound)  # noqa: E731
         return nnx.Linear(a, b, kernel_init=u, bias_init=u, rngs=rngs)
 
+    drawn = []  # every parameter of the MLP goes through the light-compiled draw
+    real = _mlp._draw_jit
+    monkeypatch.setattr(_mlp, "_draw_jit", lambda *a, **kw: drawn.append(kw) or real(*a, **kw))
     m = nn.MLP(5, 3, (16, 8), init=init, rngs=nnx.Rngs(4))
+    assert [kw["shape"] for kw in drawn] == (
+        [(5, 16), (16,), (16, 8), (8,), (8, 3), (3,)]
+        if init == "torch"
+        else [(5, 16), (16, 8), (8, 3)]
+    )
     rngs = nnx.Rngs(4)
     plain = [eager_linear(a, b, rngs) for a, b in ((5, 16), (16, 8), (8, 3))]
     for lin, ref in zip(_linears(m), plain, strict=True):
         np.testing.assert_array_equal(np.asarray(lin.kernel[...]), np.asarray(ref.kernel[...]))
         np.testing.assert_array_equal(np.asarray(lin.bias[...]), np.asarray(ref.bias[...]))
     if jax.default_backend() == "cpu":  # the program with the fast-compiling options ran
-        assert "_tuned" in _mlp._draw_jit.__dict__
+        assert "_tuned" in real.__dict__
     if init == "lecun":  # the bilinear critic's kernel draws the same way
         c = nn.BilinearCritic(3, 2, rngs=nnx.Rngs(2))
         ref = nnx.initializers.lecun_normal()(nnx.Rngs(2).params(), (3, 2))
