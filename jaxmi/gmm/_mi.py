@@ -662,7 +662,9 @@ def _select_many(
     # restart_stalled those fits are fitted again instead
     check_stall = fixed is None and o["metric"] == "valid" and not o["restart_stalled"]
     stall: list = [None] * d_count
-    prev_ll: list = [None] * d_count  # restart_stalled: the best training fit per fold, last K
+    # restart_stalled, K searched: each data set's best training fit per fold at the last K
+    floors = o["restart_stalled"] and fixed is None
+    prev_ll: list = [None] * d_count
     non_gaussian = functools.cache(lambda i: _non_gaussian(data.xs[i], int(data.n[i])))
     xs_dev = jax.device_put(data.xs)  # one transfer (jnp.asarray would compile a copy)
     if _COMPACT_FOLDS:
@@ -710,14 +712,13 @@ def _select_many(
         stage = _Stage(fit_args, keys, k, kc, mesh, cv_kw)
         if k > 1 and o["restart_stalled"]:
             floor = None
-            if fixed is None:  # the previous K's best fit on every fold: (a, n_folds)
-                floor = np.stack([prev_ll[i] for i in act])
-                floor = np.repeat(floor[:, None], n_init, 1).reshape(-1)
-            res = _restart_stalled(res, stage, floor)
-        if o["restart_stalled"] and fixed is None:
-            lls = np.asarray(res.log_likelihood).reshape(a, n_init, n_folds)
+            if floors:  # per problem (dataset, start, fold): its fold's best at the last K
+                floor = np.repeat(np.stack([prev_ll[i] for i in act])[:, None], n_init, 1)
+            res = _restart_stalled(res, stage, None if floor is None else floor.reshape(-1))
+        if floors:
+            lls = np.asarray(res.log_likelihood).reshape(a, n_init, n_folds).max(1)
             for j, i in enumerate(act):
-                prev_ll[i] = lls[j].max(0)
+                prev_ll[i] = lls[j]
         s_valid = _Rows(valid, fold_rows)
         failed, gmms = res.failed, res.gmm  # NumPy (host=True)
         scored = gmms
