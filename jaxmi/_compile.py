@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.machinery
 import importlib.util
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -202,6 +204,75 @@ def _register_pytrees() -> None:
             pass
 
 
+# jaxlib's LAPACK kernels (Cholesky and triangular solves on CPU, in every EM program) take
+# their function pointers from SciPy's two Cython modules, and JAX initialises them by importing
+# ``scipy.linalg.cython_lapack``. That import runs ``scipy.linalg/__init__`` first, 0.11-0.2 s
+# of a 1.3 s warm-cache process (2-core CPU) for two extension modules that load in 9 ms.
+_LAPACK_MODULES = ("scipy.linalg.cython_blas", "scipy.linalg.cython_lapack")
+_lapack_lock = threading.Lock()
+_lapack_ready = False
+
+
+def _load_extension(full: str, root: str) -> Any:
+    """Load the extension module ``full`` (under the package directory ``root``) by its file."""
+    stem = full.rsplit(".", 1)[-1]
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(root, "linalg", stem + suffix)
+        if os.path.isfile(path):
+            loader = importlib.machinery.ExtensionFileLoader(full, path)
+            spec = importlib.util.spec_from_file_location(full, path, loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[full] = module
+            loader.exec_module(module)
+            return module
+    return None
+
+
+def init_lapack() -> None:
+    """Initialise jaxlib's CPU LAPACK kernels without importing ``scipy.linalg`` (once).
+
+    JAX would import ``scipy.linalg.cython_lapack`` at the first lowering of a linear-algebra
+    operation, or of any exported program on CPU, and with it all of ``scipy.linalg``. Here the
+    two Cython modules jaxlib reads are loaded from their files and kept in ``sys.modules`` only
+    while jaxlib initialises: a later ``import scipy.linalg`` runs as usual and finds the same
+    (already loaded) extension modules. Anything unexpected (another SciPy layout, a jaxlib
+    without this initialiser) leaves it to JAX, which then imports ``scipy.linalg`` as before.
+    """
+    global _lapack_ready
+    if _lapack_ready:
+        return
+    with _lapack_lock:
+        if _lapack_ready:
+            return
+        _lapack_ready = True
+        if "scipy.linalg" in sys.modules:  # JAX's own import is cheap now
+            return
+        added: list[str] = []
+        try:
+            from jax._src.lax import linalg as _linalg
+
+            spec = importlib.util.find_spec("scipy")
+            roots = list(spec.submodule_search_locations or ()) if spec else []
+            if len(roots) != 1:
+                return
+            for full in _LAPACK_MODULES:
+                if full not in sys.modules:
+                    added.append(full)
+                    if _load_extension(full, roots[0]) is None:
+                        return
+            _linalg.initialize_lapack()
+        except Exception:  # pragma: no cover - JAX imports scipy.linalg itself when it needs it
+            pass
+        finally:
+            parent = sys.modules.get("scipy.linalg")
+            for full in added:
+                module = sys.modules.get(full)
+                if parent is not None and module is not None:  # imported meanwhile: keep them
+                    setattr(parent, full.rsplit(".", 1)[-1], module)
+                else:
+                    sys.modules.pop(full, None)
+
+
 class _Jit:
     """A jitted function with per-kind XLA options and a cross-process export cache.
 
@@ -300,6 +371,8 @@ class _Jit:
         return self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not _lapack_ready:
+            init_lapack()
         if not _top_level():
             return self._plain(*args, **kwargs)
         try:

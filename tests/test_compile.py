@@ -168,3 +168,37 @@ def test_export_cache_keeps_lambdas_apart_and_leaves_closures_alone(monkeypatch,
     np.testing.assert_array_equal(scaled(3.0)(x), 3 * x)
     np.testing.assert_array_equal(scaled(5.0)(x), 5 * x)
     assert len(list(where.glob("*.jaxexp"))) == 2  # closures take the plain path
+
+
+_LAPACK_PROBE = """
+import sys
+import jax.numpy as jnp, numpy as np
+from jaxmi import _compile
+a = np.array([[4.0, 2.0, 0.4], [2.0, 3.0, 0.5], [0.4, 0.5, 2.0]], np.float32)
+got = np.asarray(_compile.jit(jnp.linalg.cholesky, kind="hot")(a))
+assert "scipy.linalg" not in sys.modules, "init_lapack imported scipy.linalg"
+assert not any(m.startswith("scipy.linalg.") for m in sys.modules), sorted(sys.modules)
+np.testing.assert_allclose(got, np.linalg.cholesky(a), rtol=1e-6)
+import scipy.linalg.cython_lapack  # later imports of SciPy run as usual
+assert "dpotrf" in scipy.linalg.cython_lapack.__pyx_capi__
+import scipy.linalg
+np.testing.assert_allclose(scipy.linalg.cholesky(a, lower=True), got, rtol=1e-6)
+assert scipy.linalg.cython_blas is sys.modules["scipy.linalg.cython_blas"]
+"""
+
+
+def test_lapack_kernels_start_without_importing_scipy_linalg():
+    """jaxlib's CPU LAPACK kernels start from SciPy's two Cython modules alone (0.11-0.2 s of a
+    warm-cache process went to importing all of scipy.linalg), and SciPy imports as usual after.
+    """
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _LAPACK_PROBE], check=True)
+
+
+def test_lapack_loader_leaves_sys_modules_alone_when_a_file_is_missing(tmp_path):
+    import sys
+
+    assert _compile._load_extension("scipy.linalg.not_there", str(tmp_path)) is None
+    assert "scipy.linalg.not_there" not in sys.modules
