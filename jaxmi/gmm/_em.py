@@ -75,8 +75,21 @@ class EMResult(NamedTuple):
 
 
 def pad_length(n: int) -> int:
-    """Padded sample count: next power of two up to 4,096, then the next multiple of 1,024."""
-    if n <= 4096:
+    """Padded sample count: next power of two up to 2,048, then the next multiple of 1,024.
+
+    Every EM step costs the padded count, so the buckets trade compiled programs (one per
+    bucket) against wasted work. Above 2,048 the multiples of 1,024 waste at most a third (the
+    blocked sums need them). With powers of two up to 4,096 instead, the training folds of
+    N = 5,000 (2,500 samples each) took 4,096 rows, not 3,072, and the 10 x 10 pairwise
+    benchmark at N = 5,000 ran 4.08 s against 3.54 s (steady, 2-core CPU; the same estimates
+    and K*).
+
+    Example:
+        >>> from jaxmi.gmm import pad_length
+        >>> [pad_length(n) for n in (200, 2000, 2500, 5000)]
+        [256, 2048, 3072, 5120]
+    """
+    if n <= 2048:
         return max(8, 1 << (int(n) - 1).bit_length())
     return -(-int(n) // _BLOCK) * _BLOCK
 

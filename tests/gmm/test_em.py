@@ -80,6 +80,21 @@ def numpy_em_step(x, s, w, mu, cov, reg):
     return (s @ ll) / s.sum(), nk / nk.sum(), mu_new, cov_new
 
 
+def test_pad_length_buckets():
+    """Powers of two up to 2,048, then multiples of 1,024 (the blocked sums' blocks): never
+    shorter than the data, and at most a third of the rows padding above 2,048."""
+    n = np.arange(1, 40_000)
+    pad = np.array([_em.pad_length(int(v)) for v in n])
+    assert np.all(pad >= n)
+    small = pad[n <= 2048]
+    assert np.all(small & (small - 1) == 0) and small.min() == 8
+    big, nb = pad[n > 2048], n[n > 2048]
+    assert np.all(big % 1024 == 0) and np.all(big - nb < 1024)
+    assert np.max((big - nb) / big) <= 1 / 3
+    # N = 5,000's two training folds (2,500 each) and the full data
+    assert (_em.pad_length(2500), _em.pad_length(5000)) == (3072, 5120)
+
+
 @pytest.mark.parametrize("d", [2, 3, 9])  # 9 takes the large-d (two-pass) M-step path
 def test_em_step_matches_numpy(d):
     rng = np.random.default_rng(d)
