@@ -81,16 +81,19 @@ def numpy_em_step(x, s, w, mu, cov, reg):
 
 
 def test_pad_length_buckets():
-    """Powers of two up to 2,048, then multiples of 1,024 (the blocked sums' blocks): never
-    shorter than the data, and at most a third of the rows padding above 2,048."""
+    """Powers of two up to 1,024, multiples of 512 up to 2,048, then of 1,024 (the blocked
+    sums' blocks): never shorter than the data, at most a third of the rows padding above 1,024.
+    """
     n = np.arange(1, 40_000)
     pad = np.array([_em.pad_length(int(v)) for v in n])
     assert np.all(pad >= n)
-    small = pad[n <= 2048]
+    small = pad[n <= 1024]
     assert np.all(small & (small - 1) == 0) and small.min() == 8
+    mid, nm = pad[(n > 1024) & (n <= 2048)], n[(n > 1024) & (n <= 2048)]
+    assert set(mid) == {1536, 2048} and np.all(mid - nm < 512)
     big, nb = pad[n > 2048], n[n > 2048]
     assert np.all(big % 1024 == 0) and np.all(big - nb < 1024)
-    assert np.max((big - nb) / big) <= 1 / 3
+    assert np.max((pad - n)[n > 1024] / pad[n > 1024]) <= 1 / 3
     # N = 5,000's two training folds (2,500 each) and the full data
     assert (_em.pad_length(2500), _em.pad_length(5000)) == (3072, 5120)
 
