@@ -241,14 +241,13 @@ def init_lapack() -> None:
     global _lapack_ready
     if _lapack_ready:
         return
-    with _lapack_lock:
+    with _lapack_lock:  # other threads wait here until the kernels are ready
         if _lapack_ready:
-            return
-        _lapack_ready = True
-        if "scipy.linalg" in sys.modules:  # JAX's own import is cheap now
             return
         added: list[str] = []
         try:
+            if "scipy.linalg" in sys.modules:  # JAX's own import is cheap now
+                return
             from jax._src.lax import linalg as _linalg
 
             spec = importlib.util.find_spec("scipy")
@@ -271,6 +270,7 @@ def init_lapack() -> None:
                     setattr(parent, full.rsplit(".", 1)[-1], module)
                 else:
                     sys.modules.pop(full, None)
+            _lapack_ready = True
 
 
 class _Jit:
