@@ -371,8 +371,7 @@ class _Jit:
         return self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not _lapack_ready:
-            init_lapack()
+        init_lapack()  # once per process; a flag check after that
         if not _top_level():
             return self._plain(*args, **kwargs)
         try:

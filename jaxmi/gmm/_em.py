@@ -78,8 +78,9 @@ def pad_length(n: int) -> int:
     """Padded sample count: powers of two to 1,024, multiples of 512 to 2,048, then of 1,024.
 
     Every EM step costs the padded count, so the buckets trade compiled programs (one per
-    bucket) against wasted work: above 1,024 at most a third of the rows are padding (the
-    multiples of 1,024 are the blocked sums' blocks). With powers of two up to 4,096 instead,
+    bucket) against wasted work: above 1,024 at most a third of the rows are padding. Above
+    2,048 the counts are whole blocks of :func:`blocked_sum`; 1,536 is summed in one pass, as
+    every count up to 1,024 is. With powers of two up to 4,096 instead,
     the training folds of N = 5,000 (2,500 samples each) took 4,096 rows, not 3,072, and the
     10 x 10 pairwise benchmark at N = 5,000 ran 4.27 s against 3.81 s (medians of 5 steady
     calls, alternated, 2-core CPU); a cube-transformed Gaussian at N = 1,100 (2,048 rows, not
