@@ -103,8 +103,9 @@ _BITS = 32  # digits of the generating matrices (uint32 arithmetic)
 _SELECT_MAX_K = 16
 
 #: ``batch="auto"`` vmaps while ``P * n_points`` is at most this, else maps over vmapped chunks
-#: of this many points (memory). On a 2-core CPU, vmap was 4-5x faster than ``lax.map`` for 51
-#: mixtures of 32,768 or 65,536 points.
+#: of this many points (memory). On a 2-core CPU vmap ran 2.1-6.9x faster than ``lax.map`` over
+#: 51 mixtures: 6.9x at the 2-D default of 16,384 points each (``benchmarks/gmm_mi_integral.py``),
+#: 2.1-4.0x at 32,768 and 65,536 points in 2 and 4 dimensions (2026-11-25, capacities 2 and 4).
 _VMAP_MAX_POINTS = 1 << 22
 
 # Joe & Kuo (2008) primitive polynomials and initial direction numbers for Sobol' dimensions
@@ -466,7 +467,7 @@ def rqmc_functional(
         n_shifts: independent randomisations (>= 2); the standard error is their spread.
         batch: how mixtures are batched: ``"vmap"`` (all at once: fastest, memory grows with
             ``prod(B) * n_points``), ``"map"`` (``jax.lax.map``, one mixture at a time: memory
-            ``(d, n_points)`` per step, 4-5x slower on a CPU), or ``"auto"``: ``"vmap"`` while
+            ``(d, n_points)`` per step, 2-7x slower on a CPU), or ``"auto"``: ``"vmap"`` while
             ``prod(B) * n_points <= 2^22``, else ``lax.map`` over vmapped chunks of at most
             ``2^22`` points.
 
