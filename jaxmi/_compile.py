@@ -214,10 +214,10 @@ _lapack_ready = False
 
 
 def _load_extension(full: str, root: str) -> Any:
-    """Load the extension module ``full`` (under the package directory ``root``) by its file."""
-    stem = full.rsplit(".", 1)[-1]
+    """Load the extension module ``full`` (``root``: its top-level package's directory) by file."""
+    *parents, stem = full.split(".")[1:]
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = os.path.join(root, "linalg", stem + suffix)
+        path = os.path.join(root, *parents, stem + suffix)
         if os.path.isfile(path):
             loader = importlib.machinery.ExtensionFileLoader(full, path)
             spec = importlib.util.spec_from_file_location(full, path, loader=loader)
