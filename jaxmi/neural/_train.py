@@ -1260,9 +1260,10 @@ def neural_mi(
     n = xs.shape[0]
     n_train, n_val, n_test, same = _split_sizes(o["split"], n)
     if k > n_train:
+        fix = f"batch_size={n_train} or less" if n_train >= 2 else "a larger training fraction"
         raise ValueError(
             f"batch_size: {k} exceeds the {n_train} training samples (split {o['split']} of "
-            f"{n}); pass batch_size={n_train} or less, or more data"
+            f"{n}); pass {fix}, or more data"
         )
     eval_n = min(n_val, n_val if same else n_test)
     whole = ev_opt == "all"
